@@ -1,0 +1,159 @@
+//! First-login policy for a third-party account, written down (ASVS 6.1.3):
+//! 1. a link for (provider, uid) exists → its user; else a link with the same unionId
+//!    (the id that survives re-creating the DingTalk app) → its user, and its uid is updated;
+//! 2. else a user with the same phone (E.164, with DingTalk's stateCode) who is not an
+//!    admin → bind to them; an empty or masked phone matches nobody; an admin links
+//!    DingTalk while signed in instead;
+//! 3. else register a new user without a password: name = nick, username = the phone,
+//!    or a generated one when there is no phone or the name is taken.
+//!
+//! All of it runs in one write transaction, so a failure leaves no half-written rows and
+//! two first logins of the same account at the same moment end with one user and one link.
+
+use diesel::Connection;
+use rand::Rng;
+
+use super::{AccountError, Phone};
+use crate::db::models::{NewLinkedAccount, NewUser, ROLE_USER, User, now};
+use crate::db::users::{self, LinkRefresh};
+use crate::db::{DbConn, DbError, write_transaction};
+
+/// What a provider told us about the person who just logged in.
+#[derive(Debug, Clone)]
+pub struct ProviderIdentity {
+    pub provider: i32,
+    pub uid: String,
+    pub unionid: Option<String>,
+    pub nick: String,
+    pub avatar_url: Option<String>,
+    pub phone: Option<Phone>,
+    pub access_token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkOutcome {
+    Returning,
+    BoundByPhone,
+    Registered,
+}
+
+/// How often a first login retries after losing a race to a concurrent one.
+const RACE_RETRIES: usize = 3;
+
+pub fn sign_in_with_provider(
+    conn: &mut DbConn,
+    identity: &ProviderIdentity,
+) -> Result<(User, LinkOutcome), AccountError> {
+    write_transaction(conn, |conn| {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            if let Some(user) = returning_user(conn, identity)? {
+                return active(user).map(|u| (u, LinkOutcome::Returning));
+            }
+            match first_login(conn, identity) {
+                Err(AccountError::Db(error)) if error.is_unique_violation() && attempt < RACE_RETRIES => {
+                    // Another login of the same account (or for the same username) won the
+                    // race; its rows are committed now, so look again.
+                    continue;
+                }
+                result => return result,
+            }
+        }
+    })
+}
+
+fn active(user: User) -> Result<User, AccountError> {
+    if user.is_active { Ok(user) } else { Err(AccountError::Inactive) }
+}
+
+fn returning_user(conn: &mut DbConn, identity: &ProviderIdentity) -> Result<Option<User>, AccountError> {
+    let mut link = users::find_link(conn, identity.provider, &identity.uid)?;
+    if link.is_none()
+        && let Some(unionid) = identity.unionid.as_deref()
+    {
+        link = users::find_link_by_unionid(conn, identity.provider, unionid)?;
+    }
+    let Some(link) = link else { return Ok(None) };
+    let user = users::find_by_id(conn, link.userid)?.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+    if user.is_active {
+        users::refresh_link(conn, link.id, &link_refresh(identity))?;
+    }
+    Ok(Some(user))
+}
+
+fn link_refresh(identity: &ProviderIdentity) -> LinkRefresh<'_> {
+    LinkRefresh {
+        uid: &identity.uid,
+        unionid: identity.unionid.as_deref(),
+        token: identity.access_token.as_deref(),
+        nick: &identity.nick,
+        avatar_url: identity.avatar_url.as_deref(),
+    }
+}
+
+fn first_login(conn: &mut DbConn, identity: &ProviderIdentity) -> Result<(User, LinkOutcome), AccountError> {
+    // A savepoint: when a concurrent login wins, both the user and the link are undone.
+    conn.transaction(|conn| {
+        let owner = match &identity.phone {
+            Some(phone) => users::find_by_phone(conn, phone.as_str())?,
+            None => None,
+        };
+        let (user, outcome) = match owner {
+            Some(owner) if !owner.is_admin() => (active(owner)?, LinkOutcome::BoundByPhone),
+            // The phone belongs to an admin: never bound silently; the new user keeps no phone.
+            Some(_) => (register(conn, identity, None)?, LinkOutcome::Registered),
+            None => (register(conn, identity, identity.phone.as_ref())?, LinkOutcome::Registered),
+        };
+        let at = now();
+        users::insert_link(
+            conn,
+            &NewLinkedAccount {
+                userid: user.id,
+                types: identity.provider,
+                uid: &identity.uid,
+                unionid: identity.unionid.as_deref(),
+                token: identity.access_token.as_deref(),
+                nick: &identity.nick,
+                avatar_url: identity.avatar_url.as_deref(),
+                created_at: at,
+                last_login_at: at,
+            },
+        )?;
+        Ok((user, outcome))
+    })
+}
+
+fn register(conn: &mut DbConn, identity: &ProviderIdentity, phone: Option<&Phone>) -> Result<User, AccountError> {
+    let preferred = phone.map(|p| p.local_form().to_owned());
+    let username = match preferred {
+        Some(name) if !users::username_taken(conn, &name)? => name,
+        _ => generated_username(conn)?,
+    };
+    let name = if identity.nick.trim().is_empty() { username.clone() } else { identity.nick.clone() };
+    let at = now();
+    Ok(users::insert_user(
+        conn,
+        &NewUser {
+            username: &username,
+            name: &name,
+            phone: phone.map(Phone::as_str),
+            // No usable password: the tutorial's "password = phone" let anyone who knew
+            // the number log in.
+            password_hash: None,
+            role: ROLE_USER,
+            is_active: true,
+            created_at: at,
+            updated_at: at,
+        },
+    )?)
+}
+
+fn generated_username(conn: &mut DbConn) -> Result<String, AccountError> {
+    loop {
+        let candidate = format!("dingtalk_{:08x}", rand::rng().random::<u32>());
+        if !users::username_taken(conn, &candidate)? {
+            return Ok(candidate);
+        }
+    }
+}

@@ -1,0 +1,104 @@
+//! Who a person is here: local users with passwords, phone numbers, and the policy that
+//! binds a third-party account to a user or registers a new one.
+
+mod linking;
+mod password;
+mod phone;
+
+pub use linking::{LinkOutcome, ProviderIdentity, sign_in_with_provider};
+pub use password::{PasswordError, hash_password, verify_password};
+pub use phone::Phone;
+
+use crate::db::models::{NewUser, ROLE_ADMIN, ROLE_USER, User, now};
+use crate::db::{DbConn, DbError, users};
+
+/// The tutorial's numbering of `sflogin.types`.
+pub const PROVIDER_DINGTALK: i32 = 1;
+pub const PROVIDER_WEIBO: i32 = 2;
+pub const PROVIDER_WECHAT: i32 = 3;
+
+pub fn provider_name(types: i32) -> &'static str {
+    match types {
+        PROVIDER_DINGTALK => "dingtalk",
+        PROVIDER_WEIBO => "weibo",
+        PROVIDER_WECHAT => "wechat",
+        _ => "unknown",
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("the username `{0}` is already taken")]
+    UsernameTaken(String),
+    #[error("the phone number {0} already belongs to another user")]
+    PhoneTaken(String),
+    #[error("invalid username: {0}")]
+    InvalidUsername(&'static str),
+    #[error("`{0}` is not a phone number")]
+    InvalidPhone(String),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+    #[error("this account is deactivated")]
+    Inactive,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<diesel::result::Error> for AccountError {
+    fn from(error: diesel::result::Error) -> Self {
+        AccountError::Db(DbError::Query(error))
+    }
+}
+
+pub struct NewLocalUser {
+    pub username: String,
+    pub name: Option<String>,
+    pub phone: Option<String>,
+    pub password: String,
+    pub admin: bool,
+}
+
+pub fn validate_username(username: &str) -> Result<(), AccountError> {
+    if username.is_empty() {
+        return Err(AccountError::InvalidUsername("it is empty"));
+    }
+    if username.chars().count() > 64 {
+        return Err(AccountError::InvalidUsername("it is longer than 64 characters"));
+    }
+    if username.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(AccountError::InvalidUsername("it contains spaces or control characters"));
+    }
+    Ok(())
+}
+
+/// Creates a user who logs in with a password (the CLI; later the admin pages).
+pub fn create_local_user(conn: &mut DbConn, new: NewLocalUser) -> Result<User, AccountError> {
+    validate_username(&new.username)?;
+    let phone = match new.phone.as_deref().filter(|p| !p.trim().is_empty()) {
+        Some(raw) => Some(Phone::parse(raw, None).ok_or_else(|| AccountError::InvalidPhone(raw.to_owned()))?),
+        None => None,
+    };
+    let password_hash = hash_password(&new.password)?;
+    let name = new.name.unwrap_or_else(|| new.username.clone());
+    let at = now();
+    let row = NewUser {
+        username: &new.username,
+        name: &name,
+        phone: phone.as_ref().map(Phone::as_str),
+        password_hash: Some(&password_hash),
+        role: if new.admin { ROLE_ADMIN } else { ROLE_USER },
+        is_active: true,
+        created_at: at,
+        updated_at: at,
+    };
+    users::insert_user(conn, &row).map_err(|error| {
+        if !error.is_unique_violation() {
+            return error.into();
+        }
+        match (users::username_taken(conn, &new.username), &phone) {
+            (Ok(true), _) | (Err(_), None) => AccountError::UsernameTaken(new.username.clone()),
+            (_, Some(phone)) => AccountError::PhoneTaken(phone.as_str().to_owned()),
+            (Ok(false), None) => AccountError::UsernameTaken(new.username.clone()),
+        }
+    })
+}

@@ -1,0 +1,54 @@
+//! The data layer: one connection type over SQLite and PostgreSQL, chosen at run time by
+//! `DATABASE_URL`, an r2d2 pool, embedded migrations, and the one helper that moves
+//! blocking Diesel work off the actix workers.
+
+mod connection;
+pub mod models;
+pub mod schema;
+pub mod sessions;
+pub mod users;
+
+pub use connection::{DatabaseUrl, DbConn, DbPool, connect_pool, run_migrations, write_transaction};
+
+use actix_web::web;
+
+/// Errors of the data layer. The web layer maps them to 503 (unavailable) or to the
+/// domain error a caller derived from them; the message never holds a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Pool(#[from] diesel::r2d2::PoolError),
+    #[error("database query failed: {0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("database task was cancelled")]
+    Cancelled,
+}
+
+impl DbError {
+    pub fn is_unique_violation(&self) -> bool {
+        matches!(
+            self,
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _
+            ))
+        )
+    }
+}
+
+/// Runs `f` with a pooled connection on actix's blocking thread pool, so that a slow
+/// query (or a pool wait) never stalls an async worker.
+pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+    T: Send + 'static,
+    E: From<DbError> + Send + 'static,
+{
+    let pool = pool.clone();
+    web::block(move || {
+        let mut conn = pool.get().map_err(DbError::from)?;
+        f(&mut conn)
+    })
+    .await
+    .map_err(|_| E::from(DbError::Cancelled))?
+}

@@ -1,0 +1,86 @@
+//! Queries on `login_sessions` (one per login: the refresh-token family) and `refresh_tokens`.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{LoginSession, RefreshTokenRow, User, now};
+use super::schema::{login_sessions, refresh_tokens, susers};
+use super::{DbConn, DbError};
+
+pub fn insert_session(conn: &mut DbConn, session: &LoginSession) -> Result<(), DbError> {
+    diesel::insert_into(login_sessions::table).values(session).execute(conn)?;
+    Ok(())
+}
+
+pub fn insert_refresh_token(conn: &mut DbConn, row: &RefreshTokenRow) -> Result<(), DbError> {
+    diesel::insert_into(refresh_tokens::table).values(row).execute(conn)?;
+    Ok(())
+}
+
+/// The guard's one indexed lookup: the session by primary key, joined to its user.
+/// No row means the session or the user is gone.
+pub fn session_with_user(conn: &mut DbConn, session_id: &str) -> Result<Option<(LoginSession, User)>, DbError> {
+    Ok(login_sessions::table
+        .inner_join(susers::table)
+        .filter(login_sessions::id.eq(session_id))
+        .select((LoginSession::as_select(), User::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_refresh_token(conn: &mut DbConn, id: &str) -> Result<Option<RefreshTokenRow>, DbError> {
+    Ok(refresh_tokens::table
+        .find(id)
+        .select(RefreshTokenRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Marks a refresh token used, only if it was not used yet; true when this call did it.
+pub fn mark_refresh_token_used(conn: &mut DbConn, id: &str, successor: &str) -> Result<bool, DbError> {
+    let updated = diesel::update(refresh_tokens::table.find(id).filter(refresh_tokens::used_at.is_null()))
+        .set((refresh_tokens::used_at.eq(now()), refresh_tokens::replaced_by.eq(successor)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn touch_session(conn: &mut DbConn, session_id: &str) -> Result<(), DbError> {
+    diesel::update(login_sessions::table.find(session_id))
+        .set(login_sessions::last_used_at.eq(now()))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn revoke_session(conn: &mut DbConn, session_id: &str, reason: &str) -> Result<bool, DbError> {
+    let updated = diesel::update(login_sessions::table.find(session_id).filter(login_sessions::revoked_at.is_null()))
+        .set((login_sessions::revoked_at.eq(now()), login_sessions::revoke_reason.eq(reason)))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+pub fn revoke_all_sessions(conn: &mut DbConn, userid: i32, reason: &str) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        login_sessions::table
+            .filter(login_sessions::userid.eq(userid))
+            .filter(login_sessions::revoked_at.is_null()),
+    )
+    .set((login_sessions::revoked_at.eq(now()), login_sessions::revoke_reason.eq(reason)))
+    .execute(conn)?)
+}
+
+pub fn active_sessions(conn: &mut DbConn, userid: i32, at: NaiveDateTime) -> Result<Vec<LoginSession>, DbError> {
+    Ok(login_sessions::table
+        .filter(login_sessions::userid.eq(userid))
+        .filter(login_sessions::revoked_at.is_null())
+        .filter(login_sessions::expires_at.gt(at))
+        .order(login_sessions::created_at.desc())
+        .select(LoginSession::as_select())
+        .load(conn)?)
+}
+
+pub fn count_table_rows(conn: &mut DbConn) -> Result<(i64, i64), DbError> {
+    Ok((
+        login_sessions::table.count().get_result(conn)?,
+        refresh_tokens::table.count().get_result(conn)?,
+    ))
+}

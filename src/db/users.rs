@@ -1,0 +1,130 @@
+//! Queries on `susers` and `sflogin`.
+
+use diesel::prelude::*;
+
+use super::models::{LinkedAccount, NewLinkedAccount, NewUser, User, now};
+use super::schema::{sflogin, susers};
+use super::{DbConn, DbError};
+
+pub fn insert_user(conn: &mut DbConn, new: &NewUser<'_>) -> Result<User, DbError> {
+    // Savepoint, so that a unique violation inside a larger PostgreSQL transaction
+    // can be handled by the caller instead of aborting the whole transaction.
+    Ok(conn.transaction(|conn| {
+        diesel::insert_into(susers::table).values(new).execute(conn)?;
+        susers::table
+            .filter(susers::username.eq(new.username))
+            .select(User::as_select())
+            .first(conn)
+    })?)
+}
+
+pub fn find_by_id(conn: &mut DbConn, id: i32) -> Result<Option<User>, DbError> {
+    Ok(susers::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User>, DbError> {
+    Ok(susers::table
+        .filter(susers::username.eq(username))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_phone(conn: &mut DbConn, phone: &str) -> Result<Option<User>, DbError> {
+    Ok(susers::table
+        .filter(susers::phone.eq(phone))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn username_taken(conn: &mut DbConn, username: &str) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(
+        susers::table.filter(susers::username.eq(username)),
+    ))
+    .get_result(conn)?)
+}
+
+/// All users, newest first, each with the accounts linked to it.
+pub fn list_with_links(conn: &mut DbConn) -> Result<Vec<(User, Vec<LinkedAccount>)>, DbError> {
+    let users: Vec<User> = susers::table
+        .order(susers::id.desc())
+        .select(User::as_select())
+        .load(conn)?;
+    let links: Vec<LinkedAccount> = LinkedAccount::belonging_to(&users)
+        .select(LinkedAccount::as_select())
+        .load(conn)?;
+    Ok(links.grouped_by(&users).into_iter().zip(users).map(|(l, u)| (u, l)).collect())
+}
+
+pub fn links_of(conn: &mut DbConn, userid: i32) -> Result<Vec<LinkedAccount>, DbError> {
+    Ok(sflogin::table
+        .filter(sflogin::userid.eq(userid))
+        .order(sflogin::types)
+        .select(LinkedAccount::as_select())
+        .load(conn)?)
+}
+
+pub fn find_link(conn: &mut DbConn, types: i32, uid: &str) -> Result<Option<LinkedAccount>, DbError> {
+    Ok(sflogin::table
+        .filter(sflogin::types.eq(types).and(sflogin::uid.eq(uid)))
+        .select(LinkedAccount::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_link_by_unionid(
+    conn: &mut DbConn,
+    types: i32,
+    unionid: &str,
+) -> Result<Option<LinkedAccount>, DbError> {
+    Ok(sflogin::table
+        .filter(sflogin::types.eq(types).and(sflogin::unionid.eq(unionid)))
+        .select(LinkedAccount::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Inserts a link inside a savepoint (see `insert_user`).
+pub fn insert_link(conn: &mut DbConn, new: &NewLinkedAccount<'_>) -> Result<(), DbError> {
+    conn.transaction(|conn| diesel::insert_into(sflogin::table).values(new).execute(conn))?;
+    Ok(())
+}
+
+/// What a returning login refreshes on an existing link.
+pub struct LinkRefresh<'a> {
+    pub uid: &'a str,
+    pub unionid: Option<&'a str>,
+    pub token: Option<&'a str>,
+    pub nick: &'a str,
+    pub avatar_url: Option<&'a str>,
+}
+
+pub fn refresh_link(conn: &mut DbConn, link_id: i32, update: &LinkRefresh<'_>) -> Result<(), DbError> {
+    diesel::update(sflogin::table.find(link_id))
+        .set((
+            sflogin::uid.eq(update.uid),
+            sflogin::unionid.eq(update.unionid),
+            sflogin::token.eq(update.token),
+            sflogin::nick.eq(update.nick),
+            sflogin::avatar_url.eq(update.avatar_url),
+            sflogin::last_login_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn count_rows(conn: &mut DbConn) -> Result<(i64, i64), DbError> {
+    let users = susers::table.count().get_result(conn)?;
+    let links = sflogin::table.count().get_result(conn)?;
+    Ok((users, links))
+}
+
+pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
+    diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1")).execute(conn)?;
+    Ok(())
+}

@@ -1,0 +1,15 @@
+#![forbid(unsafe_code)]
+//! dingtalk-login: log in with DingTalk (钉钉) or a password, and hand JWT access and
+//! refresh tokens to a single-page app.
+
+pub mod accounts;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod providers;
+pub mod sandbox;
+pub mod startup;
+pub mod telemetry;
+pub mod tokens;
+pub mod web;

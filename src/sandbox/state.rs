@@ -1,0 +1,106 @@
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::config::{DingTalkSettings, random_token};
+use crate::tokens::sha256_hex;
+
+/// DingTalk documents single-use codes; free-login codes live 5 minutes.
+const CODE_TTL: Duration = Duration::from_secs(300);
+const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7200);
+
+/// A simulated DingTalk account, serialised exactly as `contact/users/me` answers.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxIdentity {
+    pub nick: String,
+    pub avatar_url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mobile: Option<String>,
+    pub open_id: String,
+    pub union_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub state_code: Option<String>,
+    pub visitor: bool,
+}
+
+impl SandboxIdentity {
+    /// The same nick and mobile always give the same ids, like one real person would.
+    pub fn new(nick: &str, mobile: Option<&str>) -> SandboxIdentity {
+        let digest = sha256_hex(&format!("{nick}\u{0}{}", mobile.unwrap_or("")));
+        SandboxIdentity {
+            nick: nick.to_owned(),
+            avatar_url: String::new(),
+            mobile: mobile.map(str::to_owned),
+            open_id: format!("sbx{}", &digest[..24]),
+            union_id: format!("sbxu{}", &digest[24..48]),
+            state_code: mobile.map(|_| "86".to_owned()),
+            visitor: false,
+        }
+    }
+}
+
+pub fn preset_identities() -> Vec<(&'static str, SandboxIdentity)> {
+    vec![
+        ("zhangsan", SandboxIdentity::new("张三", Some("13800138000"))),
+        ("lisi", SandboxIdentity::new("李四", None)),
+        ("wangwu", SandboxIdentity::new("王五", Some("13900139000"))),
+    ]
+}
+
+struct Grant {
+    identity: SandboxIdentity,
+    expires: Instant,
+}
+
+pub struct Sandbox {
+    pub client_id: String,
+    client_secret: String,
+    codes: Mutex<HashMap<String, Grant>>,
+    tokens: Mutex<HashMap<String, Grant>>,
+}
+
+impl Sandbox {
+    pub fn new(settings: &DingTalkSettings) -> Sandbox {
+        Sandbox {
+            client_id: settings.client_id.clone(),
+            client_secret: settings.client_secret.expose().to_owned(),
+            codes: Mutex::new(HashMap::new()),
+            tokens: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn credentials_match(&self, client_id: &str, client_secret: &str) -> bool {
+        client_id == self.client_id && client_secret == self.client_secret
+    }
+
+    pub fn issue_code(&self, identity: SandboxIdentity) -> String {
+        let code = random_token(16);
+        let mut codes = self.codes.lock().expect("sandbox lock");
+        let now = Instant::now();
+        codes.retain(|_, g| g.expires > now);
+        codes.insert(code.clone(), Grant { identity, expires: now + CODE_TTL });
+        code
+    }
+
+    /// Single use: the code is gone after the first exchange, valid or not.
+    pub fn redeem_code(&self, code: &str) -> Option<String> {
+        let grant = self.codes.lock().expect("sandbox lock").remove(code)?;
+        if grant.expires <= Instant::now() {
+            return None;
+        }
+        let token = random_token(16);
+        let mut tokens = self.tokens.lock().expect("sandbox lock");
+        let now = Instant::now();
+        tokens.retain(|_, g| g.expires > now);
+        tokens.insert(token.clone(), Grant { identity: grant.identity, expires: now + ACCESS_TOKEN_TTL });
+        Some(token)
+    }
+
+    pub fn identity_for(&self, token: &str) -> Option<SandboxIdentity> {
+        let tokens = self.tokens.lock().expect("sandbox lock");
+        tokens.get(token).filter(|g| g.expires > Instant::now()).map(|g| g.identity.clone())
+    }
+}

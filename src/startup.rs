@@ -1,0 +1,138 @@
+//! Builds the application from settings: migrations, pool, HTTP client, provider, routes.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_session::SessionMiddleware;
+use actix_session::config::PersistentSession;
+use actix_session::storage::CookieSessionStore;
+use actix_web::cookie::{Key, SameSite};
+use actix_web::dev::Server;
+use actix_web::http::header::HeaderValue;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+
+use crate::config::{ConfigError, Settings};
+use crate::error::ApiError;
+use crate::providers::IdentityProvider;
+use crate::providers::dingtalk::DingTalk;
+use crate::sandbox::{self, Sandbox};
+use crate::tokens::TokenService;
+use crate::web::{dingtalk::Provider, middleware};
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+impl Application {
+    /// Binds `BIND_ADDR`; a port in use is a configuration error (exit 2).
+    pub async fn build(settings: Settings) -> anyhow::Result<Application> {
+        let listener = TcpListener::bind(settings.bind_addr).map_err(|e| ConfigError {
+            var: "BIND_ADDR",
+            problem: format!("cannot listen on {} ({e})", settings.bind_addr),
+            fix: "Stop the program using that port, or choose another one with BIND_ADDR.".into(),
+        })?;
+        Application::build_with_listener(settings, listener).await
+    }
+
+    /// Tests bind port 0 themselves and pass the listener in.
+    pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Application> {
+        let port = listener.local_addr()?.port();
+        let database_url = settings.database_url.clone();
+        let applied = web::block(move || crate::db::run_migrations(&database_url))
+            .await
+            .context("the migration task failed")?
+            .with_context(|| format!("cannot open the database {}", settings.database_url))?;
+        if !applied.is_empty() {
+            tracing::info!(count = applied.len(), "applied database migrations");
+        }
+        let pool_size = if settings.database_url.is_sqlite() { settings.database_pool_size.min(8) } else { settings.database_pool_size };
+        let database_url = settings.database_url.clone();
+        let pool = web::block(move || crate::db::connect_pool(&database_url, pool_size))
+            .await
+            .context("the pool task failed")?
+            .with_context(|| format!("cannot connect to the database {}", settings.database_url))?;
+
+        let http = outbound_client(&settings)?;
+        let redirect_uri = format!("{}/user/dingtalkCallback/", settings.base_url());
+        let provider: Provider = Arc::new(DingTalk::new(&settings.dingtalk, http, redirect_uri)) as Arc<dyn IdentityProvider>;
+        let sandbox = settings.dingtalk.sandbox.then(|| web::Data::new(Sandbox::new(&settings.dingtalk)));
+        if sandbox.is_some() {
+            tracing::warn!("DingTalk sandbox is on: logins use simulated DingTalk accounts (set DINGTALK_CLIENT_ID for the real one)");
+        }
+
+        let session_key = Key::derive_from(settings.session_secret.expose().as_bytes());
+        let secure_cookies = settings.cookies_secure();
+        let frontend_origin = settings.frontend_login_url.origin().ascii_serialization();
+        let form_targets = if frontend_origin == settings.public_base_url.origin().ascii_serialization() {
+            String::new()
+        } else {
+            format!(" {frontend_origin}")
+        };
+        let csp = HeaderValue::from_str(&middleware::content_security_policy(&form_targets))?;
+
+        let tokens = web::Data::new(TokenService::new(&settings));
+        let pool = web::Data::new(pool);
+        let provider = web::Data::new(provider);
+        let settings = web::Data::new(settings);
+
+        let server = HttpServer::new(move || {
+            let csp = csp.clone();
+            let app = App::new()
+                .wrap(SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+                    .cookie_name("dl_session".into())
+                    .cookie_secure(secure_cookies)
+                    .cookie_http_only(true)
+                    // Lax, not Strict: DingTalk's redirect back is a cross-site top-level GET
+                    // and must carry the state cookie.
+                    .cookie_same_site(SameSite::Lax)
+                    .session_lifecycle(PersistentSession::default().session_ttl(actix_web::cookie::time::Duration::hours(12)))
+                    .build())
+                .wrap(from_fn(move |req, next| middleware::security_headers(csp.clone(), secure_cookies, req, next)))
+                .wrap(from_fn(middleware::access_log))
+                .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(|err, _| {
+                    ApiError::bad_request(format!("invalid JSON body: {err}")).into()
+                }))
+                .app_data(web::FormConfig::default().limit(16 * 1024))
+                .app_data(pool.clone())
+                .app_data(tokens.clone())
+                .app_data(provider.clone())
+                .app_data(settings.clone())
+                .configure(crate::web::routes);
+            match &sandbox {
+                Some(sandbox) => app.app_data(sandbox.clone()).configure(sandbox::routes),
+                None => app,
+            }
+        })
+        .listen(listener)?
+        .shutdown_timeout(5)
+        .run();
+        tracing::info!(port, "listening");
+        Ok(Application { port, server })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// The one HTTP client of the process: pooled connections, bounded time, no redirects
+/// (a 302 to an internal address must not be followed), https only against real DingTalk.
+fn outbound_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+    let https_only = settings.dingtalk.api_base.scheme() == "https";
+    Ok(reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(3))
+        .timeout(Duration::from_millis(settings.dingtalk.timeout_ms))
+        .redirect(reqwest::redirect::Policy::none())
+        .https_only(https_only)
+        .pool_idle_timeout(Duration::from_secs(90))
+        .user_agent(concat!("dingtalk-login/", env!("CARGO_PKG_VERSION")))
+        .build()?)
+}

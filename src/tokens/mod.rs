@@ -1,0 +1,256 @@
+//! The token lifecycle: a login creates a login session (the refresh-token family), an
+//! access token and a refresh token; refreshing rotates the refresh token; presenting a
+//! rotated one again revokes the family; logout revokes it. Every access token names its
+//! session (`sid`), so one indexed lookup tells whether it still counts.
+
+mod jwt;
+
+pub use jwt::{Claims, JwtError, JwtKeys, TYP_ACCESS, TYP_REFRESH, sha256_hex};
+
+use chrono::{NaiveDateTime, TimeDelta};
+
+use crate::config::{Settings, random_token};
+use crate::db::models::{LoginSession, RefreshTokenRow, User, now};
+use crate::db::{DbConn, DbError, sessions, write_transaction};
+
+/// A second refresh with the same token within this window (two tabs refreshing at
+/// once) gets the successor the first one created instead of counting as theft.
+const ROTATION_GRACE_SECONDS: i64 = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("no token was sent")]
+    Missing,
+    #[error("the token is malformed or its signature is invalid")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the session was logged out or revoked")]
+    Revoked,
+    #[error("a refresh token cannot be used as an access token")]
+    RefreshAsAccess,
+    #[error("this account is deactivated")]
+    Inactive,
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<JwtError> for TokenError {
+    fn from(error: JwtError) -> Self {
+        match error {
+            JwtError::Invalid => TokenError::Invalid,
+            JwtError::Expired => TokenError::Expired,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for TokenError {
+    fn from(error: diesel::result::Error) -> Self {
+        TokenError::Db(DbError::Query(error))
+    }
+}
+
+/// What the SPA receives after a login or a refresh (the tutorial's handoff fields).
+#[derive(Debug, Clone)]
+pub struct TokenPair {
+    pub userid: i32,
+    pub username: String,
+    pub access_token: String,
+    pub refresh_token: String,
+    pub session_id: String,
+}
+
+/// The user an access token stands for, as of this request.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    pub user: User,
+    pub session_id: String,
+}
+
+pub struct TokenService {
+    keys: JwtKeys,
+    access_ttl: i64,
+    refresh_ttl: i64,
+}
+
+impl TokenService {
+    pub fn new(settings: &Settings) -> TokenService {
+        TokenService {
+            keys: JwtKeys::new(settings.jwt_secret.expose(), settings.jwt_previous_secret.as_ref().map(|s| s.expose())),
+            access_ttl: settings.access_token_ttl,
+            refresh_ttl: settings.refresh_token_ttl,
+        }
+    }
+
+    pub fn keys(&self) -> &JwtKeys {
+        &self.keys
+    }
+
+    /// Starts a login session for `user` and issues its first token pair.
+    pub fn start_session(&self, conn: &mut DbConn, user: &User, user_agent: Option<&str>) -> Result<TokenPair, TokenError> {
+        let at = now();
+        let session = LoginSession {
+            id: random_token(18),
+            userid: user.id,
+            created_at: at,
+            expires_at: at + TimeDelta::seconds(self.refresh_ttl),
+            last_used_at: at,
+            revoked_at: None,
+            revoke_reason: None,
+            user_agent: user_agent.map(|ua| ua.chars().take(255).collect()),
+        };
+        let refresh = RefreshTokenRow {
+            id: random_token(18),
+            session_id: session.id.clone(),
+            token_hash: String::new(),
+            issued_at: at,
+            expires_at: session.expires_at,
+            used_at: None,
+            replaced_by: None,
+        };
+        let refresh_token = self.sign_refresh(user, &refresh);
+        let refresh = RefreshTokenRow { token_hash: sha256_hex(&refresh_token), ..refresh };
+        write_transaction(conn, |conn| {
+            sessions::insert_session(conn, &session)?;
+            sessions::insert_refresh_token(conn, &refresh)
+        })?;
+        Ok(self.pair(user, &session.id, refresh_token, at))
+    }
+
+    /// Rotates a refresh token: the presented one stops working, a successor is issued.
+    pub fn refresh(&self, conn: &mut DbConn, refresh_token: &str) -> Result<TokenPair, TokenError> {
+        let claims = self.keys.verify(refresh_token)?;
+        if claims.typ != TYP_REFRESH {
+            return Err(TokenError::Invalid);
+        }
+        // Two attempts: a concurrent refresh of the same token may mark it used between
+        // our read and our update; the second look then finds it within the grace window.
+        let mut outcome = self.try_rotate(conn, refresh_token, &claims)?;
+        if matches!(outcome, Rotation::Raced) {
+            outcome = self.try_rotate(conn, refresh_token, &claims)?;
+        }
+        match outcome {
+            Rotation::Rotated(user, token) => Ok(self.pair(&user, &claims.sid, token, now())),
+            Rotation::Concurrent(user, successor) => {
+                let token = self.sign_refresh(&user, &successor);
+                Ok(self.pair(&user, &claims.sid, token, now()))
+            }
+            Rotation::Reused(userid) => {
+                tracing::warn!(security_event = "refresh_token_reuse", userid, "a rotated refresh token was presented again; its session is revoked");
+                Err(TokenError::Revoked)
+            }
+            Rotation::Raced => Err(TokenError::Revoked),
+        }
+    }
+
+    fn try_rotate(&self, conn: &mut DbConn, refresh_token: &str, claims: &Claims) -> Result<Rotation, TokenError> {
+        write_transaction(conn, |conn| -> Result<Rotation, TokenError> {
+            let row = sessions::find_refresh_token(conn, &claims.jti)?.ok_or(TokenError::Revoked)?;
+            if row.token_hash != sha256_hex(refresh_token) || row.session_id != claims.sid {
+                return Err(TokenError::Invalid);
+            }
+            let (session, user) = sessions::session_with_user(conn, &row.session_id)?.ok_or(TokenError::Revoked)?;
+            let at = now();
+            if session.revoked_at.is_some() || session.expires_at <= at {
+                return Err(TokenError::Revoked);
+            }
+            if !user.is_active {
+                return Err(TokenError::Inactive);
+            }
+            if let Some(used_at) = row.used_at {
+                let successor = row.replaced_by.as_deref().map(|id| sessions::find_refresh_token(conn, id)).transpose()?.flatten();
+                return Ok(match successor {
+                    Some(successor) if successor.used_at.is_none() && at - used_at <= TimeDelta::seconds(ROTATION_GRACE_SECONDS) => {
+                        Rotation::Concurrent(user, successor)
+                    }
+                    _ => {
+                        sessions::revoke_session(conn, &session.id, "refresh token reuse")?;
+                        Rotation::Reused(user.id)
+                    }
+                });
+            }
+            let successor = RefreshTokenRow {
+                id: random_token(18),
+                session_id: session.id.clone(),
+                token_hash: String::new(),
+                issued_at: at,
+                expires_at: session.expires_at,
+                used_at: None,
+                replaced_by: None,
+            };
+            let token = self.sign_refresh(&user, &successor);
+            let successor = RefreshTokenRow { token_hash: sha256_hex(&token), ..successor };
+            if !sessions::mark_refresh_token_used(conn, &row.id, &successor.id)? {
+                return Ok(Rotation::Raced);
+            }
+            sessions::insert_refresh_token(conn, &successor)?;
+            sessions::touch_session(conn, &session.id)?;
+            Ok(Rotation::Rotated(user, token))
+        })
+    }
+
+    /// Checks a bearer access token against its signature, lifetime, type and session.
+    pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
+        let claims = self.keys.verify(token)?;
+        match claims.typ.as_str() {
+            TYP_ACCESS => Ok(claims),
+            TYP_REFRESH => Err(TokenError::RefreshAsAccess),
+            _ => Err(TokenError::Invalid),
+        }
+    }
+
+    /// The database half of the check: one indexed lookup by session id.
+    pub fn load_session(conn: &mut DbConn, session_id: &str, userid: i32) -> Result<Authenticated, TokenError> {
+        let (session, user) = sessions::session_with_user(conn, session_id)?.ok_or(TokenError::Revoked)?;
+        if session.revoked_at.is_some() || user.id != userid || session.expires_at <= now() {
+            return Err(TokenError::Revoked);
+        }
+        if !user.is_active {
+            return Err(TokenError::Inactive);
+        }
+        Ok(Authenticated { user, session_id: session.id })
+    }
+
+    fn pair(&self, user: &User, session_id: &str, refresh_token: String, at: NaiveDateTime) -> TokenPair {
+        let iat = at.and_utc().timestamp();
+        let access = Claims {
+            userid: user.id,
+            username: user.username.clone(),
+            iat,
+            nbf: iat,
+            exp: iat + self.access_ttl,
+            jti: random_token(16),
+            typ: TYP_ACCESS.into(),
+            sid: session_id.to_owned(),
+        };
+        TokenPair {
+            userid: user.id,
+            username: user.username.clone(),
+            access_token: self.keys.sign(&access),
+            refresh_token,
+            session_id: session_id.to_owned(),
+        }
+    }
+
+    /// Deterministic from the row, so a successor can be handed out again within the grace window.
+    fn sign_refresh(&self, user: &User, row: &RefreshTokenRow) -> String {
+        let iat = row.issued_at.and_utc().timestamp();
+        self.keys.sign(&Claims {
+            userid: user.id,
+            username: user.username.clone(),
+            iat,
+            nbf: iat,
+            exp: row.expires_at.and_utc().timestamp(),
+            jti: row.id.clone(),
+            typ: TYP_REFRESH.into(),
+            sid: row.session_id.clone(),
+        })
+    }
+}
+
+enum Rotation {
+    Rotated(User, String),
+    Concurrent(User, RefreshTokenRow),
+    Reused(i32),
+    Raced,
+}

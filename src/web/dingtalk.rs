@@ -1,0 +1,152 @@
+//! The DingTalk authorization-code flow: start (with a fresh `state` bound to this
+//! browser), and the callback that checks the state, asks DingTalk who the person is,
+//! binds or registers them, and hands the tokens over.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+
+use super::handoff::{handoff_url, redirect_with_tokens, safe_next};
+use super::i18n::Lang;
+use super::session::{PendingLogin, SessionLogin, StateCheck, TypedSession};
+use crate::accounts::{self, AccountError};
+use crate::config::{Settings, random_token};
+use crate::db::{self, DbError, DbPool};
+use crate::error::{ApiError, PageError};
+use crate::providers::IdentityProvider;
+use crate::tokens::{TokenError, TokenService};
+
+/// Authorization codes are short opaque strings; anything longer is not one.
+const MAX_CODE_BYTES: usize = 512;
+
+pub type Provider = Arc<dyn IdentityProvider>;
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    next: Option<String>,
+}
+
+fn begin(session: &TypedSession, provider: &Provider, next: Option<&str>) -> Result<String, actix_session::SessionInsertError> {
+    // 256 bits from a CSPRNG; opaque: nothing is encoded in it (RFC 9700 §4.7.1).
+    let state = random_token(32);
+    session.push_pending(PendingLogin { state: state.clone(), created_at: chrono::Utc::now().timestamp(), next: safe_next(next) })?;
+    Ok(provider.authorize_url(&state).to_string())
+}
+
+/// `GET /user/dingtalk/authorize`: straight to DingTalk.
+pub async fn authorize(
+    req: HttpRequest,
+    session: TypedSession,
+    provider: web::Data<Provider>,
+    query: web::Query<StartQuery>,
+) -> Result<HttpResponse, PageError> {
+    let url = begin(&session, &provider, query.next.as_deref()).map_err(|e| {
+        tracing::error!(error = %e, "storing the OAuth state failed");
+        PageError::unavailable(Lang::from_request(&req))
+    })?;
+    Ok(HttpResponse::Found().insert_header((header::LOCATION, url)).finish())
+}
+
+/// `GET /user/dingtalk/`: the tutorial's JSON contract for SPAs, `{"url": ...}`.
+pub async fn authorize_json(
+    session: TypedSession,
+    provider: web::Data<Provider>,
+    query: web::Query<StartQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let url = begin(&session, &provider, query.next.as_deref()).map_err(|e| {
+        tracing::error!(error = %e, "storing the OAuth state failed");
+        ApiError::unavailable()
+    })?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "url": url })))
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    #[serde(rename = "authCode")]
+    auth_code: Option<String>,
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /user/dingtalkCallback/`.
+pub async fn callback(
+    req: HttpRequest,
+    session: TypedSession,
+    query: web::Query<CallbackQuery>,
+    provider: web::Data<Provider>,
+    pool: web::Data<DbPool>,
+    tokens: web::Data<TokenService>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, PageError> {
+    let lang = Lang::from_request(&req);
+    let query = query.into_inner();
+    let restart = |message_zh: &str, message_en: &str| {
+        PageError::new(StatusCode::BAD_REQUEST, lang, lang.t("登录请求已失效", "Sign-in request expired"), lang.t(message_zh, message_en))
+    };
+
+    // The state is used up first, whatever follows.
+    let next = match session.take_pending(query.state.as_deref()) {
+        StateCheck::Valid(next) => next,
+        check => {
+            tracing::warn!(security_event = "oauth_state_rejected", reason = ?check, "DingTalk callback without a valid state");
+            return Err(restart(
+                "登录请求无效或已过期（例如重复打开了回调链接）。请回到登录页重新登录。",
+                "This sign-in request is invalid or has expired (for example, the callback link was opened twice). Please start again from the login page.",
+            ));
+        }
+    };
+    if query.error.is_some() {
+        tracing::info!("DingTalk sign-in cancelled by the user");
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            lang,
+            lang.t("已取消钉钉登录", "DingTalk sign-in cancelled"),
+            lang.t("您在钉钉取消了授权。可以随时重新登录。", "You cancelled the authorization at DingTalk. You can sign in again at any time."),
+        ));
+    }
+    let code = query.auth_code.or(query.code).unwrap_or_default();
+    if code.is_empty() || code.len() > MAX_CODE_BYTES || !code.bytes().all(|b| b.is_ascii_graphic()) {
+        tracing::warn!("DingTalk callback with a missing or malformed code");
+        return Err(restart("钉钉没有返回有效的授权码，请重新登录。", "DingTalk did not return a valid authorization code. Please sign in again."));
+    }
+
+    let identity = provider.fetch_identity(&code).await.map_err(|e| PageError::from_provider(e, lang))?;
+    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let tokens = tokens.into_inner();
+    let result = db::run(&pool, move |conn| -> Result<_, SignInError> {
+        let (user, outcome) = accounts::sign_in_with_provider(conn, &identity)?;
+        let pair = tokens.start_session(conn, &user, user_agent.as_deref())?;
+        Ok((user, outcome, pair))
+    })
+    .await;
+    let (user, outcome, pair) = result.map_err(|e| match e {
+        SignInError::Account(e) => PageError::from_account(e, lang),
+        SignInError::Token(TokenError::Db(e)) | SignInError::Db(e) => PageError::from_db(e, lang),
+        SignInError::Token(e) => {
+            tracing::error!(error = %e, "issuing tokens failed");
+            PageError::unavailable(lang)
+        }
+    })?;
+    tracing::info!(security_event = "login", method = "dingtalk", userid = user.id, outcome = ?outcome, "signed in");
+
+    session.log_in(&SessionLogin { userid: pair.userid, sid: pair.session_id.clone() }).map_err(|e| {
+        tracing::error!(error = %e, "storing the login in the session failed");
+        PageError::unavailable(lang)
+    })?;
+    let location = next.unwrap_or_else(|| handoff_url(&settings.frontend_login_url, &pair));
+    Ok(redirect_with_tokens(&location))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum SignInError {
+    #[error(transparent)]
+    Account(#[from] AccountError),
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}

@@ -1,0 +1,67 @@
+//! Where a successful login sends the browser: the SPA's `#/login?userid=..&username=..
+//! &token=..&refreshToken=..` route (the tutorial's contract), or a local `next` path.
+
+use actix_web::HttpResponse;
+use actix_web::http::header;
+use url::Url;
+
+use crate::tokens::TokenPair;
+
+/// The SPA route with the four values appended after the fragment's route, URL-encoded.
+pub fn handoff_url(frontend_login_url: &Url, pair: &TokenPair) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("userid", &pair.userid.to_string())
+        .append_pair("username", &pair.username)
+        .append_pair("token", &pair.access_token)
+        .append_pair("refreshToken", &pair.refresh_token)
+        .finish();
+    let base = frontend_login_url.as_str();
+    let separator = match frontend_login_url.fragment() {
+        Some(fragment) if fragment.contains('?') => "&",
+        Some(_) => "?",
+        // Without a route in the fragment the values still travel in the fragment, which
+        // never reaches a server or a Referer header.
+        None => "#/login?",
+    };
+    format!("{base}{separator}{query}")
+}
+
+/// 303 with headers that keep the tokens out of caches and Referer headers.
+pub fn redirect_with_tokens(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, location))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
+        .finish()
+}
+
+/// Accepts only a local path: one leading `/`, no `//` or `/\` (which browsers read as
+/// another host), no backslashes or control characters, also after percent-decoding.
+pub fn safe_next(raw: Option<&str>) -> Option<String> {
+    let raw = raw?.trim();
+    let decoded: String = url::form_urlencoded::parse(format!("n={raw}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default();
+    let local = |s: &str| {
+        s.starts_with('/')
+            && !s.starts_with("//")
+            && !s.contains('\\')
+            && !s.chars().any(|c| c.is_control())
+            && s.len() <= 512
+    };
+    (local(raw) && local(&decoded)).then(|| raw.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::safe_next;
+
+    #[test]
+    fn only_local_paths_pass() {
+        assert_eq!(safe_next(Some("/admin/accounts?page=2")), Some("/admin/accounts?page=2".into()));
+        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "/%2F%2Fevil", "%2F%2Fevil.example", "javascript:alert(1)", ""] {
+            assert_eq!(safe_next(Some(bad)), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,100 @@
+//! The browser session (actix-session, signed and encrypted cookie). It holds the pending
+//! OAuth `state` values and, after login, the user id and login-session id; the latter is
+//! checked against the database on every server page, because a cookie cannot be revoked.
+
+use std::future::{Ready, ready};
+
+use actix_session::{Session, SessionExt};
+use actix_web::{FromRequest, HttpRequest, dev::Payload};
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
+
+/// RFC 6749 §4.1.2 suggests codes live about 10 minutes; the state lives as long.
+pub const STATE_MAX_AGE_SECONDS: i64 = 600;
+/// A few logins may be in flight at once (two tabs); older ones fall out.
+const MAX_PENDING_STATES: usize = 5;
+
+const PENDING_KEY: &str = "oauth_pending";
+const LOGIN_KEY: &str = "login";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingLogin {
+    pub state: String,
+    /// Unix seconds.
+    pub created_at: i64,
+    /// Where to go after login (a local path), kept here and never in `state`.
+    pub next: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SessionLogin {
+    pub userid: i32,
+    pub sid: String,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum StateCheck {
+    Valid(Option<String>),
+    Missing,
+    Unknown,
+    Expired,
+}
+
+pub struct TypedSession(Session);
+
+impl TypedSession {
+    pub fn push_pending(&self, pending: PendingLogin) -> Result<(), actix_session::SessionInsertError> {
+        let mut all = self.pending();
+        all.retain(|p| !expired(p));
+        all.push(pending);
+        let skip = all.len().saturating_sub(MAX_PENDING_STATES);
+        self.0.insert(PENDING_KEY, &all[skip..])
+    }
+
+    /// Takes the matching state out of the session before anything else happens, so a
+    /// callback URL can be used once only (RFC 9700 §4.2.4).
+    pub fn take_pending(&self, state: Option<&str>) -> StateCheck {
+        let Some(state) = state.filter(|s| !s.is_empty()) else { return StateCheck::Missing };
+        let mut all = self.pending();
+        let found = all.iter().position(|p| bool::from(p.state.as_bytes().ct_eq(state.as_bytes())));
+        let Some(index) = found else { return StateCheck::Unknown };
+        let pending = all.remove(index);
+        let _ = self.0.insert(PENDING_KEY, &all);
+        if expired(&pending) { StateCheck::Expired } else { StateCheck::Valid(pending.next) }
+    }
+
+    fn pending(&self) -> Vec<PendingLogin> {
+        self.0.get::<Vec<PendingLogin>>(PENDING_KEY).ok().flatten().unwrap_or_default()
+    }
+
+    /// Logs the browser in with a fresh session id (no fixation).
+    pub fn log_in(&self, login: &SessionLogin) -> Result<(), actix_session::SessionInsertError> {
+        self.0.renew();
+        self.0.insert(LOGIN_KEY, login)
+    }
+
+    pub fn login(&self) -> Option<SessionLogin> {
+        self.0.get::<SessionLogin>(LOGIN_KEY).ok().flatten()
+    }
+
+    pub fn log_out(&self) {
+        self.0.purge();
+    }
+
+    pub fn inner(&self) -> &Session {
+        &self.0
+    }
+}
+
+fn expired(pending: &PendingLogin) -> bool {
+    chrono::Utc::now().timestamp() - pending.created_at > STATE_MAX_AGE_SECONDS
+}
+
+impl FromRequest for TypedSession {
+    type Error = actix_web::Error;
+    type Future = Ready<Result<TypedSession, actix_web::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(Ok(TypedSession(req.get_session())))
+    }
+}
