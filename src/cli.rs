@@ -11,7 +11,11 @@ use crate::config::{ConfigError, Settings};
 use crate::{db, sandbox, startup, telemetry};
 
 #[derive(Debug, Parser)]
-#[command(name = "dingtalk-login", version, about = "Log in with DingTalk (钉钉) and hand JWT tokens to a single-page app")]
+#[command(
+    name = "dingtalk-login",
+    version,
+    about = "Log in with DingTalk (钉钉) and hand JWT tokens to a single-page app"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -65,9 +69,13 @@ pub fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Serve) {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
-        Command::User(UserCommand::Create { username, name, phone, admin, password_stdin }) => {
-            create_user(&settings, username, name, phone, admin, password_stdin)
-        }
+        Command::User(UserCommand::Create {
+            username,
+            name,
+            phone,
+            admin,
+            password_stdin,
+        }) => create_user(&settings, username, name, phone, admin, password_stdin),
         Command::User(UserCommand::List) => list_users(&settings),
         Command::Sandbox { bind } => run_sandbox(&settings, bind),
     };
@@ -132,9 +140,18 @@ fn create_user(
     };
     let pool = open_pool(settings)?;
     let mut conn = pool.get()?;
-    let new = NewLocalUser { username, name, phone, password, admin };
+    let new = NewLocalUser {
+        username,
+        name,
+        phone,
+        password,
+        admin,
+    };
     let user = accounts::create_local_user(&mut conn, new)?;
-    println!("created user {} (id {}, role {})", user.username, user.id, user.role);
+    println!(
+        "created user {} (id {}, role {})",
+        user.username, user.id, user.role
+    );
     Ok(())
 }
 
@@ -142,11 +159,21 @@ fn list_users(settings: &Settings) -> anyhow::Result<()> {
     let pool = open_pool(settings)?;
     let mut conn = pool.get()?;
     let users = db::users::list_with_links(&mut conn)?;
-    println!("{:<6} {:<24} {:<20} {:<16} {:<6} {:<7} linked", "id", "username", "name", "phone", "role", "active");
+    println!(
+        "{:<6} {:<24} {:<20} {:<16} {:<6} {:<7} linked",
+        "id", "username", "name", "phone", "role", "active"
+    );
     for (user, links) in users {
         let linked: Vec<String> = links
             .iter()
-            .map(|l| format!("{}:{} ({})", accounts::provider_name(l.types), l.uid, l.nick))
+            .map(|l| {
+                format!(
+                    "{}:{} ({})",
+                    accounts::provider_name(l.types),
+                    l.uid,
+                    l.nick
+                )
+            })
             .collect();
         println!(
             "{:<6} {:<24} {:<20} {:<16} {:<6} {:<7} {}",
@@ -156,7 +183,11 @@ fn list_users(settings: &Settings) -> anyhow::Result<()> {
             user.phone.as_deref().unwrap_or("-"),
             user.role,
             if user.is_active { "yes" } else { "no" },
-            if linked.is_empty() { "-".to_owned() } else { linked.join(", ") }
+            if linked.is_empty() {
+                "-".to_owned()
+            } else {
+                linked.join(", ")
+            }
         );
     }
     Ok(())
@@ -164,5 +195,6 @@ fn list_users(settings: &Settings) -> anyhow::Result<()> {
 
 fn run_sandbox(settings: &Settings, bind: SocketAddr) -> anyhow::Result<()> {
     let settings = settings.clone();
-    actix_web::rt::System::new().block_on(async move { sandbox::serve_standalone(&settings, bind).await })
+    actix_web::rt::System::new()
+        .block_on(async move { sandbox::serve_standalone(&settings, bind).await })
 }

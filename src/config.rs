@@ -21,8 +21,16 @@ pub struct ConfigError {
     pub fix: String,
 }
 
-fn config_error(var: &'static str, problem: impl Into<String>, fix: impl Into<String>) -> ConfigError {
-    ConfigError { var, problem: problem.into(), fix: fix.into() }
+fn config_error(
+    var: &'static str,
+    problem: impl Into<String>,
+    fix: impl Into<String>,
+) -> ConfigError {
+    ConfigError {
+        var,
+        problem: problem.into(),
+        fix: fix.into(),
+    }
 }
 
 /// A secret value whose `Debug` never prints it.
@@ -83,6 +91,9 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub frontend_login_url: Url,
+    /// Seconds a login may spend at DingTalk before its `state` expires (RFC 6749 §4.1.2
+    /// suggests about 10 minutes for codes).
+    pub oauth_state_ttl: i64,
     pub dingtalk: DingTalkSettings,
 }
 
@@ -95,7 +106,11 @@ impl Settings {
 
     /// Builds settings from any key lookup, so tests can pass their own.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
-        let get = |key: &str| lookup(key).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |key: &str| {
+            lookup(key)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let env = match get("APP_ENV").as_deref() {
             None | Some("development") | Some("dev") => AppEnv::Development,
@@ -119,8 +134,10 @@ impl Settings {
             )
         })?;
 
-        let public_base_url =
-            parse_http_url("PUBLIC_BASE_URL", &get("PUBLIC_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8000".into()))?;
+        let public_base_url = parse_http_url(
+            "PUBLIC_BASE_URL",
+            &get("PUBLIC_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8000".into()),
+        )?;
         if production && public_base_url.scheme() != "https" {
             return Err(config_error(
                 "PUBLIC_BASE_URL",
@@ -135,21 +152,43 @@ impl Settings {
             Some(raw) => parse_database_url(&raw)?,
             None => DatabaseUrl::Sqlite(data_dir.join("dingtalk-login.sqlite3")),
         };
-        let database_pool_size = parse_number("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 10, 1, 200)? as u32;
+        let database_pool_size =
+            parse_number("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 10, 1, 200)? as u32;
 
-        let jwt_secret = load_secret("JWT_SECRET", get("JWT_SECRET"), &data_dir, "jwt_secret", production)?;
+        let jwt_secret = load_secret(
+            "JWT_SECRET",
+            get("JWT_SECRET"),
+            &data_dir,
+            "jwt_secret",
+            production,
+        )?;
         let jwt_previous_secret = match get("JWT_PREVIOUS_SECRET") {
             Some(previous) if previous.len() < MIN_SECRET_LEN => {
-                return Err(config_error("JWT_PREVIOUS_SECRET", "is too short", "Give the complete previous JWT_SECRET, or unset it."));
+                return Err(config_error(
+                    "JWT_PREVIOUS_SECRET",
+                    "is too short",
+                    "Give the complete previous JWT_SECRET, or unset it.",
+                ));
             }
             previous => previous.map(Secret::new),
         };
-        let session_secret =
-            load_secret("SESSION_SECRET", get("SESSION_SECRET"), &data_dir, "session_secret", production)?;
+        let session_secret = load_secret(
+            "SESSION_SECRET",
+            get("SESSION_SECRET"),
+            &data_dir,
+            "session_secret",
+            production,
+        )?;
 
-        let access_token_ttl = parse_number("ACCESS_TOKEN_TTL", get("ACCESS_TOKEN_TTL"), 7200, 1, 86_400)?;
-        let refresh_token_ttl =
-            parse_number("REFRESH_TOKEN_TTL", get("REFRESH_TOKEN_TTL"), 172_800, 1, 90 * 86_400)?;
+        let access_token_ttl =
+            parse_number("ACCESS_TOKEN_TTL", get("ACCESS_TOKEN_TTL"), 7200, 1, 86_400)?;
+        let refresh_token_ttl = parse_number(
+            "REFRESH_TOKEN_TTL",
+            get("REFRESH_TOKEN_TTL"),
+            172_800,
+            1,
+            90 * 86_400,
+        )?;
 
         let frontend_login_url = parse_http_url(
             "FRONTEND_LOGIN_URL",
@@ -170,6 +209,8 @@ impl Settings {
             ));
         }
 
+        let oauth_state_ttl =
+            parse_number("OAUTH_STATE_TTL", get("OAUTH_STATE_TTL"), 600, 0, 3600)?;
         let dingtalk = dingtalk_settings(&get, &base, production)?;
 
         Ok(Settings {
@@ -185,6 +226,7 @@ impl Settings {
             access_token_ttl,
             refresh_token_ttl,
             frontend_login_url,
+            oauth_state_ttl,
             dingtalk,
         })
     }
@@ -237,22 +279,54 @@ fn dingtalk_settings(
         }
         // The sandbox accepts the credentials it was started with; a random secret per
         // process keeps any literal secret out of the code.
-        (id, _) => (id.unwrap_or_else(|| "sandbox-client".into()), Secret::new(random_token(24))),
+        (id, _) => (
+            id.unwrap_or_else(|| "sandbox-client".into()),
+            Secret::new(random_token(24)),
+        ),
     };
     let (default_auth, default_api) = if sandbox {
-        (format!("{base}/sandbox/dingtalk/oauth2/auth"), format!("{base}/sandbox/dingtalk"))
+        (
+            format!("{base}/sandbox/dingtalk/oauth2/auth"),
+            format!("{base}/sandbox/dingtalk"),
+        )
     } else {
-        ("https://login.dingtalk.com/oauth2/auth".into(), "https://api.dingtalk.com".into())
+        (
+            "https://login.dingtalk.com/oauth2/auth".into(),
+            "https://api.dingtalk.com".into(),
+        )
     };
-    let auth_url = parse_http_url("DINGTALK_AUTH_URL", &get("DINGTALK_AUTH_URL").unwrap_or(default_auth))?;
-    let api_base = parse_http_url("DINGTALK_API_BASE", &get("DINGTALK_API_BASE").unwrap_or(default_api))?;
-    let timeout_ms = parse_number("DINGTALK_TIMEOUT_MS", get("DINGTALK_TIMEOUT_MS"), 10_000, 100, 60_000)? as u64;
-    Ok(DingTalkSettings { client_id, client_secret, auth_url, api_base, sandbox, timeout_ms })
+    let auth_url = parse_http_url(
+        "DINGTALK_AUTH_URL",
+        &get("DINGTALK_AUTH_URL").unwrap_or(default_auth),
+    )?;
+    let api_base = parse_http_url(
+        "DINGTALK_API_BASE",
+        &get("DINGTALK_API_BASE").unwrap_or(default_api),
+    )?;
+    let timeout_ms = parse_number(
+        "DINGTALK_TIMEOUT_MS",
+        get("DINGTALK_TIMEOUT_MS"),
+        10_000,
+        100,
+        60_000,
+    )? as u64;
+    Ok(DingTalkSettings {
+        client_id,
+        client_secret,
+        auth_url,
+        api_base,
+        sandbox,
+        timeout_ms,
+    })
 }
 
 fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(raw).map_err(|e| {
-        config_error(var, format!("`{raw}` is not a URL ({e})"), "Use an absolute URL such as https://login.example.com.")
+        config_error(
+            var,
+            format!("`{raw}` is not a URL ({e})"),
+            "Use an absolute URL such as https://login.example.com.",
+        )
     })?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(config_error(
@@ -266,29 +340,59 @@ fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
 
 fn parse_database_url(raw: &str) -> Result<DatabaseUrl, ConfigError> {
     let fix = "Use sqlite://PATH (e.g. sqlite://data/dingtalk-login.sqlite3) or postgres://USER@HOST:5432/DB.";
-    if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+    if let Some(path) = raw
+        .strip_prefix("sqlite://")
+        .or_else(|| raw.strip_prefix("sqlite:"))
+    {
         if path.is_empty() {
-            return Err(config_error("DATABASE_URL", "the SQLite path is empty", fix));
+            return Err(config_error(
+                "DATABASE_URL",
+                "the SQLite path is empty",
+                fix,
+            ));
         }
         return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
     }
     if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        let parsed = Url::parse(raw)
-            .map_err(|e| config_error("DATABASE_URL", format!("not a valid PostgreSQL URL ({e})"), fix))?;
+        let parsed = Url::parse(raw).map_err(|e| {
+            config_error(
+                "DATABASE_URL",
+                format!("not a valid PostgreSQL URL ({e})"),
+                fix,
+            )
+        })?;
         if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(config_error("DATABASE_URL", "the PostgreSQL URL has no host", fix));
+            return Err(config_error(
+                "DATABASE_URL",
+                "the PostgreSQL URL has no host",
+                fix,
+            ));
         }
         return Ok(DatabaseUrl::Postgres(raw.to_owned()));
     }
     let scheme = raw.split_once("://").map(|(s, _)| s).unwrap_or(raw);
-    Err(config_error("DATABASE_URL", format!("unsupported database `{scheme}`"), fix))
+    Err(config_error(
+        "DATABASE_URL",
+        format!("unsupported database `{scheme}`"),
+        fix,
+    ))
 }
 
-fn parse_number(var: &'static str, raw: Option<String>, default: i64, min: i64, max: i64) -> Result<i64, ConfigError> {
+fn parse_number(
+    var: &'static str,
+    raw: Option<String>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<i64, ConfigError> {
     let Some(raw) = raw else { return Ok(default) };
     match raw.parse::<i64>() {
         Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(config_error(var, format!("`{raw}` is not a number from {min} to {max}"), format!("Unset it to use {default}."))),
+        _ => Err(config_error(
+            var,
+            format!("`{raw}` is not a number from {min} to {max}"),
+            format!("Unset it to use {default}."),
+        )),
     }
 }
 
@@ -306,18 +410,29 @@ fn load_secret(
         if value.len() < MIN_SECRET_LEN {
             return Err(config_error(
                 var,
-                format!("is too short ({} bytes; at least {MIN_SECRET_LEN} are needed)", value.len()),
+                format!(
+                    "is too short ({} bytes; at least {MIN_SECRET_LEN} are needed)",
+                    value.len()
+                ),
                 make_one,
             ));
         }
         return Ok(Secret::new(value));
     }
     if production {
-        return Err(config_error(var, "is not set (required when APP_ENV=production)", make_one));
+        return Err(config_error(
+            var,
+            "is not set (required when APP_ENV=production)",
+            make_one,
+        ));
     }
     let path = data_dir.join(file_name);
     let io_error = |e: std::io::Error| {
-        config_error(var, format!("cannot keep a generated secret in {} ({e})", path.display()), "Set DATA_DIR to a writable folder, or set the secret itself.")
+        config_error(
+            var,
+            format!("cannot keep a generated secret in {} ({e})", path.display()),
+            "Set DATA_DIR to a writable folder, or set the secret itself.",
+        )
     };
     match std::fs::read_to_string(&path) {
         Ok(existing) if existing.trim().len() >= MIN_SECRET_LEN => Ok(Secret::new(existing.trim())),

@@ -23,13 +23,21 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(status: StatusCode, code: u32, msg: impl Into<String>) -> ApiError {
-        ApiError { status, code, msg: msg.into() }
+        ApiError {
+            status,
+            code,
+            msg: msg.into(),
+        }
     }
     pub fn bad_request(msg: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, 40001, msg)
     }
     pub fn unavailable() -> ApiError {
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, 50301, "the service is temporarily unavailable; try again shortly")
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            50301,
+            "the service is temporarily unavailable; try again shortly",
+        )
     }
 }
 
@@ -47,7 +55,11 @@ impl ResponseError for ApiError {
         let mut response = HttpResponse::build(self.status);
         if self.status == StatusCode::UNAUTHORIZED {
             // RFC 6750 §3.1
-            let error = if self.code == 40101 { "Bearer" } else { "Bearer error=\"invalid_token\"" };
+            let error = if self.code == 40101 {
+                "Bearer"
+            } else {
+                "Bearer error=\"invalid_token\""
+            };
             response.insert_header((header::WWW_AUTHENTICATE, error));
         }
         response
@@ -99,8 +111,18 @@ struct ErrorPage<'a> {
 }
 
 impl PageError {
-    pub fn new(status: StatusCode, lang: Lang, title: &'static str, message: impl Into<String>) -> PageError {
-        PageError { status, lang, title, message: message.into() }
+    pub fn new(
+        status: StatusCode,
+        lang: Lang,
+        title: &'static str,
+        message: impl Into<String>,
+    ) -> PageError {
+        PageError {
+            status,
+            lang,
+            title,
+            message: message.into(),
+        }
     }
 
     pub fn unavailable(lang: Lang) -> PageError {
@@ -108,7 +130,10 @@ impl PageError {
             StatusCode::SERVICE_UNAVAILABLE,
             lang,
             lang.t("服务暂时不可用", "Service unavailable"),
-            lang.t("服务暂时不可用，请稍后再试。", "The service is temporarily unavailable. Please try again in a moment."),
+            lang.t(
+                "服务暂时不可用，请稍后再试。",
+                "The service is temporarily unavailable. Please try again in a moment.",
+            ),
         )
     }
 
@@ -160,7 +185,10 @@ impl PageError {
                 StatusCode::FORBIDDEN,
                 lang,
                 lang.t("账号已停用", "Account deactivated"),
-                lang.t("您的账号已被停用，请联系管理员。", "Your account has been deactivated. Please contact the administrator."),
+                lang.t(
+                    "您的账号已被停用，请联系管理员。",
+                    "Your account has been deactivated. Please contact the administrator.",
+                ),
             ),
             AccountError::Db(db) => PageError::from_db(db, lang),
             other => {
@@ -182,10 +210,18 @@ impl ResponseError for PageError {
         self.status
     }
     fn error_response(&self) -> HttpResponse {
-        let page = ErrorPage { lang: self.lang, title: self.title, message: &self.message, status: self.status.as_u16() };
+        let page = ErrorPage {
+            lang: self.lang,
+            title: self.title,
+            message: &self.message,
+            status: self.status.as_u16(),
+        };
         let body = page.render().unwrap_or_else(|_| self.message.clone());
         HttpResponse::build(self.status)
-            .insert_header((header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8")))
+            .insert_header((
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/html; charset=utf-8"),
+            ))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(body)
     }

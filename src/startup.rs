@@ -39,7 +39,10 @@ impl Application {
     }
 
     /// Tests bind port 0 themselves and pass the listener in.
-    pub async fn build_with_listener(settings: Settings, listener: TcpListener) -> anyhow::Result<Application> {
+    pub async fn build_with_listener(
+        settings: Settings,
+        listener: TcpListener,
+    ) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
         let database_url = settings.database_url.clone();
         let applied = web::block(move || crate::db::run_migrations(&database_url))
@@ -49,7 +52,11 @@ impl Application {
         if !applied.is_empty() {
             tracing::info!(count = applied.len(), "applied database migrations");
         }
-        let pool_size = if settings.database_url.is_sqlite() { settings.database_pool_size.min(8) } else { settings.database_pool_size };
+        let pool_size = if settings.database_url.is_sqlite() {
+            settings.database_pool_size.min(8)
+        } else {
+            settings.database_pool_size
+        };
         let database_url = settings.database_url.clone();
         let pool = web::block(move || crate::db::connect_pool(&database_url, pool_size))
             .await
@@ -58,20 +65,27 @@ impl Application {
 
         let http = outbound_client(&settings)?;
         let redirect_uri = format!("{}/user/dingtalkCallback/", settings.base_url());
-        let provider: Provider = Arc::new(DingTalk::new(&settings.dingtalk, http, redirect_uri)) as Arc<dyn IdentityProvider>;
-        let sandbox = settings.dingtalk.sandbox.then(|| web::Data::new(Sandbox::new(&settings.dingtalk)));
+        let provider: Provider = Arc::new(DingTalk::new(&settings.dingtalk, http, redirect_uri))
+            as Arc<dyn IdentityProvider>;
+        let sandbox = settings
+            .dingtalk
+            .sandbox
+            .then(|| web::Data::new(Sandbox::new(&settings.dingtalk)));
         if sandbox.is_some() {
-            tracing::warn!("DingTalk sandbox is on: logins use simulated DingTalk accounts (set DINGTALK_CLIENT_ID for the real one)");
+            tracing::warn!(
+                "DingTalk sandbox is on: logins use simulated DingTalk accounts (set DINGTALK_CLIENT_ID for the real one)"
+            );
         }
 
         let session_key = Key::derive_from(settings.session_secret.expose().as_bytes());
         let secure_cookies = settings.cookies_secure();
         let frontend_origin = settings.frontend_login_url.origin().ascii_serialization();
-        let form_targets = if frontend_origin == settings.public_base_url.origin().ascii_serialization() {
-            String::new()
-        } else {
-            format!(" {frontend_origin}")
-        };
+        let form_targets =
+            if frontend_origin == settings.public_base_url.origin().ascii_serialization() {
+                String::new()
+            } else {
+                format!(" {frontend_origin}")
+            };
         let csp = HeaderValue::from_str(&middleware::content_security_policy(&form_targets))?;
 
         let tokens = web::Data::new(TokenService::new(&settings));
@@ -82,20 +96,31 @@ impl Application {
         let server = HttpServer::new(move || {
             let csp = csp.clone();
             let app = App::new()
-                .wrap(SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
-                    .cookie_name("dl_session".into())
-                    .cookie_secure(secure_cookies)
-                    .cookie_http_only(true)
-                    // Lax, not Strict: DingTalk's redirect back is a cross-site top-level GET
-                    // and must carry the state cookie.
-                    .cookie_same_site(SameSite::Lax)
-                    .session_lifecycle(PersistentSession::default().session_ttl(actix_web::cookie::time::Duration::hours(12)))
-                    .build())
-                .wrap(from_fn(move |req, next| middleware::security_headers(csp.clone(), secure_cookies, req, next)))
-                .wrap(from_fn(middleware::access_log))
-                .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(|err, _| {
-                    ApiError::bad_request(format!("invalid JSON body: {err}")).into()
+                .wrap(
+                    SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+                        .cookie_name("dl_session".into())
+                        .cookie_secure(secure_cookies)
+                        .cookie_http_only(true)
+                        // Lax, not Strict: DingTalk's redirect back is a cross-site top-level GET
+                        // and must carry the state cookie.
+                        .cookie_same_site(SameSite::Lax)
+                        .session_lifecycle(
+                            PersistentSession::default()
+                                .session_ttl(actix_web::cookie::time::Duration::hours(12)),
+                        )
+                        .build(),
+                )
+                .wrap(from_fn(move |req, next| {
+                    middleware::security_headers(csp.clone(), secure_cookies, req, next)
                 }))
+                .wrap(from_fn(middleware::access_log))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(16 * 1024)
+                        .error_handler(|err, _| {
+                            ApiError::bad_request(format!("invalid JSON body: {err}")).into()
+                        }),
+                )
                 .app_data(web::FormConfig::default().limit(16 * 1024))
                 .app_data(pool.clone())
                 .app_data(tokens.clone())

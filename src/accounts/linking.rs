@@ -52,7 +52,9 @@ pub fn sign_in_with_provider(
                 return active(user).map(|u| (u, LinkOutcome::Returning));
             }
             match first_login(conn, identity) {
-                Err(AccountError::Db(error)) if error.is_unique_violation() && attempt < RACE_RETRIES => {
+                Err(AccountError::Db(error))
+                    if error.is_unique_violation() && attempt < RACE_RETRIES =>
+                {
                     // Another login of the same account (or for the same username) won the
                     // race; its rows are committed now, so look again.
                     continue;
@@ -64,10 +66,17 @@ pub fn sign_in_with_provider(
 }
 
 fn active(user: User) -> Result<User, AccountError> {
-    if user.is_active { Ok(user) } else { Err(AccountError::Inactive) }
+    if user.is_active {
+        Ok(user)
+    } else {
+        Err(AccountError::Inactive)
+    }
 }
 
-fn returning_user(conn: &mut DbConn, identity: &ProviderIdentity) -> Result<Option<User>, AccountError> {
+fn returning_user(
+    conn: &mut DbConn,
+    identity: &ProviderIdentity,
+) -> Result<Option<User>, AccountError> {
     let mut link = users::find_link(conn, identity.provider, &identity.uid)?;
     if link.is_none()
         && let Some(unionid) = identity.unionid.as_deref()
@@ -75,7 +84,8 @@ fn returning_user(conn: &mut DbConn, identity: &ProviderIdentity) -> Result<Opti
         link = users::find_link_by_unionid(conn, identity.provider, unionid)?;
     }
     let Some(link) = link else { return Ok(None) };
-    let user = users::find_by_id(conn, link.userid)?.ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+    let user = users::find_by_id(conn, link.userid)?
+        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     if user.is_active {
         users::refresh_link(conn, link.id, &link_refresh(identity))?;
     }
@@ -92,7 +102,10 @@ fn link_refresh(identity: &ProviderIdentity) -> LinkRefresh<'_> {
     }
 }
 
-fn first_login(conn: &mut DbConn, identity: &ProviderIdentity) -> Result<(User, LinkOutcome), AccountError> {
+fn first_login(
+    conn: &mut DbConn,
+    identity: &ProviderIdentity,
+) -> Result<(User, LinkOutcome), AccountError> {
     // A savepoint: when a concurrent login wins, both the user and the link are undone.
     conn.transaction(|conn| {
         let owner = match &identity.phone {
@@ -103,7 +116,10 @@ fn first_login(conn: &mut DbConn, identity: &ProviderIdentity) -> Result<(User, 
             Some(owner) if !owner.is_admin() => (active(owner)?, LinkOutcome::BoundByPhone),
             // The phone belongs to an admin: never bound silently; the new user keeps no phone.
             Some(_) => (register(conn, identity, None)?, LinkOutcome::Registered),
-            None => (register(conn, identity, identity.phone.as_ref())?, LinkOutcome::Registered),
+            None => (
+                register(conn, identity, identity.phone.as_ref())?,
+                LinkOutcome::Registered,
+            ),
         };
         let at = now();
         users::insert_link(
@@ -124,13 +140,21 @@ fn first_login(conn: &mut DbConn, identity: &ProviderIdentity) -> Result<(User, 
     })
 }
 
-fn register(conn: &mut DbConn, identity: &ProviderIdentity, phone: Option<&Phone>) -> Result<User, AccountError> {
+fn register(
+    conn: &mut DbConn,
+    identity: &ProviderIdentity,
+    phone: Option<&Phone>,
+) -> Result<User, AccountError> {
     let preferred = phone.map(|p| p.local_form().to_owned());
     let username = match preferred {
         Some(name) if !users::username_taken(conn, &name)? => name,
         _ => generated_username(conn)?,
     };
-    let name = if identity.nick.trim().is_empty() { username.clone() } else { identity.nick.clone() };
+    let name = if identity.nick.trim().is_empty() {
+        username.clone()
+    } else {
+        identity.nick.clone()
+    };
     let at = now();
     Ok(users::insert_user(
         conn,

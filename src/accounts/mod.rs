@@ -63,10 +63,17 @@ pub fn validate_username(username: &str) -> Result<(), AccountError> {
         return Err(AccountError::InvalidUsername("it is empty"));
     }
     if username.chars().count() > 64 {
-        return Err(AccountError::InvalidUsername("it is longer than 64 characters"));
+        return Err(AccountError::InvalidUsername(
+            "it is longer than 64 characters",
+        ));
     }
-    if username.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(AccountError::InvalidUsername("it contains spaces or control characters"));
+    if username
+        .chars()
+        .any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(AccountError::InvalidUsername(
+            "it contains spaces or control characters",
+        ));
     }
     Ok(())
 }
@@ -75,7 +82,9 @@ pub fn validate_username(username: &str) -> Result<(), AccountError> {
 pub fn create_local_user(conn: &mut DbConn, new: NewLocalUser) -> Result<User, AccountError> {
     validate_username(&new.username)?;
     let phone = match new.phone.as_deref().filter(|p| !p.trim().is_empty()) {
-        Some(raw) => Some(Phone::parse(raw, None).ok_or_else(|| AccountError::InvalidPhone(raw.to_owned()))?),
+        Some(raw) => Some(
+            Phone::parse(raw, None).ok_or_else(|| AccountError::InvalidPhone(raw.to_owned()))?,
+        ),
         None => None,
     };
     let password_hash = hash_password(&new.password)?;

@@ -1,9 +1,9 @@
 //! argon2id password hashes (OWASP's minimum parameters: m = 19 MiB, t = 2, p = 1, which
 //! are the `argon2` crate's defaults). Callers run these off the async workers.
 
+use argon2::Argon2;
 use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
 
 /// Long enough for any passphrase, short enough that hashing stays cheap to refuse.
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -42,10 +42,15 @@ pub fn verify_password(stored: Option<&str>, password: &str) -> bool {
     }
     let parsed = stored.and_then(|s| PasswordHash::new(s).ok());
     match parsed {
-        Some(hash) => Argon2::default().verify_password(password.as_bytes(), &hash).is_ok(),
+        Some(hash) => Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok(),
         None => {
             let dummy = dummy_hash();
-            let _ = Argon2::default().verify_password(password.as_bytes(), &PasswordHash::new(dummy).expect("valid"));
+            let _ = Argon2::default().verify_password(
+                password.as_bytes(),
+                &PasswordHash::new(dummy).expect("valid"),
+            );
             false
         }
     }

@@ -13,14 +13,23 @@ impl Phone {
     pub fn parse(raw: &str, state_code: Option<&str>) -> Option<Phone> {
         let raw = raw.trim();
         let international = raw.starts_with('+') || raw.starts_with("00");
-        if raw.chars().any(|c| !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.'))) {
+        if raw
+            .chars()
+            .any(|c| !(c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')' | '.')))
+        {
             return None;
         }
         let digits: String = raw.chars().filter(char::is_ascii_digit).collect();
         let e164_digits = if international {
-            digits.strip_prefix("00").map(str::to_owned).unwrap_or(digits)
+            digits
+                .strip_prefix("00")
+                .map(str::to_owned)
+                .unwrap_or(digits)
         } else {
-            let country = state_code.map(str::trim).filter(|c| !c.is_empty()).unwrap_or("86");
+            let country = state_code
+                .map(str::trim)
+                .filter(|c| !c.is_empty())
+                .unwrap_or("86");
             let country = country.trim_start_matches('+');
             if country.is_empty() || !country.chars().all(|c| c.is_ascii_digit()) {
                 return None;
@@ -28,7 +37,10 @@ impl Phone {
             let national = if country == "86" && digits.len() == 13 && digits.starts_with("86") {
                 digits[2..].to_owned()
             } else {
-                digits.strip_prefix('0').map(str::to_owned).unwrap_or(digits)
+                digits
+                    .strip_prefix('0')
+                    .map(str::to_owned)
+                    .unwrap_or(digits)
             };
             format!("{country}{national}")
         };
@@ -63,13 +75,19 @@ mod tests {
         let plain = Phone::parse("13800138000", Some("86")).unwrap();
         assert_eq!(plain.as_str(), "+8613800138000");
         assert_eq!(Phone::parse("+86 138-0013-8000", None), Some(plain.clone()));
-        assert_eq!(Phone::parse("8613800138000", Some("86")), Some(plain.clone()));
+        assert_eq!(
+            Phone::parse("8613800138000", Some("86")),
+            Some(plain.clone())
+        );
         assert_eq!(Phone::parse("13800138000", None), Some(plain));
     }
 
     #[test]
     fn another_country_code_is_another_number() {
-        assert_eq!(Phone::parse("13800138000", Some("1")).unwrap().as_str(), "+113800138000");
+        assert_eq!(
+            Phone::parse("13800138000", Some("1")).unwrap().as_str(),
+            "+113800138000"
+        );
     }
 
     #[test]

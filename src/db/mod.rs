@@ -8,7 +8,9 @@ pub mod schema;
 pub mod sessions;
 pub mod users;
 
-pub use connection::{DatabaseUrl, DbConn, DbPool, connect_pool, run_migrations, write_transaction};
+pub use connection::{
+    DatabaseUrl, DbConn, DbPool, PooledConn, connect_pool, run_migrations, write_transaction,
+};
 
 use actix_web::web;
 

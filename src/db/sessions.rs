@@ -8,18 +8,25 @@ use super::schema::{login_sessions, refresh_tokens, susers};
 use super::{DbConn, DbError};
 
 pub fn insert_session(conn: &mut DbConn, session: &LoginSession) -> Result<(), DbError> {
-    diesel::insert_into(login_sessions::table).values(session).execute(conn)?;
+    diesel::insert_into(login_sessions::table)
+        .values(session)
+        .execute(conn)?;
     Ok(())
 }
 
 pub fn insert_refresh_token(conn: &mut DbConn, row: &RefreshTokenRow) -> Result<(), DbError> {
-    diesel::insert_into(refresh_tokens::table).values(row).execute(conn)?;
+    diesel::insert_into(refresh_tokens::table)
+        .values(row)
+        .execute(conn)?;
     Ok(())
 }
 
 /// The guard's one indexed lookup: the session by primary key, joined to its user.
 /// No row means the session or the user is gone.
-pub fn session_with_user(conn: &mut DbConn, session_id: &str) -> Result<Option<(LoginSession, User)>, DbError> {
+pub fn session_with_user(
+    conn: &mut DbConn,
+    session_id: &str,
+) -> Result<Option<(LoginSession, User)>, DbError> {
     Ok(login_sessions::table
         .inner_join(susers::table)
         .filter(login_sessions::id.eq(session_id))
@@ -37,10 +44,21 @@ pub fn find_refresh_token(conn: &mut DbConn, id: &str) -> Result<Option<RefreshT
 }
 
 /// Marks a refresh token used, only if it was not used yet; true when this call did it.
-pub fn mark_refresh_token_used(conn: &mut DbConn, id: &str, successor: &str) -> Result<bool, DbError> {
-    let updated = diesel::update(refresh_tokens::table.find(id).filter(refresh_tokens::used_at.is_null()))
-        .set((refresh_tokens::used_at.eq(now()), refresh_tokens::replaced_by.eq(successor)))
-        .execute(conn)?;
+pub fn mark_refresh_token_used(
+    conn: &mut DbConn,
+    id: &str,
+    successor: &str,
+) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        refresh_tokens::table
+            .find(id)
+            .filter(refresh_tokens::used_at.is_null()),
+    )
+    .set((
+        refresh_tokens::used_at.eq(now()),
+        refresh_tokens::replaced_by.eq(successor),
+    ))
+    .execute(conn)?;
     Ok(updated == 1)
 }
 
@@ -52,9 +70,16 @@ pub fn touch_session(conn: &mut DbConn, session_id: &str) -> Result<(), DbError>
 }
 
 pub fn revoke_session(conn: &mut DbConn, session_id: &str, reason: &str) -> Result<bool, DbError> {
-    let updated = diesel::update(login_sessions::table.find(session_id).filter(login_sessions::revoked_at.is_null()))
-        .set((login_sessions::revoked_at.eq(now()), login_sessions::revoke_reason.eq(reason)))
-        .execute(conn)?;
+    let updated = diesel::update(
+        login_sessions::table
+            .find(session_id)
+            .filter(login_sessions::revoked_at.is_null()),
+    )
+    .set((
+        login_sessions::revoked_at.eq(now()),
+        login_sessions::revoke_reason.eq(reason),
+    ))
+    .execute(conn)?;
     Ok(updated == 1)
 }
 
@@ -64,11 +89,18 @@ pub fn revoke_all_sessions(conn: &mut DbConn, userid: i32, reason: &str) -> Resu
             .filter(login_sessions::userid.eq(userid))
             .filter(login_sessions::revoked_at.is_null()),
     )
-    .set((login_sessions::revoked_at.eq(now()), login_sessions::revoke_reason.eq(reason)))
+    .set((
+        login_sessions::revoked_at.eq(now()),
+        login_sessions::revoke_reason.eq(reason),
+    ))
     .execute(conn)?)
 }
 
-pub fn active_sessions(conn: &mut DbConn, userid: i32, at: NaiveDateTime) -> Result<Vec<LoginSession>, DbError> {
+pub fn active_sessions(
+    conn: &mut DbConn,
+    userid: i32,
+    at: NaiveDateTime,
+) -> Result<Vec<LoginSession>, DbError> {
     Ok(login_sessions::table
         .filter(login_sessions::userid.eq(userid))
         .filter(login_sessions::revoked_at.is_null())

@@ -10,7 +10,9 @@ pub fn insert_user(conn: &mut DbConn, new: &NewUser<'_>) -> Result<User, DbError
     // Savepoint, so that a unique violation inside a larger PostgreSQL transaction
     // can be handled by the caller instead of aborting the whole transaction.
     Ok(conn.transaction(|conn| {
-        diesel::insert_into(susers::table).values(new).execute(conn)?;
+        diesel::insert_into(susers::table)
+            .values(new)
+            .execute(conn)?;
         susers::table
             .filter(susers::username.eq(new.username))
             .select(User::as_select())
@@ -58,7 +60,12 @@ pub fn list_with_links(conn: &mut DbConn) -> Result<Vec<(User, Vec<LinkedAccount
     let links: Vec<LinkedAccount> = LinkedAccount::belonging_to(&users)
         .select(LinkedAccount::as_select())
         .load(conn)?;
-    Ok(links.grouped_by(&users).into_iter().zip(users).map(|(l, u)| (u, l)).collect())
+    Ok(links
+        .grouped_by(&users)
+        .into_iter()
+        .zip(users)
+        .map(|(l, u)| (u, l))
+        .collect())
 }
 
 pub fn links_of(conn: &mut DbConn, userid: i32) -> Result<Vec<LinkedAccount>, DbError> {
@@ -69,7 +76,11 @@ pub fn links_of(conn: &mut DbConn, userid: i32) -> Result<Vec<LinkedAccount>, Db
         .load(conn)?)
 }
 
-pub fn find_link(conn: &mut DbConn, types: i32, uid: &str) -> Result<Option<LinkedAccount>, DbError> {
+pub fn find_link(
+    conn: &mut DbConn,
+    types: i32,
+    uid: &str,
+) -> Result<Option<LinkedAccount>, DbError> {
     Ok(sflogin::table
         .filter(sflogin::types.eq(types).and(sflogin::uid.eq(uid)))
         .select(LinkedAccount::as_select())
@@ -91,7 +102,11 @@ pub fn find_link_by_unionid(
 
 /// Inserts a link inside a savepoint (see `insert_user`).
 pub fn insert_link(conn: &mut DbConn, new: &NewLinkedAccount<'_>) -> Result<(), DbError> {
-    conn.transaction(|conn| diesel::insert_into(sflogin::table).values(new).execute(conn))?;
+    conn.transaction(|conn| {
+        diesel::insert_into(sflogin::table)
+            .values(new)
+            .execute(conn)
+    })?;
     Ok(())
 }
 
@@ -104,7 +119,11 @@ pub struct LinkRefresh<'a> {
     pub avatar_url: Option<&'a str>,
 }
 
-pub fn refresh_link(conn: &mut DbConn, link_id: i32, update: &LinkRefresh<'_>) -> Result<(), DbError> {
+pub fn refresh_link(
+    conn: &mut DbConn,
+    link_id: i32,
+    update: &LinkRefresh<'_>,
+) -> Result<(), DbError> {
     diesel::update(sflogin::table.find(link_id))
         .set((
             sflogin::uid.eq(update.uid),
@@ -116,6 +135,13 @@ pub fn refresh_link(conn: &mut DbConn, link_id: i32, update: &LinkRefresh<'_>) -
         ))
         .execute(conn)?;
     Ok(())
+}
+
+pub fn set_active(conn: &mut DbConn, id: i32, active: bool) -> Result<bool, DbError> {
+    let updated = diesel::update(susers::table.find(id))
+        .set((susers::is_active.eq(active), susers::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(updated == 1)
 }
 
 pub fn count_rows(conn: &mut DbConn) -> Result<(i64, i64), DbError> {

@@ -25,15 +25,21 @@ pub struct DingTalk {
 }
 
 impl DingTalk {
-    pub fn new(settings: &DingTalkSettings, http: reqwest::Client, redirect_uri: String) -> DingTalk {
+    pub fn new(
+        settings: &DingTalkSettings,
+        http: reqwest::Client,
+        redirect_uri: String,
+    ) -> DingTalk {
         let api = settings.api_base.as_str().trim_end_matches('/');
         DingTalk {
             http,
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),
             auth_url: settings.auth_url.clone(),
-            token_url: Url::parse(&format!("{api}/v1.0/oauth2/userAccessToken")).expect("base URL was validated"),
-            profile_url: Url::parse(&format!("{api}/v1.0/contact/users/me")).expect("base URL was validated"),
+            token_url: Url::parse(&format!("{api}/v1.0/oauth2/userAccessToken"))
+                .expect("base URL was validated"),
+            profile_url: Url::parse(&format!("{api}/v1.0/contact/users/me"))
+                .expect("base URL was validated"),
             redirect_uri,
         }
     }
@@ -46,23 +52,47 @@ impl DingTalk {
             "code": code,
             "grantType": "authorization_code",
         });
-        let response = self.http.post(self.token_url.clone()).json(&body).send().await.map_err(|e| send_error(STEP, &e))?;
+        let response = self
+            .http
+            .post(self.token_url.clone())
+            .json(&body)
+            .send()
+            .await
+            .map_err(|e| send_error(STEP, &e))?;
         let status = response.status();
         let bytes = read_capped(STEP, response).await?;
         if !status.is_success() {
             let (code, requestid) = error_fields(&bytes);
             return Err(if status.as_u16() == 403 || status.as_u16() == 401 {
-                ProviderError::PermissionDenied { step: STEP, status: status.as_u16(), code, requestid }
+                ProviderError::PermissionDenied {
+                    step: STEP,
+                    status: status.as_u16(),
+                    code,
+                    requestid,
+                }
             } else if status.is_client_error() {
-                ProviderError::CodeRejected { step: STEP, status: status.as_u16(), code, requestid }
+                ProviderError::CodeRejected {
+                    step: STEP,
+                    status: status.as_u16(),
+                    code,
+                    requestid,
+                }
             } else {
-                ProviderError::Upstream { step: STEP, status: status.as_u16(), code, requestid }
+                ProviderError::Upstream {
+                    step: STEP,
+                    status: status.as_u16(),
+                    code,
+                    requestid,
+                }
             });
         }
         let token: TokenResponse = parse(STEP, &bytes)?;
         match token.access_token {
             Some(token) if !token.is_empty() => Ok(token),
-            _ => Err(ProviderError::Malformed { step: STEP, detail: "no accessToken".into() }),
+            _ => Err(ProviderError::Malformed {
+                step: STEP,
+                detail: "no accessToken".into(),
+            }),
         }
     }
 
@@ -80,14 +110,27 @@ impl DingTalk {
         if !status.is_success() {
             let (code, requestid) = error_fields(&bytes);
             return Err(if status.as_u16() == 403 || status.as_u16() == 401 {
-                ProviderError::PermissionDenied { step: STEP, status: status.as_u16(), code, requestid }
+                ProviderError::PermissionDenied {
+                    step: STEP,
+                    status: status.as_u16(),
+                    code,
+                    requestid,
+                }
             } else {
-                ProviderError::Upstream { step: STEP, status: status.as_u16(), code, requestid }
+                ProviderError::Upstream {
+                    step: STEP,
+                    status: status.as_u16(),
+                    code,
+                    requestid,
+                }
             });
         }
         let profile: Profile = parse(STEP, &bytes)?;
         if profile.open_id.as_deref().is_none_or(str::is_empty) {
-            return Err(ProviderError::Malformed { step: STEP, detail: "no openId".into() });
+            return Err(ProviderError::Malformed {
+                step: STEP,
+                detail: "no openId".into(),
+            });
         }
         Ok(profile)
     }
@@ -110,17 +153,25 @@ impl IdentityProvider for DingTalk {
         url
     }
 
-    fn fetch_identity<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<ProviderIdentity, ProviderError>> {
+    fn fetch_identity<'a>(
+        &'a self,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<ProviderIdentity, ProviderError>> {
         Box::pin(async move {
             let access_token = self.exchange_code(code).await?;
             let profile = self.read_profile(&access_token).await?;
-            let phone = profile.mobile.as_deref().and_then(|m| Phone::parse(m, profile.state_code.as_deref()));
+            let phone = profile
+                .mobile
+                .as_deref()
+                .and_then(|m| Phone::parse(m, profile.state_code.as_deref()));
             Ok(ProviderIdentity {
                 provider: PROVIDER_DINGTALK,
                 uid: profile.open_id.unwrap_or_default(),
                 unionid: profile.union_id.filter(|u| !u.is_empty()),
                 nick: profile.nick.unwrap_or_default().chars().take(64).collect(),
-                avatar_url: profile.avatar_url.filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+                avatar_url: profile
+                    .avatar_url
+                    .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
                 phone,
                 access_token: Some(access_token),
             })
@@ -160,16 +211,28 @@ fn send_error(step: &'static str, error: &reqwest::Error) -> ProviderError {
     }
 }
 
-async fn read_capped(step: &'static str, mut response: reqwest::Response) -> Result<Vec<u8>, ProviderError> {
-    if response.content_length().is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-        return Err(ProviderError::Malformed { step, detail: "the body is too large".into() });
+async fn read_capped(
+    step: &'static str,
+    mut response: reqwest::Response,
+) -> Result<Vec<u8>, ProviderError> {
+    if response
+        .content_length()
+        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+    {
+        return Err(ProviderError::Malformed {
+            step,
+            detail: "the body is too large".into(),
+        });
     }
     let mut body = Vec::new();
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
                 if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ProviderError::Malformed { step, detail: "the body is too large".into() });
+                    return Err(ProviderError::Malformed {
+                        step,
+                        detail: "the body is too large".into(),
+                    });
                 }
                 body.extend_from_slice(&chunk);
             }
@@ -179,14 +242,22 @@ async fn read_capped(step: &'static str, mut response: reqwest::Response) -> Res
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(step: &'static str, bytes: &[u8]) -> Result<T, ProviderError> {
-    serde_json::from_slice(bytes).map_err(|e| ProviderError::Malformed { step, detail: format!("invalid JSON: {e}") })
+fn parse<T: serde::de::DeserializeOwned>(
+    step: &'static str,
+    bytes: &[u8],
+) -> Result<T, ProviderError> {
+    serde_json::from_slice(bytes).map_err(|e| ProviderError::Malformed {
+        step,
+        detail: format!("invalid JSON: {e}"),
+    })
 }
 
 /// DingTalk's error shape: `{"code": "<string>", "message": "...", "requestid": "..."}`.
 /// The code is a string (Casdoor broke parsing it as an int), so read it as any value.
 fn error_fields(bytes: &[u8]) -> (Option<String>, Option<String>) {
-    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else { return (None, None) };
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return (None, None);
+    };
     let text = |key: &str| {
         value.get(key).and_then(|v| match v {
             serde_json::Value::String(s) => Some(s.chars().take(128).collect()),
@@ -194,5 +265,8 @@ fn error_fields(bytes: &[u8]) -> (Option<String>, Option<String>) {
             _ => None,
         })
     };
-    (text("code"), text("requestid").or_else(|| text("requestId")))
+    (
+        text("code"),
+        text("requestid").or_else(|| text("requestId")),
+    )
 }

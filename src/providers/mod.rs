@@ -14,7 +14,10 @@ pub trait IdentityProvider: Send + Sync {
     /// Where to send the browser; `state` comes back unchanged on the callback.
     fn authorize_url(&self, state: &str) -> Url;
     /// Exchanges the one-time code and reads the profile.
-    fn fetch_identity<'a>(&'a self, code: &'a str) -> BoxFuture<'a, Result<ProviderIdentity, ProviderError>>;
+    fn fetch_identity<'a>(
+        &'a self,
+        code: &'a str,
+    ) -> BoxFuture<'a, Result<ProviderIdentity, ProviderError>>;
 }
 
 /// Why a provider call failed. Logged with the provider's own code and request id;
@@ -22,13 +25,30 @@ pub trait IdentityProvider: Send + Sync {
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
     /// The provider refused the code (invalid, used or expired): start again.
-    #[error("{step}: the provider refused the code (HTTP {status}, code {code:?}, requestid {requestid:?})")]
-    CodeRejected { step: &'static str, status: u16, code: Option<String>, requestid: Option<String> },
+    #[error(
+        "{step}: the provider refused the code (HTTP {status}, code {code:?}, requestid {requestid:?})"
+    )]
+    CodeRejected {
+        step: &'static str,
+        status: u16,
+        code: Option<String>,
+        requestid: Option<String>,
+    },
     /// The app lacks a permission (e.g. Contact.User.Read) or is not authorised.
     #[error("{step}: permission denied (HTTP {status}, code {code:?}, requestid {requestid:?})")]
-    PermissionDenied { step: &'static str, status: u16, code: Option<String>, requestid: Option<String> },
+    PermissionDenied {
+        step: &'static str,
+        status: u16,
+        code: Option<String>,
+        requestid: Option<String>,
+    },
     #[error("{step}: the provider answered HTTP {status} (code {code:?}, requestid {requestid:?})")]
-    Upstream { step: &'static str, status: u16, code: Option<String>, requestid: Option<String> },
+    Upstream {
+        step: &'static str,
+        status: u16,
+        code: Option<String>,
+        requestid: Option<String>,
+    },
     #[error("{step}: the provider did not answer in time")]
     Timeout { step: &'static str },
     #[error("{step}: the provider could not be reached")]

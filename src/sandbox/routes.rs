@@ -12,7 +12,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         web::scope("/sandbox/dingtalk")
             .route("/oauth2/auth", web::get().to(consent_page))
             .route("/oauth2/consent", web::post().to(consent))
-            .route("/v1.0/oauth2/userAccessToken", web::post().to(user_access_token))
+            .route(
+                "/v1.0/oauth2/userAccessToken",
+                web::post().to(user_access_token),
+            )
             .route("/v1.0/contact/users/me", web::get().to(users_me)),
     );
 }
@@ -51,28 +54,51 @@ struct SandboxErrorPage<'a> {
 
 fn html(status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
     match body {
-        Ok(body) => HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body),
+        Ok(body) => HttpResponse::build(status)
+            .content_type("text/html; charset=utf-8")
+            .body(body),
         Err(_) => HttpResponse::InternalServerError().body("template error"),
     }
 }
 
 /// Like DingTalk, a wrong request shows an error page instead of the consent page.
-async fn consent_page(req: HttpRequest, query: web::Query<AuthorizeQuery>, sandbox: web::Data<Sandbox>) -> HttpResponse {
+async fn consent_page(
+    req: HttpRequest,
+    query: web::Query<AuthorizeQuery>,
+    sandbox: web::Data<Sandbox>,
+) -> HttpResponse {
     let lang = Lang::from_request(&req);
     let problem = match &*query {
-        q if q.client_id.as_deref() != Some(sandbox.client_id.as_str()) => Some("client_id 无效 (invalid client_id)"),
+        q if q.client_id.as_deref() != Some(sandbox.client_id.as_str()) => {
+            Some("client_id 无效 (invalid client_id)")
+        }
         q if q.response_type.as_deref() != Some("code") => Some("response_type 必须为 code"),
-        q if !q.scope.as_deref().unwrap_or("").split([' ', '+']).any(|s| s == "openid") => Some("scope 必须包含 openid"),
+        q if !q
+            .scope
+            .as_deref()
+            .unwrap_or("")
+            .split([' ', '+'])
+            .any(|s| s == "openid") =>
+        {
+            Some("scope 必须包含 openid")
+        }
         q if q.prompt.as_deref() != Some("consent") => Some("prompt 必须为 consent"),
         q if !q.redirect_uri.as_deref().is_some_and(is_http_url) => Some("redirect_uri 无效"),
         _ => None,
     };
     if let Some(message) = problem {
-        return html(StatusCode::BAD_REQUEST, SandboxErrorPage { lang, message }.render());
+        return html(
+            StatusCode::BAD_REQUEST,
+            SandboxErrorPage { lang, message }.render(),
+        );
     }
     let presets = preset_identities()
         .into_iter()
-        .map(|(key, identity)| Preset { key, nick: identity.nick, mobile: identity.mobile.unwrap_or_default() })
+        .map(|(key, identity)| Preset {
+            key,
+            nick: identity.nick,
+            mobile: identity.mobile.unwrap_or_default(),
+        })
         .collect();
     let page = ConsentPage {
         lang,
@@ -107,8 +133,17 @@ async fn consent(form: web::Form<ConsentForm>, sandbox: web::Data<Sandbox>) -> H
         if form.decision == "agree" {
             let identity = match form.identity.as_deref() {
                 Some("custom") | None => {
-                    let nick = form.nick.as_deref().map(str::trim).filter(|n| !n.is_empty()).unwrap_or("钉钉用户");
-                    let mobile = form.mobile.as_deref().map(str::trim).filter(|m| !m.is_empty());
+                    let nick = form
+                        .nick
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .unwrap_or("钉钉用户");
+                    let mobile = form
+                        .mobile
+                        .as_deref()
+                        .map(str::trim)
+                        .filter(|m| !m.is_empty());
                     SandboxIdentity::new(nick, mobile)
                 }
                 Some(key) => match preset_identities().into_iter().find(|(k, _)| *k == key) {
@@ -124,7 +159,9 @@ async fn consent(form: web::Form<ConsentForm>, sandbox: web::Data<Sandbox>) -> H
             pairs.append_pair("state", state);
         }
     }
-    HttpResponse::Found().insert_header((header::LOCATION, target.to_string())).finish()
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, target.to_string()))
+        .finish()
 }
 
 fn dingtalk_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
@@ -140,16 +177,28 @@ async fn user_access_token(body: web::Bytes, sandbox: web::Data<Sandbox>) -> Htt
         return dingtalk_error(StatusCode::BAD_REQUEST, "MissingBody", "body is mandatory");
     };
     let field = |name: &str| body.get(name).and_then(|v| v.as_str()).unwrap_or("");
-    let (client_id, client_secret, code, grant_type) =
-        (field("clientId"), field("clientSecret"), field("code"), field("grantType"));
+    let (client_id, client_secret, code, grant_type) = (
+        field("clientId"),
+        field("clientSecret"),
+        field("code"),
+        field("grantType"),
+    );
     if client_id.is_empty() || client_secret.is_empty() || grant_type.is_empty() {
         return dingtalk_error(StatusCode::BAD_REQUEST, "missingParameter", "缺少参数");
     }
     if grant_type != "authorization_code" {
-        return dingtalk_error(StatusCode::BAD_REQUEST, "unsupported.grant.type", "不支持的grantType");
+        return dingtalk_error(
+            StatusCode::BAD_REQUEST,
+            "unsupported.grant.type",
+            "不支持的grantType",
+        );
     }
     if !sandbox.credentials_match(client_id, client_secret) {
-        return dingtalk_error(StatusCode::BAD_REQUEST, "invalidClientIdOrSecret", "无效的clientId或clientSecret");
+        return dingtalk_error(
+            StatusCode::BAD_REQUEST,
+            "invalidClientIdOrSecret",
+            "无效的clientId或clientSecret",
+        );
     }
     match sandbox.redeem_code(code) {
         Some(token) => HttpResponse::Ok().json(serde_json::json!({
@@ -162,9 +211,17 @@ async fn user_access_token(body: web::Bytes, sandbox: web::Data<Sandbox>) -> Htt
 }
 
 async fn users_me(req: HttpRequest, sandbox: web::Data<Sandbox>) -> HttpResponse {
-    let token = req.headers().get("x-acs-dingtalk-access-token").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let token = req
+        .headers()
+        .get("x-acs-dingtalk-access-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     match sandbox.identity_for(token) {
         Some(identity) => HttpResponse::Ok().json(identity),
-        None => dingtalk_error(StatusCode::BAD_REQUEST, "InvalidAuthentication", "不合法的access_token"),
+        None => dingtalk_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidAuthentication",
+            "不合法的access_token",
+        ),
     }
 }

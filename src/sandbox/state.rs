@@ -44,7 +44,10 @@ impl SandboxIdentity {
 
 pub fn preset_identities() -> Vec<(&'static str, SandboxIdentity)> {
     vec![
-        ("zhangsan", SandboxIdentity::new("张三", Some("13800138000"))),
+        (
+            "zhangsan",
+            SandboxIdentity::new("张三", Some("13800138000")),
+        ),
         ("lisi", SandboxIdentity::new("李四", None)),
         ("wangwu", SandboxIdentity::new("王五", Some("13900139000"))),
     ]
@@ -81,7 +84,13 @@ impl Sandbox {
         let mut codes = self.codes.lock().expect("sandbox lock");
         let now = Instant::now();
         codes.retain(|_, g| g.expires > now);
-        codes.insert(code.clone(), Grant { identity, expires: now + CODE_TTL });
+        codes.insert(
+            code.clone(),
+            Grant {
+                identity,
+                expires: now + CODE_TTL,
+            },
+        );
         code
     }
 
@@ -95,12 +104,21 @@ impl Sandbox {
         let mut tokens = self.tokens.lock().expect("sandbox lock");
         let now = Instant::now();
         tokens.retain(|_, g| g.expires > now);
-        tokens.insert(token.clone(), Grant { identity: grant.identity, expires: now + ACCESS_TOKEN_TTL });
+        tokens.insert(
+            token.clone(),
+            Grant {
+                identity: grant.identity,
+                expires: now + ACCESS_TOKEN_TTL,
+            },
+        );
         Some(token)
     }
 
     pub fn identity_for(&self, token: &str) -> Option<SandboxIdentity> {
         let tokens = self.tokens.lock().expect("sandbox lock");
-        tokens.get(token).filter(|g| g.expires > Instant::now()).map(|g| g.identity.clone())
+        tokens
+            .get(token)
+            .filter(|g| g.expires > Instant::now())
+            .map(|g| g.identity.clone())
     }
 }

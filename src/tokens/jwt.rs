@@ -46,21 +46,33 @@ impl JwtKeys {
     pub fn new(secret: &str, previous: Option<&str>) -> JwtKeys {
         let active_kid = key_id(secret);
         let mut decoding = HashMap::new();
-        decoding.insert(active_kid.clone(), DecodingKey::from_secret(secret.as_bytes()));
+        decoding.insert(
+            active_kid.clone(),
+            DecodingKey::from_secret(secret.as_bytes()),
+        );
         if let Some(previous) = previous {
-            decoding.insert(key_id(previous), DecodingKey::from_secret(previous.as_bytes()));
+            decoding.insert(
+                key_id(previous),
+                DecodingKey::from_secret(previous.as_bytes()),
+            );
         }
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY;
         validation.validate_nbf = true;
         validation.set_required_spec_claims(&["exp", "nbf", "iat"]);
-        JwtKeys { encoding: EncodingKey::from_secret(secret.as_bytes()), active_kid, decoding, validation }
+        JwtKeys {
+            encoding: EncodingKey::from_secret(secret.as_bytes()),
+            active_kid,
+            decoding,
+            validation,
+        }
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.active_kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.encoding).expect("HS256 signing of plain claims cannot fail")
+        jsonwebtoken::encode(&header, claims, &self.encoding)
+            .expect("HS256 signing of plain claims cannot fail")
     }
 
     /// Verifies signature, algorithm (HS256 only, so `alg: none` fails), `exp` and `nbf`.
@@ -84,5 +96,8 @@ fn key_id(secret: &str) -> String {
 }
 
 pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    Sha256::digest(value.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }

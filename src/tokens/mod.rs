@@ -76,7 +76,10 @@ pub struct TokenService {
 impl TokenService {
     pub fn new(settings: &Settings) -> TokenService {
         TokenService {
-            keys: JwtKeys::new(settings.jwt_secret.expose(), settings.jwt_previous_secret.as_ref().map(|s| s.expose())),
+            keys: JwtKeys::new(
+                settings.jwt_secret.expose(),
+                settings.jwt_previous_secret.as_ref().map(|s| s.expose()),
+            ),
             access_ttl: settings.access_token_ttl,
             refresh_ttl: settings.refresh_token_ttl,
         }
@@ -87,7 +90,12 @@ impl TokenService {
     }
 
     /// Starts a login session for `user` and issues its first token pair.
-    pub fn start_session(&self, conn: &mut DbConn, user: &User, user_agent: Option<&str>) -> Result<TokenPair, TokenError> {
+    pub fn start_session(
+        &self,
+        conn: &mut DbConn,
+        user: &User,
+        user_agent: Option<&str>,
+    ) -> Result<TokenPair, TokenError> {
         let at = now();
         let session = LoginSession {
             id: random_token(18),
@@ -109,7 +117,10 @@ impl TokenService {
             replaced_by: None,
         };
         let refresh_token = self.sign_refresh(user, &refresh);
-        let refresh = RefreshTokenRow { token_hash: sha256_hex(&refresh_token), ..refresh };
+        let refresh = RefreshTokenRow {
+            token_hash: sha256_hex(&refresh_token),
+            ..refresh
+        };
         write_transaction(conn, |conn| {
             sessions::insert_session(conn, &session)?;
             sessions::insert_refresh_token(conn, &refresh)
@@ -136,20 +147,31 @@ impl TokenService {
                 Ok(self.pair(&user, &claims.sid, token, now()))
             }
             Rotation::Reused(userid) => {
-                tracing::warn!(security_event = "refresh_token_reuse", userid, "a rotated refresh token was presented again; its session is revoked");
+                tracing::warn!(
+                    security_event = "refresh_token_reuse",
+                    userid,
+                    "a rotated refresh token was presented again; its session is revoked"
+                );
                 Err(TokenError::Revoked)
             }
             Rotation::Raced => Err(TokenError::Revoked),
         }
     }
 
-    fn try_rotate(&self, conn: &mut DbConn, refresh_token: &str, claims: &Claims) -> Result<Rotation, TokenError> {
+    fn try_rotate(
+        &self,
+        conn: &mut DbConn,
+        refresh_token: &str,
+        claims: &Claims,
+    ) -> Result<Rotation, TokenError> {
         write_transaction(conn, |conn| -> Result<Rotation, TokenError> {
-            let row = sessions::find_refresh_token(conn, &claims.jti)?.ok_or(TokenError::Revoked)?;
+            let row =
+                sessions::find_refresh_token(conn, &claims.jti)?.ok_or(TokenError::Revoked)?;
             if row.token_hash != sha256_hex(refresh_token) || row.session_id != claims.sid {
                 return Err(TokenError::Invalid);
             }
-            let (session, user) = sessions::session_with_user(conn, &row.session_id)?.ok_or(TokenError::Revoked)?;
+            let (session, user) =
+                sessions::session_with_user(conn, &row.session_id)?.ok_or(TokenError::Revoked)?;
             let at = now();
             if session.revoked_at.is_some() || session.expires_at <= at {
                 return Err(TokenError::Revoked);
@@ -158,9 +180,17 @@ impl TokenService {
                 return Err(TokenError::Inactive);
             }
             if let Some(used_at) = row.used_at {
-                let successor = row.replaced_by.as_deref().map(|id| sessions::find_refresh_token(conn, id)).transpose()?.flatten();
+                let successor = row
+                    .replaced_by
+                    .as_deref()
+                    .map(|id| sessions::find_refresh_token(conn, id))
+                    .transpose()?
+                    .flatten();
                 return Ok(match successor {
-                    Some(successor) if successor.used_at.is_none() && at - used_at <= TimeDelta::seconds(ROTATION_GRACE_SECONDS) => {
+                    Some(successor)
+                        if successor.used_at.is_none()
+                            && at - used_at <= TimeDelta::seconds(ROTATION_GRACE_SECONDS) =>
+                    {
                         Rotation::Concurrent(user, successor)
                     }
                     _ => {
@@ -179,7 +209,10 @@ impl TokenService {
                 replaced_by: None,
             };
             let token = self.sign_refresh(&user, &successor);
-            let successor = RefreshTokenRow { token_hash: sha256_hex(&token), ..successor };
+            let successor = RefreshTokenRow {
+                token_hash: sha256_hex(&token),
+                ..successor
+            };
             if !sessions::mark_refresh_token_used(conn, &row.id, &successor.id)? {
                 return Ok(Rotation::Raced);
             }
@@ -200,18 +233,32 @@ impl TokenService {
     }
 
     /// The database half of the check: one indexed lookup by session id.
-    pub fn load_session(conn: &mut DbConn, session_id: &str, userid: i32) -> Result<Authenticated, TokenError> {
-        let (session, user) = sessions::session_with_user(conn, session_id)?.ok_or(TokenError::Revoked)?;
+    pub fn load_session(
+        conn: &mut DbConn,
+        session_id: &str,
+        userid: i32,
+    ) -> Result<Authenticated, TokenError> {
+        let (session, user) =
+            sessions::session_with_user(conn, session_id)?.ok_or(TokenError::Revoked)?;
         if session.revoked_at.is_some() || user.id != userid || session.expires_at <= now() {
             return Err(TokenError::Revoked);
         }
         if !user.is_active {
             return Err(TokenError::Inactive);
         }
-        Ok(Authenticated { user, session_id: session.id })
+        Ok(Authenticated {
+            user,
+            session_id: session.id,
+        })
     }
 
-    fn pair(&self, user: &User, session_id: &str, refresh_token: String, at: NaiveDateTime) -> TokenPair {
+    fn pair(
+        &self,
+        user: &User,
+        session_id: &str,
+        refresh_token: String,
+        at: NaiveDateTime,
+    ) -> TokenPair {
         let iat = at.and_utc().timestamp();
         let access = Claims {
             userid: user.id,

@@ -29,10 +29,20 @@ pub struct StartQuery {
     next: Option<String>,
 }
 
-fn begin(session: &TypedSession, provider: &Provider, next: Option<&str>) -> Result<String, actix_session::SessionInsertError> {
+fn begin(
+    session: &TypedSession,
+    provider: &Provider,
+    settings: &Settings,
+    next: Option<&str>,
+) -> Result<String, actix_session::SessionInsertError> {
     // 256 bits from a CSPRNG; opaque: nothing is encoded in it (RFC 9700 §4.7.1).
     let state = random_token(32);
-    session.push_pending(PendingLogin { state: state.clone(), created_at: chrono::Utc::now().timestamp(), next: safe_next(next) })?;
+    let pending = PendingLogin {
+        state: state.clone(),
+        created_at: chrono::Utc::now().timestamp(),
+        next: safe_next(next),
+    };
+    session.push_pending(pending, settings.oauth_state_ttl)?;
     Ok(provider.authorize_url(&state).to_string())
 }
 
@@ -42,12 +52,15 @@ pub async fn authorize(
     session: TypedSession,
     provider: web::Data<Provider>,
     query: web::Query<StartQuery>,
+    settings: web::Data<Settings>,
 ) -> Result<HttpResponse, PageError> {
-    let url = begin(&session, &provider, query.next.as_deref()).map_err(|e| {
+    let url = begin(&session, &provider, &settings, query.next.as_deref()).map_err(|e| {
         tracing::error!(error = %e, "storing the OAuth state failed");
         PageError::unavailable(Lang::from_request(&req))
     })?;
-    Ok(HttpResponse::Found().insert_header((header::LOCATION, url)).finish())
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, url))
+        .finish())
 }
 
 /// `GET /user/dingtalk/`: the tutorial's JSON contract for SPAs, `{"url": ...}`.
@@ -55,8 +68,9 @@ pub async fn authorize_json(
     session: TypedSession,
     provider: web::Data<Provider>,
     query: web::Query<StartQuery>,
+    settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ApiError> {
-    let url = begin(&session, &provider, query.next.as_deref()).map_err(|e| {
+    let url = begin(&session, &provider, &settings, query.next.as_deref()).map_err(|e| {
         tracing::error!(error = %e, "storing the OAuth state failed");
         ApiError::unavailable()
     })?;
@@ -85,11 +99,16 @@ pub async fn callback(
     let lang = Lang::from_request(&req);
     let query = query.into_inner();
     let restart = |message_zh: &str, message_en: &str| {
-        PageError::new(StatusCode::BAD_REQUEST, lang, lang.t("登录请求已失效", "Sign-in request expired"), lang.t(message_zh, message_en))
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            lang,
+            lang.t("登录请求已失效", "Sign-in request expired"),
+            lang.t(message_zh, message_en),
+        )
     };
 
     // The state is used up first, whatever follows.
-    let next = match session.take_pending(query.state.as_deref()) {
+    let next = match session.take_pending(query.state.as_deref(), settings.oauth_state_ttl) {
         StateCheck::Valid(next) => next,
         check => {
             tracing::warn!(security_event = "oauth_state_rejected", reason = ?check, "DingTalk callback without a valid state");
@@ -105,17 +124,31 @@ pub async fn callback(
             StatusCode::BAD_REQUEST,
             lang,
             lang.t("已取消钉钉登录", "DingTalk sign-in cancelled"),
-            lang.t("您在钉钉取消了授权。可以随时重新登录。", "You cancelled the authorization at DingTalk. You can sign in again at any time."),
+            lang.t(
+                "您在钉钉取消了授权。可以随时重新登录。",
+                "You cancelled the authorization at DingTalk. You can sign in again at any time.",
+            ),
         ));
     }
     let code = query.auth_code.or(query.code).unwrap_or_default();
-    if code.is_empty() || code.len() > MAX_CODE_BYTES || !code.bytes().all(|b| b.is_ascii_graphic()) {
+    if code.is_empty() || code.len() > MAX_CODE_BYTES || !code.bytes().all(|b| b.is_ascii_graphic())
+    {
         tracing::warn!("DingTalk callback with a missing or malformed code");
-        return Err(restart("钉钉没有返回有效的授权码，请重新登录。", "DingTalk did not return a valid authorization code. Please sign in again."));
+        return Err(restart(
+            "钉钉没有返回有效的授权码，请重新登录。",
+            "DingTalk did not return a valid authorization code. Please sign in again.",
+        ));
     }
 
-    let identity = provider.fetch_identity(&code).await.map_err(|e| PageError::from_provider(e, lang))?;
-    let user_agent = req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(str::to_owned);
+    let identity = provider
+        .fetch_identity(&code)
+        .await
+        .map_err(|e| PageError::from_provider(e, lang))?;
+    let user_agent = req
+        .headers()
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let tokens = tokens.into_inner();
     let result = db::run(&pool, move |conn| -> Result<_, SignInError> {
         let (user, outcome) = accounts::sign_in_with_provider(conn, &identity)?;
@@ -133,10 +166,15 @@ pub async fn callback(
     })?;
     tracing::info!(security_event = "login", method = "dingtalk", userid = user.id, outcome = ?outcome, "signed in");
 
-    session.log_in(&SessionLogin { userid: pair.userid, sid: pair.session_id.clone() }).map_err(|e| {
-        tracing::error!(error = %e, "storing the login in the session failed");
-        PageError::unavailable(lang)
-    })?;
+    session
+        .log_in(&SessionLogin {
+            userid: pair.userid,
+            sid: pair.session_id.clone(),
+        })
+        .map_err(|e| {
+            tracing::error!(error = %e, "storing the login in the session failed");
+            PageError::unavailable(lang)
+        })?;
     let location = next.unwrap_or_else(|| handoff_url(&settings.frontend_login_url, &pair));
     Ok(redirect_with_tokens(&location))
 }

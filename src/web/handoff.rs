@@ -59,8 +59,19 @@ mod tests {
 
     #[test]
     fn only_local_paths_pass() {
-        assert_eq!(safe_next(Some("/admin/accounts?page=2")), Some("/admin/accounts?page=2".into()));
-        for bad in ["https://evil.example", "//evil.example", "/\\evil.example", "/%2F%2Fevil", "%2F%2Fevil.example", "javascript:alert(1)", ""] {
+        assert_eq!(
+            safe_next(Some("/admin/accounts?page=2")),
+            Some("/admin/accounts?page=2".into())
+        );
+        for bad in [
+            "https://evil.example",
+            "//evil.example",
+            "/\\evil.example",
+            "/%2F%2Fevil",
+            "%2F%2Fevil.example",
+            "javascript:alert(1)",
+            "",
+        ] {
             assert_eq!(safe_next(Some(bad)), None, "{bad}");
         }
     }

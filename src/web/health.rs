@@ -9,12 +9,12 @@ pub async fn healthz() -> HttpResponse {
 
 /// The database answers: 200, else 503.
 pub async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
-    match db::run(&pool, |conn| db::users::ping(conn)).await {
+    match db::run::<_, DbError, _>(&pool, db::users::ping).await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Err(error) => {
-            let error: DbError = error;
             tracing::warn!(error = %error, "readiness check failed");
-            HttpResponse::ServiceUnavailable().json(serde_json::json!({ "code": 50301, "msg": "database unreachable" }))
+            HttpResponse::ServiceUnavailable()
+                .json(serde_json::json!({ "code": 50301, "msg": "database unreachable" }))
         }
     }
 }

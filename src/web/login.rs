@@ -26,7 +26,9 @@ pub struct LoginQuery {
 }
 
 pub async fn root() -> HttpResponse {
-    HttpResponse::Found().insert_header((header::LOCATION, "/login")).finish()
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/login"))
+        .finish()
 }
 
 pub async fn login_form(
@@ -36,7 +38,14 @@ pub async fn login_form(
 ) -> Result<HttpResponse, PageError> {
     let lang = Lang::from_request(&req);
     let next = safe_next(query.next.as_deref());
-    render_login(lang, settings.dingtalk.sandbox, next.as_deref(), None, "", actix_web::http::StatusCode::OK)
+    render_login(
+        lang,
+        settings.dingtalk.sandbox,
+        next.as_deref(),
+        None,
+        "",
+        actix_web::http::StatusCode::OK,
+    )
 }
 
 pub fn render_login(
@@ -47,10 +56,18 @@ pub fn render_login(
     username: &str,
     status: actix_web::http::StatusCode,
 ) -> Result<HttpResponse, PageError> {
-    let page = LoginPage { lang, sandbox, next, error, username };
+    let page = LoginPage {
+        lang,
+        sandbox,
+        next,
+        error,
+        username,
+    };
     let body = page.render().map_err(|e| {
         tracing::error!(error = %e, "rendering the login page failed");
         PageError::unavailable(lang)
     })?;
-    Ok(HttpResponse::build(status).content_type("text/html; charset=utf-8").body(body))
+    Ok(HttpResponse::build(status)
+        .content_type("text/html; charset=utf-8")
+        .body(body))
 }

@@ -25,13 +25,25 @@ pub async fn security_headers(
     let mut response = next.call(req).await?;
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_SECURITY_POLICY, csp);
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // Tokens travel in URLs on the handoff; no page of ours tells another site where it was.
-    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    headers.insert(HeaderName::from_static("cross-origin-opener-policy"), HeaderValue::from_static("same-origin"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    headers.insert(
+        HeaderName::from_static("cross-origin-opener-policy"),
+        HeaderValue::from_static("same-origin"),
+    );
     if hsts {
-        headers.insert(header::STRICT_TRANSPORT_SECURITY, HeaderValue::from_static("max-age=31536000; includeSubDomains"));
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static("max-age=31536000; includeSubDomains"),
+        );
     }
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
@@ -51,7 +63,9 @@ pub async fn access_log(
     let response = next.call(req).await;
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     match &response {
-        Ok(res) => tracing::info!(%method, path, status = res.status().as_u16(), latency_ms, "request"),
+        Ok(res) => {
+            tracing::info!(%method, path, status = res.status().as_u16(), latency_ms, "request")
+        }
         Err(error) => {
             tracing::info!(%method, path, status = error.as_response_error().status_code().as_u16(), latency_ms, "request")
         }

@@ -16,7 +16,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/login", web::get().to(login::login_form))
-        .route("/user/dingtalk/authorize", web::get().to(dingtalk::authorize))
+        .route(
+            "/user/dingtalk/authorize",
+            web::get().to(dingtalk::authorize),
+        )
         .route("/user/dingtalk/", web::get().to(dingtalk::authorize_json))
         .route("/user/dingtalkCallback/", web::get().to(dingtalk::callback))
         .route("/app/", web::get().to(assets::spa_index))

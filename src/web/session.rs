@@ -9,8 +9,6 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-/// RFC 6749 §4.1.2 suggests codes live about 10 minutes; the state lives as long.
-pub const STATE_MAX_AGE_SECONDS: i64 = 600;
 /// A few logins may be in flight at once (two tabs); older ones fall out.
 const MAX_PENDING_STATES: usize = 5;
 
@@ -43,9 +41,13 @@ pub enum StateCheck {
 pub struct TypedSession(Session);
 
 impl TypedSession {
-    pub fn push_pending(&self, pending: PendingLogin) -> Result<(), actix_session::SessionInsertError> {
+    pub fn push_pending(
+        &self,
+        pending: PendingLogin,
+        max_age: i64,
+    ) -> Result<(), actix_session::SessionInsertError> {
         let mut all = self.pending();
-        all.retain(|p| !expired(p));
+        all.retain(|p| !expired(p, max_age));
         all.push(pending);
         let skip = all.len().saturating_sub(MAX_PENDING_STATES);
         self.0.insert(PENDING_KEY, &all[skip..])
@@ -53,18 +55,32 @@ impl TypedSession {
 
     /// Takes the matching state out of the session before anything else happens, so a
     /// callback URL can be used once only (RFC 9700 §4.2.4).
-    pub fn take_pending(&self, state: Option<&str>) -> StateCheck {
-        let Some(state) = state.filter(|s| !s.is_empty()) else { return StateCheck::Missing };
+    pub fn take_pending(&self, state: Option<&str>, max_age: i64) -> StateCheck {
+        let Some(state) = state.filter(|s| !s.is_empty()) else {
+            return StateCheck::Missing;
+        };
         let mut all = self.pending();
-        let found = all.iter().position(|p| bool::from(p.state.as_bytes().ct_eq(state.as_bytes())));
-        let Some(index) = found else { return StateCheck::Unknown };
+        let found = all
+            .iter()
+            .position(|p| bool::from(p.state.as_bytes().ct_eq(state.as_bytes())));
+        let Some(index) = found else {
+            return StateCheck::Unknown;
+        };
         let pending = all.remove(index);
         let _ = self.0.insert(PENDING_KEY, &all);
-        if expired(&pending) { StateCheck::Expired } else { StateCheck::Valid(pending.next) }
+        if expired(&pending, max_age) {
+            StateCheck::Expired
+        } else {
+            StateCheck::Valid(pending.next)
+        }
     }
 
     fn pending(&self) -> Vec<PendingLogin> {
-        self.0.get::<Vec<PendingLogin>>(PENDING_KEY).ok().flatten().unwrap_or_default()
+        self.0
+            .get::<Vec<PendingLogin>>(PENDING_KEY)
+            .ok()
+            .flatten()
+            .unwrap_or_default()
     }
 
     /// Logs the browser in with a fresh session id (no fixation).
@@ -86,8 +102,8 @@ impl TypedSession {
     }
 }
 
-fn expired(pending: &PendingLogin) -> bool {
-    chrono::Utc::now().timestamp() - pending.created_at > STATE_MAX_AGE_SECONDS
+fn expired(pending: &PendingLogin, max_age: i64) -> bool {
+    chrono::Utc::now().timestamp() - pending.created_at >= max_age
 }
 
 impl FromRequest for TypedSession {

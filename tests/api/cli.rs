@@ -1,0 +1,187 @@
+//! The command line on both backends: users, migrations, and the server itself.
+
+use std::io::Write;
+use std::process::{Child, Command, Stdio};
+
+use crate::config::binary;
+use crate::helpers::{Backend, fresh_postgres_database};
+
+struct Env {
+    _dir: tempfile::TempDir,
+    dir_path: std::path::PathBuf,
+    database_url: String,
+}
+
+impl Env {
+    fn new(backend: Backend) -> Env {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("cli.sqlite3").display()),
+            Backend::Postgres => fresh_postgres_database(),
+        };
+        Env {
+            dir_path: dir.path().to_owned(),
+            _dir: dir,
+            database_url,
+        }
+    }
+
+    fn command(&self) -> Command {
+        let mut command = binary();
+        command
+            .current_dir(&self.dir_path)
+            .env("DATABASE_URL", &self.database_url)
+            .env("DATA_DIR", self.dir_path.join("data"));
+        command
+    }
+
+    fn create_user(&self, args: &[&str], password: &str) -> (i32, String) {
+        let mut child = self
+            .command()
+            .args(["user", "create", "--password-stdin"])
+            .args(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+        let output = child.wait_with_output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code().unwrap_or(-1), text)
+    }
+
+    fn list(&self) -> String {
+        let output = self.command().args(["user", "list"]).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+}
+
+crate::backend_tests!(
+    users_are_created_listed_and_kept_unique,
+    migrate_is_idempotent,
+    the_binary_serves_and_keeps_data_across_restarts
+);
+
+async fn users_are_created_listed_and_kept_unique(backend: Backend) {
+    let env = Env::new(backend);
+    let (code, text) = env.create_user(
+        &[
+            "--username",
+            "alice",
+            "--name",
+            "Alice",
+            "--phone",
+            "13800138000",
+            "--admin",
+        ],
+        "s3cret-passphrase",
+    );
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("created user alice"), "{text}");
+
+    let (code, text) = env.create_user(&["--username", "alice"], "another-passphrase");
+    assert_eq!(code, 1);
+    assert!(text.contains("username `alice` is already taken"), "{text}");
+    assert!(!text.contains("panicked"));
+
+    let (code, text) = env.create_user(
+        &["--username", "bob", "--phone", "+86 138 0013 8000"],
+        "another-passphrase",
+    );
+    assert_eq!(code, 1);
+    assert!(
+        text.contains("+8613800138000 already belongs to another user"),
+        "{text}"
+    );
+
+    let (code, text) = env.create_user(&["--username", "carol"], "short");
+    assert_eq!(code, 1);
+    assert!(text.contains("at least 8 characters"), "{text}");
+
+    let list = env.list();
+    assert!(
+        list.contains("alice") && list.contains("+8613800138000") && list.contains("admin"),
+        "{list}"
+    );
+    assert!(!list.contains("bob") && !list.contains("carol"));
+    assert!(!list.contains("argon2"), "hashes are never printed");
+}
+
+async fn migrate_is_idempotent(backend: Backend) {
+    let env = Env::new(backend);
+    let first = env.command().arg("migrate").output().unwrap();
+    assert!(first.status.success());
+    assert!(String::from_utf8_lossy(&first.stdout).contains("applied"));
+    let second = env.command().arg("migrate").output().unwrap();
+    assert!(second.status.success());
+    assert!(String::from_utf8_lossy(&second.stdout).contains("up to date"));
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts `dingtalk-login serve` and waits until /healthz answers (polling a readiness
+/// condition, not sleeping a fixed time).
+async fn start_server(env: &Env) -> (Server, String) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let child = env
+        .command()
+        .env("BIND_ADDR", format!("127.0.0.1:{port}"))
+        .env("PUBLIC_BASE_URL", &base)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = Server(child);
+    let client = reqwest::Client::new();
+    for _ in 0..500 {
+        if let Ok(response) = client.get(format!("{base}/healthz")).send().await
+            && response.status() == 200
+        {
+            return (server, base);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    panic!("the server did not answer /healthz");
+}
+
+async fn the_binary_serves_and_keeps_data_across_restarts(backend: Backend) {
+    let env = Env::new(backend);
+    let (server, base) = start_server(&env).await;
+    assert_eq!(
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let (code, text) = env.create_user(&["--username", "dora"], "dora-passphrase");
+    assert_eq!(code, 0, "{text}");
+    drop(server);
+    let (_server, base) = start_server(&env).await;
+    assert_eq!(
+        reqwest::get(format!("{base}/readyz"))
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    assert!(env.list().contains("dora"), "the user survived the restart");
+}

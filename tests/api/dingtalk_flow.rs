@@ -1,0 +1,227 @@
+//! The DingTalk login end to end through the built-in sandbox, and the linking policy
+//! (security rows C14–C19).
+
+use diesel::prelude::*;
+use dingtalk_login::db::schema::{sflogin, susers};
+use dingtalk_login::db::users;
+use dingtalk_login::tokens::{JwtKeys, TYP_ACCESS, TYP_REFRESH};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, browser, handoff, location, spawn_app};
+
+backend_tests!(
+    first_login_registers_a_user_without_a_password,
+    returning_login_finds_the_same_user,
+    first_login_binds_to_the_user_with_the_same_phone,
+    an_admins_phone_is_never_bound_silently,
+    a_login_without_phone_gets_a_generated_username,
+    a_bound_openid_wins_over_a_matching_phone,
+    concurrent_first_logins_make_one_user,
+    an_inactive_user_is_refused,
+    login_with_next_goes_there,
+    new_app_openid_is_found_by_unionid,
+);
+
+const ZHANGSAN: &[(&str, &str)] = &[("identity", "zhangsan")];
+
+async fn first_login_registers_a_user_without_a_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.dingtalk_login(&app.client, ZHANGSAN).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let location = location(&response);
+    assert!(
+        location.starts_with(&app.url("/app/#/login?")),
+        "{location}"
+    );
+    let values = handoff(&location);
+    assert_eq!(values["username"], "13800138000");
+
+    let keys = JwtKeys::new(app.settings.jwt_secret.expose(), None);
+    let access = keys.verify(&values["token"]).unwrap();
+    let refresh = keys.verify(&values["refreshToken"]).unwrap();
+    assert_eq!(access.typ, TYP_ACCESS);
+    assert_eq!(refresh.typ, TYP_REFRESH);
+    assert_eq!(access.userid.to_string(), values["userid"]);
+    assert_eq!(access.sid, refresh.sid);
+    assert!((access.exp - access.iat - 7200).abs() <= 1);
+    assert!((refresh.exp - refresh.iat - 172_800).abs() <= 1);
+
+    let mut conn = app.conn();
+    let user = users::find_by_username(&mut conn, "13800138000")
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.name, "张三");
+    assert_eq!(user.phone.as_deref(), Some("+8613800138000"));
+    assert_eq!(user.password_hash, None, "never the phone as a password");
+    let links = users::links_of(&mut conn, user.id).unwrap();
+    assert_eq!(links.len(), 1);
+    assert_eq!(links[0].types, 1);
+    assert!(links[0].uid.starts_with("sbx"));
+    assert!(links[0].token.is_some());
+}
+
+async fn returning_login_finds_the_same_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
+    let before = app.counts();
+    let second = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
+    assert_eq!(first["userid"], second["userid"]);
+    let after = app.counts();
+    assert_eq!((after.users, after.links), (before.users, before.links));
+    assert_eq!(
+        after.sessions,
+        before.sessions + 1,
+        "each login is its own session"
+    );
+    assert_ne!(first["token"], second["token"]);
+}
+
+async fn first_login_binds_to_the_user_with_the_same_phone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // Written differently from DingTalk's "13900139000" + stateCode 86.
+    let local = app.create_user("wangwu", Some("+86 139-0013-9000"), false);
+    let values = handoff(&location(
+        &app.dingtalk_login(&app.client, &[("identity", "wangwu")])
+            .await,
+    ));
+    assert_eq!(values["userid"], local.id.to_string());
+    assert_eq!(values["username"], "wangwu");
+    assert_eq!(app.counts().users, 1);
+    let links = users::links_of(&mut app.conn(), local.id).unwrap();
+    assert_eq!(links.len(), 1);
+}
+
+async fn an_admins_phone_is_never_bound_silently(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.create_user("boss", Some("13800138000"), true);
+    let values = handoff(&location(&app.dingtalk_login(&app.client, ZHANGSAN).await));
+    assert_ne!(values["userid"], admin.id.to_string());
+    assert!(
+        users::links_of(&mut app.conn(), admin.id)
+            .unwrap()
+            .is_empty()
+    );
+    let newcomer = users::find_by_id(&mut app.conn(), values["userid"].parse().unwrap())
+        .unwrap()
+        .unwrap();
+    assert_eq!(newcomer.phone, None, "the admin keeps the phone");
+    assert_eq!(newcomer.role, "user");
+}
+
+async fn a_login_without_phone_gets_a_generated_username(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // A local user with no phone must not match a DingTalk account with no phone.
+    app.create_user("nophone", None, false);
+    let values = handoff(&location(
+        &app.dingtalk_login(&app.client, &[("identity", "lisi")])
+            .await,
+    ));
+    assert!(values["username"].starts_with("dingtalk_"), "{values:?}");
+    assert_eq!(app.counts().users, 2);
+    let user = users::find_by_username(&mut app.conn(), &values["username"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.name, "李四");
+    assert_eq!(user.phone, None);
+}
+
+async fn a_bound_openid_wins_over_a_matching_phone(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
+    let bound: i32 = first["userid"].parse().unwrap();
+    // The bound user's phone changes, and a different local user now has the number
+    // DingTalk reports for the bound account.
+    diesel::update(susers::table.find(bound))
+        .set(susers::phone.eq(None::<String>))
+        .execute(&mut app.conn())
+        .unwrap();
+    let other = app.create_user("other", Some("13800138000"), false);
+    let again = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
+    assert_eq!(again["userid"], first["userid"], "the binding wins");
+    assert!(
+        users::links_of(&mut app.conn(), other.id)
+            .unwrap()
+            .is_empty(),
+        "nothing re-bound"
+    );
+}
+
+async fn concurrent_first_logins_make_one_user(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (tab_a, tab_b) = (browser(), browser());
+    let (url_a, _) = app.start_dingtalk_login(&tab_a).await;
+    let (url_b, _) = app.start_dingtalk_login(&tab_b).await;
+    let callback_a = app.sandbox_consent(&url_a, ZHANGSAN).await;
+    let callback_b = app.sandbox_consent(&url_b, ZHANGSAN).await;
+    let (a, b) = tokio::join!(tab_a.get(&callback_a).send(), tab_b.get(&callback_b).send());
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert_eq!((a.status().as_u16(), b.status().as_u16()), (303, 303));
+    assert_eq!(
+        handoff(&location(&a))["userid"],
+        handoff(&location(&b))["userid"]
+    );
+    let counts = app.counts();
+    assert_eq!((counts.users, counts.links), (1, 1));
+}
+
+async fn an_inactive_user_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let values = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
+    users::set_active(&mut app.conn(), values["userid"].parse().unwrap(), false).unwrap();
+    let before = app.counts();
+    let response = app.dingtalk_login(&browser(), ZHANGSAN).await;
+    assert_eq!(response.status(), 403);
+    assert!(response.text().await.unwrap().contains("账号已停用"));
+    assert_eq!(app.counts(), before, "no session for an inactive user");
+}
+
+async fn login_with_next_goes_there(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .client
+        .get(app.url("/user/dingtalk/authorize?next=/account"))
+        .send()
+        .await
+        .unwrap();
+    let authorize_url = location(&response);
+    assert!(
+        !authorize_url.contains("account"),
+        "next never travels in the state"
+    );
+    let callback = app.sandbox_consent(&authorize_url, ZHANGSAN).await;
+    let response = app.client.get(callback).send().await.unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/account");
+
+    // Not a local path: ignored, the SPA handoff is used.
+    let response = app
+        .client
+        .get(app.url("/user/dingtalk/authorize?next=//evil.example"))
+        .send()
+        .await
+        .unwrap();
+    let callback = app.sandbox_consent(&location(&response), ZHANGSAN).await;
+    let response = app.client.get(callback).send().await.unwrap();
+    assert!(location(&response).starts_with(&app.url("/app/#/login?")));
+}
+
+async fn new_app_openid_is_found_by_unionid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let first = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
+    let userid: i32 = first["userid"].parse().unwrap();
+    // The company re-created its DingTalk app: openIds change, unionIds do not.
+    diesel::update(sflogin::table.filter(sflogin::userid.eq(userid)))
+        .set(sflogin::uid.eq("old-app-openid"))
+        .execute(&mut app.conn())
+        .unwrap();
+    let again = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
+    assert_eq!(again["userid"], first["userid"]);
+    let links = users::links_of(&mut app.conn(), userid).unwrap();
+    assert_eq!(links.len(), 1);
+    assert!(
+        links[0].uid.starts_with("sbx"),
+        "the uid was updated to the new openId"
+    );
+}

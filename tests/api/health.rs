@@ -1,0 +1,65 @@
+use crate::backend_tests;
+use crate::helpers::{Backend, drop_postgres_database, skip_postgres, spawn_app};
+
+backend_tests!(
+    healthz_answers_ok,
+    readyz_answers_ok_when_the_database_answers,
+    security_headers_are_on_every_response
+);
+
+async fn healthz_answers_ok(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/healthz").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response.json::<serde_json::Value>().await.unwrap()["status"],
+        "ok"
+    );
+}
+
+async fn readyz_answers_ok_when_the_database_answers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
+
+async fn security_headers_are_on_every_response(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for path in ["/login", "/healthz", "/no-such-page"] {
+        let response = app.get(path).await;
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        let csp = header("content-security-policy");
+        assert!(
+            csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+            "{path}: {csp}"
+        );
+        assert!(csp.contains("frame-ancestors 'none'"), "{path}");
+        assert_eq!(header("x-content-type-options"), "nosniff", "{path}");
+        assert_eq!(header("x-frame-options"), "DENY", "{path}");
+        assert_eq!(header("referrer-policy"), "no-referrer", "{path}");
+    }
+}
+
+#[actix_web::test]
+async fn readyz_answers_503_when_postgresql_is_gone() {
+    if skip_postgres() {
+        return;
+    }
+    let app = spawn_app(Backend::Postgres).await;
+    assert_eq!(app.get("/readyz").await.status(), 200);
+    drop_postgres_database(&app.database_url);
+    let response = app.get("/readyz").await;
+    assert_eq!(response.status(), 503);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["code"], 50301);
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "the process itself is still up"
+    );
+}

@@ -1,0 +1,269 @@
+use std::collections::HashMap;
+use std::net::TcpListener;
+
+use diesel::Connection;
+use diesel::connection::SimpleConnection;
+use dingtalk_login::config::Settings;
+use dingtalk_login::db::{self, DbPool};
+use dingtalk_login::startup::Application;
+use rand::Rng;
+use reqwest::header::LOCATION;
+use tempfile::TempDir;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(Backend)` once per backend.
+#[macro_export]
+macro_rules! backend_tests {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(#[actix_web::test] async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await })*
+        }
+        mod postgres {
+            $(#[actix_web::test] async fn $name() {
+                if $crate::helpers::skip_postgres() { return; }
+                super::$name($crate::helpers::Backend::Postgres).await
+            })*
+        }
+    };
+}
+
+/// The test command sets DINGTALK_LOGIN_TEST_PG=skip when no PostgreSQL is reachable
+/// (never in CI); otherwise a PostgreSQL test that cannot connect fails.
+pub fn skip_postgres() -> bool {
+    std::env::var("DINGTALK_LOGIN_TEST_PG").as_deref() == Ok("skip")
+}
+
+pub fn postgres_admin_url() -> String {
+    std::env::var("TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+}
+
+/// A new, empty PostgreSQL database; returns its URL.
+pub fn fresh_postgres_database() -> String {
+    let admin = postgres_admin_url();
+    let name = format!("dl_test_{:016x}", rand::rng().random::<u64>());
+    let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+        panic!("PostgreSQL is not reachable at {admin} ({e}); start it, or run the README's test command, which skips this half outside CI")
+    });
+    conn.batch_execute(&format!("CREATE DATABASE {name}"))
+        .expect("create test database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(base, _)| base)
+        .unwrap_or(&admin);
+    format!("{base}/{name}")
+}
+
+pub fn drop_postgres_database(url: &str) {
+    let name = url.rsplit('/').next().unwrap();
+    let mut conn = diesel::PgConnection::establish(&postgres_admin_url()).unwrap();
+    conn.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
+        .unwrap();
+}
+
+pub fn random_secret() -> String {
+    let bytes: [u8; 32] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+pub struct TestApp {
+    pub base: String,
+
+    /// A browser: keeps cookies, does not follow redirects.
+    pub client: reqwest::Client,
+    pub pool: DbPool,
+    pub settings: Settings,
+    pub database_url: String,
+    _data_dir: TempDir,
+}
+
+pub fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .build()
+        .unwrap()
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, &[]).await
+}
+
+/// Starts the application with test settings plus `overrides` (as environment variables).
+pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> TestApp {
+    let data_dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let base = format!("http://127.0.0.1:{port}");
+    let database_url = match backend {
+        Backend::Sqlite => format!(
+            "sqlite://{}",
+            data_dir.path().join("test.sqlite3").display()
+        ),
+        Backend::Postgres => fresh_postgres_database(),
+    };
+    let mut env: HashMap<String, String> = [
+        ("BIND_ADDR", format!("127.0.0.1:{port}")),
+        ("PUBLIC_BASE_URL", base.clone()),
+        ("DATA_DIR", data_dir.path().display().to_string()),
+        ("DATABASE_URL", database_url.clone()),
+        ("JWT_SECRET", random_secret()),
+        ("SESSION_SECRET", random_secret()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (key, value) in overrides {
+        env.insert((*key).to_owned(), (*value).to_owned());
+    }
+    let settings =
+        Settings::from_lookup(|key| env.get(key).cloned()).expect("test settings are valid");
+    let app = Application::build_with_listener(settings.clone(), listener)
+        .await
+        .expect("the app starts");
+    actix_web::rt::spawn(app.run_until_stopped());
+    let pool = db::connect_pool(&settings.database_url, 2).unwrap();
+    TestApp {
+        base,
+        client: browser(),
+        pool,
+        settings,
+        database_url,
+        _data_dir: data_dir,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counts {
+    pub users: i64,
+    pub links: i64,
+    pub sessions: i64,
+    pub refresh_tokens: i64,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub fn counts(&self) -> Counts {
+        let mut conn = self.pool.get().unwrap();
+        let (users, links) = db::users::count_rows(&mut conn).unwrap();
+        let (sessions, refresh_tokens) = db::sessions::count_table_rows(&mut conn).unwrap();
+        Counts {
+            users,
+            links,
+            sessions,
+            refresh_tokens,
+        }
+    }
+
+    pub fn conn(&self) -> db::PooledConn {
+        self.pool.get().unwrap()
+    }
+
+    /// `GET /user/dingtalk/authorize` in `browser`; returns DingTalk's URL and the state in it.
+    pub async fn start_dingtalk_login(&self, browser: &reqwest::Client) -> (String, String) {
+        let response = browser
+            .get(self.url("/user/dingtalk/authorize"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+        let location = location(&response);
+        let state = query_param(&location, "state").expect("state in the authorize URL");
+        (location, state)
+    }
+
+    /// Agrees on the sandbox consent page as `identity` (form fields) and returns the
+    /// callback URL the sandbox redirects to.
+    pub async fn sandbox_consent(&self, authorize_url: &str, identity: &[(&str, &str)]) -> String {
+        let page = reqwest::get(authorize_url).await.unwrap();
+        assert_eq!(page.status(), 200, "the sandbox consent page opens");
+        let redirect_uri = query_param(authorize_url, "redirect_uri").unwrap();
+        let state = query_param(authorize_url, "state").unwrap();
+        let mut form: Vec<(&str, &str)> = vec![
+            ("redirect_uri", &redirect_uri),
+            ("state", &state),
+            ("decision", "agree"),
+        ];
+        form.extend_from_slice(identity);
+        let response = browser()
+            .post(self.url("/sandbox/dingtalk/oauth2/consent"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 302);
+        location(&response)
+    }
+
+    /// The whole DingTalk login in `browser` as a sandbox identity; returns the callback's response.
+    pub async fn dingtalk_login(
+        &self,
+        browser: &reqwest::Client,
+        identity: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let (authorize_url, _) = self.start_dingtalk_login(browser).await;
+        let callback = self.sandbox_consent(&authorize_url, identity).await;
+        browser.get(callback).send().await.unwrap()
+    }
+
+    pub fn create_user(
+        &self,
+        username: &str,
+        phone: Option<&str>,
+        admin: bool,
+    ) -> dingtalk_login::db::models::User {
+        let mut conn = self.conn();
+        dingtalk_login::accounts::create_local_user(
+            &mut conn,
+            dingtalk_login::accounts::NewLocalUser {
+                username: username.into(),
+                name: None,
+                phone: phone.map(str::to_owned),
+                password: "correct horse battery staple".into(),
+                admin,
+            },
+        )
+        .unwrap()
+    }
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// The four values of the SPA handoff `…/#/login?userid=..&username=..&token=..&refreshToken=..`.
+pub fn handoff(location: &str) -> HashMap<String, String> {
+    let (_, fragment) = location
+        .split_once('#')
+        .expect("the handoff is in the fragment");
+    let (route, query) = fragment.split_once('?').expect("the route has a query");
+    assert_eq!(route, "/login");
+    url::form_urlencoded::parse(query.as_bytes())
+        .into_owned()
+        .collect()
+}

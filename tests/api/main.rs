@@ -1,0 +1,13 @@
+//! One integration test binary (zero2prod style): every test starts the real application
+//! on a random loopback port against its own fresh database, and talks to it over HTTP.
+//! Tests listed in `backend_tests!` run twice: on SQLite and on PostgreSQL.
+
+mod helpers;
+
+mod cli;
+mod config;
+mod dingtalk_failures;
+mod dingtalk_flow;
+mod health;
+mod login_page;
+mod oauth_state;

@@ -1,0 +1,226 @@
+//! Security rows A1–A9: the `state` binds a callback to the browser that started the login,
+//! once, for a limited time; a rejected callback never calls DingTalk and writes nothing.
+
+use wiremock::matchers::any;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::backend_tests;
+use crate::helpers::{Backend, TestApp, browser, location, query_param, spawn_app, spawn_app_with};
+
+backend_tests!(
+    authorize_builds_the_dingtalk_url_exactly,
+    authorize_json_keeps_the_tutorial_contract,
+    the_redirect_uri_ignores_host_headers,
+    callback_without_state_is_refused_before_dingtalk,
+    callback_with_another_browsers_state_is_refused,
+    callback_replayed_is_refused,
+    callback_after_the_state_expired_is_refused,
+    callback_with_a_malformed_code_is_refused,
+    cancel_at_dingtalk_shows_a_friendly_page_and_uses_up_the_state,
+    state_cookie_is_httponly_and_samesite_lax,
+);
+
+/// An app whose DingTalk is a mock that must never be called.
+async fn app_with_untouchable_dingtalk(
+    backend: Backend,
+    extra: &[(&str, &str)],
+) -> (TestApp, MockServer) {
+    let dingtalk = MockServer::start().await;
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&dingtalk)
+        .await;
+    let uri = dingtalk.uri();
+    let mut overrides = vec![
+        ("DINGTALK_CLIENT_ID", "test-client"),
+        ("DINGTALK_CLIENT_SECRET", "test-client-secret-placeholder"),
+        ("DINGTALK_API_BASE", uri.as_str()),
+    ];
+    overrides.extend_from_slice(extra);
+    (spawn_app_with(backend, &overrides).await, dingtalk)
+}
+
+async fn assert_refused(app: &TestApp, response: reqwest::Response) {
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(
+        html.contains(r#"href="/login""#),
+        "the page leads back to the login page"
+    );
+    assert_eq!(app.counts().users, 0);
+    assert_eq!(app.counts().links, 0);
+    assert_eq!(app.counts().sessions, 0);
+}
+
+async fn authorize_builds_the_dingtalk_url_exactly(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("DINGTALK_CLIENT_ID", "ding-app-id"),
+            ("DINGTALK_CLIENT_SECRET", "placeholder-secret"),
+            ("DINGTALK_SANDBOX", "false"),
+        ],
+    )
+    .await;
+    let (url, state) = app.start_dingtalk_login(&app.client).await;
+    let (base, _) = url.split_once('?').unwrap();
+    assert_eq!(base, "https://login.dingtalk.com/oauth2/auth");
+    assert_eq!(
+        query_param(&url, "redirect_uri").unwrap(),
+        app.url("/user/dingtalkCallback/")
+    );
+    assert_eq!(query_param(&url, "response_type").unwrap(), "code");
+    assert_eq!(query_param(&url, "client_id").unwrap(), "ding-app-id");
+    assert_eq!(query_param(&url, "scope").unwrap(), "openid");
+    assert_eq!(query_param(&url, "prompt").unwrap(), "consent");
+    // 256 random bits, base64url: opaque and unguessable
+    assert_eq!(state.len(), 43);
+    let (_, second) = app.start_dingtalk_login(&app.client).await;
+    assert_ne!(state, second, "every login gets a fresh state");
+}
+
+async fn authorize_json_keeps_the_tutorial_contract(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/user/dingtalk/").await;
+    assert_eq!(response.status(), 200);
+    let body: serde_json::Value = response.json().await.unwrap();
+    let url = body["url"].as_str().unwrap();
+    assert!(url.starts_with(&app.url("/sandbox/dingtalk/oauth2/auth?")));
+    assert!(query_param(url, "state").is_some());
+}
+
+async fn the_redirect_uri_ignores_host_headers(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app
+        .client
+        .get(app.url("/user/dingtalk/authorize"))
+        .header("Host", "evil.example")
+        .header("X-Forwarded-Host", "evil.example")
+        .send()
+        .await
+        .unwrap();
+    let url = location(&response);
+    assert!(!url.contains("evil"), "{url}");
+    assert_eq!(
+        query_param(&url, "redirect_uri").unwrap(),
+        app.url("/user/dingtalkCallback/")
+    );
+}
+
+async fn callback_without_state_is_refused_before_dingtalk(backend: Backend) {
+    let (app, _dingtalk) = app_with_untouchable_dingtalk(backend, &[]).await;
+    app.start_dingtalk_login(&app.client).await;
+    for query in ["authCode=abc", "authCode=abc&state=", "code=abc"] {
+        let response = app.get(&format!("/user/dingtalkCallback/?{query}")).await;
+        assert_refused(&app, response).await;
+    }
+}
+
+async fn callback_with_another_browsers_state_is_refused(backend: Backend) {
+    let (app, _dingtalk) = app_with_untouchable_dingtalk(backend, &[]).await;
+    // The attacker starts a login in their own browser and sends the victim the callback.
+    let attacker = browser();
+    let (_, attacker_state) = app.start_dingtalk_login(&attacker).await;
+    let victim = browser();
+    app.start_dingtalk_login(&victim).await;
+    let response = victim
+        .get(app.url(&format!(
+            "/user/dingtalkCallback/?authCode=attackers-code&state={attacker_state}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&app, response).await;
+    // A browser with no session at all is refused the same way.
+    let response = browser()
+        .get(app.url(&format!(
+            "/user/dingtalkCallback/?authCode=x&state={attacker_state}"
+        )))
+        .send()
+        .await
+        .unwrap();
+    assert_refused(&app, response).await;
+}
+
+async fn callback_replayed_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (authorize_url, _) = app.start_dingtalk_login(&app.client).await;
+    let callback = app
+        .sandbox_consent(&authorize_url, &[("identity", "lisi")])
+        .await;
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        303
+    );
+    let before = app.counts();
+    let replay = app.client.get(&callback).send().await.unwrap();
+    assert_eq!(replay.status(), 400);
+    assert_eq!(app.counts(), before, "the replay wrote nothing");
+}
+
+async fn callback_after_the_state_expired_is_refused(backend: Backend) {
+    // OAUTH_STATE_TTL=0: every state is already expired when the callback arrives.
+    let (app, _dingtalk) =
+        app_with_untouchable_dingtalk(backend, &[("OAUTH_STATE_TTL", "0")]).await;
+    let (_, state) = app.start_dingtalk_login(&app.client).await;
+    let response = app
+        .get(&format!(
+            "/user/dingtalkCallback/?authCode=abc&state={state}"
+        ))
+        .await;
+    assert_refused(&app, response).await;
+}
+
+async fn callback_with_a_malformed_code_is_refused(backend: Backend) {
+    let (app, _dingtalk) = app_with_untouchable_dingtalk(backend, &[]).await;
+    let long = "a".repeat(513);
+    for code in ["", long.as_str(), "代码", "abc%0D%0ALocation:%20x", "a%20b"] {
+        let (_, state) = app.start_dingtalk_login(&app.client).await;
+        let response = app
+            .get(&format!(
+                "/user/dingtalkCallback/?authCode={code}&state={state}"
+            ))
+            .await;
+        assert_refused(&app, response).await;
+    }
+}
+
+async fn cancel_at_dingtalk_shows_a_friendly_page_and_uses_up_the_state(backend: Backend) {
+    let (app, _dingtalk) = app_with_untouchable_dingtalk(backend, &[]).await;
+    let (_, state) = app.start_dingtalk_login(&app.client).await;
+    let response = app
+        .get(&format!(
+            "/user/dingtalkCallback/?error=access_denied&error_description=%3Cscript%3Ealert(1)%3C%2Fscript%3E&state={state}"
+        ))
+        .await;
+    assert_eq!(response.status(), 400);
+    let html = response.text().await.unwrap();
+    assert!(html.contains("已取消钉钉登录"));
+    assert!(!html.contains("<script>alert(1)"));
+    let again = app
+        .get(&format!(
+            "/user/dingtalkCallback/?authCode=abc&state={state}"
+        ))
+        .await;
+    assert_refused(&app, again).await;
+}
+
+async fn state_cookie_is_httponly_and_samesite_lax(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let response = app.get("/user/dingtalk/authorize").await;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.contains("HttpOnly"), "{cookie}");
+    // Strict would drop the cookie on DingTalk's cross-site redirect back (row A5).
+    assert!(cookie.contains("SameSite=Lax"), "{cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain http on a developer machine: {cookie}"
+    );
+}
