@@ -115,9 +115,9 @@ fn migrate(settings: &Settings) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn open_pool(settings: &Settings) -> anyhow::Result<db::DbPool> {
+fn open_database(settings: &Settings) -> anyhow::Result<db::DbConn> {
     db::run_migrations(&settings.database_url)?;
-    Ok(db::connect_pool(&settings.database_url, 2)?)
+    Ok(db::establish(&settings.database_url)?)
 }
 
 fn create_user(
@@ -138,8 +138,7 @@ fn create_user(
         anyhow::ensure!(first == again, "the two passwords differ");
         first
     };
-    let pool = open_pool(settings)?;
-    let mut conn = pool.get()?;
+    let mut conn = open_database(settings)?;
     let new = NewLocalUser {
         username,
         name,
@@ -156,8 +155,7 @@ fn create_user(
 }
 
 fn list_users(settings: &Settings) -> anyhow::Result<()> {
-    let pool = open_pool(settings)?;
-    let mut conn = pool.get()?;
+    let mut conn = open_database(settings)?;
     let users = db::users::list_with_links(&mut conn)?;
     println!(
         "{:<6} {:<24} {:<20} {:<16} {:<6} {:<7} linked",

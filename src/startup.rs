@@ -14,13 +14,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use crate::accounts::LoginThrottle;
 use crate::config::{ConfigError, Settings};
 use crate::error::ApiError;
 use crate::providers::IdentityProvider;
 use crate::providers::dingtalk::DingTalk;
 use crate::sandbox::{self, Sandbox};
 use crate::tokens::TokenService;
-use crate::web::{dingtalk::Provider, middleware};
+use crate::web::{dingtalk::Provider, middleware, password_login::PasswordChecks};
 
 pub struct Application {
     port: u16,
@@ -89,6 +90,8 @@ impl Application {
         let csp = HeaderValue::from_str(&middleware::content_security_policy(&form_targets))?;
 
         let tokens = web::Data::new(TokenService::new(&settings));
+        let throttle = web::Data::new(LoginThrottle::default());
+        let password_checks = web::Data::new(PasswordChecks::new());
         let pool = web::Data::new(pool);
         let provider = web::Data::new(provider);
         let settings = web::Data::new(settings);
@@ -124,6 +127,8 @@ impl Application {
                 .app_data(web::FormConfig::default().limit(16 * 1024))
                 .app_data(pool.clone())
                 .app_data(tokens.clone())
+                .app_data(throttle.clone())
+                .app_data(password_checks.clone())
                 .app_data(provider.clone())
                 .app_data(settings.clone())
                 .configure(crate::web::routes);

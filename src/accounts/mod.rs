@@ -4,10 +4,12 @@
 mod linking;
 mod password;
 mod phone;
+mod throttle;
 
 pub use linking::{LinkOutcome, ProviderIdentity, sign_in_with_provider};
 pub use password::{PasswordError, hash_password, verify_password};
 pub use phone::Phone;
+pub use throttle::LoginThrottle;
 
 use crate::db::models::{NewUser, ROLE_ADMIN, ROLE_USER, User, now};
 use crate::db::{DbConn, DbError, users};
@@ -40,6 +42,8 @@ pub enum AccountError {
     Password(#[from] PasswordError),
     #[error("this account is deactivated")]
     Inactive,
+    #[error("wrong username or password")]
+    BadCredentials,
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -48,6 +52,25 @@ impl From<diesel::result::Error> for AccountError {
     fn from(error: diesel::result::Error) -> Self {
         AccountError::Db(DbError::Query(error))
     }
+}
+
+/// Checks a username and password. Unknown users, users without a password and wrong
+/// passwords all take one argon2 verification and give the same answer.
+pub fn authenticate_password(
+    conn: &mut DbConn,
+    username: &str,
+    password: &str,
+) -> Result<User, AccountError> {
+    let user = users::find_by_username(conn, username)?;
+    let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
+    if !verify_password(stored, password) {
+        return Err(AccountError::BadCredentials);
+    }
+    let user = user.ok_or(AccountError::BadCredentials)?;
+    if !user.is_active {
+        return Err(AccountError::Inactive);
+    }
+    Ok(user)
 }
 
 pub struct NewLocalUser {

@@ -83,7 +83,9 @@ impl ManageConnection for Manager {
     }
 }
 
-fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectionError> {
+/// One connection, without a pool (the CLI: no background threads still connecting
+/// while the process exits).
+pub fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectionError> {
     match url {
         DatabaseUrl::Sqlite(path) => {
             let mut conn = diesel::SqliteConnection::establish(&path.to_string_lossy())?;

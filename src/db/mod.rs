@@ -9,7 +9,8 @@ pub mod sessions;
 pub mod users;
 
 pub use connection::{
-    DatabaseUrl, DbConn, DbPool, PooledConn, connect_pool, run_migrations, write_transaction,
+    DatabaseUrl, DbConn, DbPool, PooledConn, connect_pool, establish, run_migrations,
+    write_transaction,
 };
 
 use actix_web::web;

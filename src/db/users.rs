@@ -144,6 +144,18 @@ pub fn set_active(conn: &mut DbConn, id: i32, active: bool) -> Result<bool, DbEr
     Ok(updated == 1)
 }
 
+pub fn set_role(conn: &mut DbConn, id: i32, role: &str) -> Result<bool, DbError> {
+    let updated = diesel::update(susers::table.find(id))
+        .set((susers::role.eq(role), susers::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Deletes a user; their links and login sessions go with them (ON DELETE CASCADE).
+pub fn delete_user(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
+    Ok(diesel::delete(susers::table.find(id)).execute(conn)? == 1)
+}
+
 pub fn count_rows(conn: &mut DbConn) -> Result<(i64, i64), DbError> {
     let users = susers::table.count().get_result(conn)?;
     let links = sflogin::table.count().get_result(conn)?;

@@ -1,14 +1,19 @@
 //! The HTTP face of the service: the route table, middleware, handlers and pages.
 
+pub mod api;
 pub mod assets;
+pub mod csrf;
 pub mod dingtalk;
+pub mod guard;
 pub mod handoff;
 pub mod health;
 pub mod i18n;
 pub mod login;
 pub mod middleware;
+pub mod password_login;
 pub mod session;
 
+use actix_web::middleware::from_fn;
 use actix_web::web;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
@@ -16,6 +21,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/login", web::get().to(login::login_form))
+        .route("/login", web::post().to(login::login))
+        .route("/logout", web::post().to(login::logout))
         .route(
             "/user/dingtalk/authorize",
             web::get().to(dingtalk::authorize),
@@ -23,5 +30,29 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/user/dingtalk/", web::get().to(dingtalk::authorize_json))
         .route("/user/dingtalkCallback/", web::get().to(dingtalk::callback))
         .route("/app/", web::get().to(assets::spa_index))
-        .route("/static/{path:.*}", web::get().to(assets::static_file));
+        .route("/static/{path:.*}", web::get().to(assets::static_file))
+        .service(
+            web::scope("/api")
+                .route("/login", web::post().to(api::login))
+                .route("/token/refresh", web::post().to(api::refresh))
+                .service(
+                    web::scope("")
+                        .wrap(from_fn(guard::require_access_token))
+                        .route("/me", web::get().to(api::me))
+                        .route("/me/sessions/revoke", web::post().to(api::end_my_sessions))
+                        .route("/logout", web::post().to(api::logout))
+                        .service(
+                            web::scope("/admin")
+                                .wrap(from_fn(guard::require_admin))
+                                .configure(admin_api),
+                        ),
+                ),
+        );
+}
+
+fn admin_api(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/users/{id}/sessions/revoke",
+        web::post().to(api::end_user_sessions),
+    );
 }

@@ -267,3 +267,47 @@ pub fn handoff(location: &str) -> HashMap<String, String> {
         .into_owned()
         .collect()
 }
+
+impl TestApp {
+    pub async fn api_login(&self, username: &str, password: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/login"))
+            .json(&serde_json::json!({ "username": username, "password": password }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Logs a new DingTalk (sandbox) user in and returns the handoff values.
+    pub async fn dingtalk_tokens(&self, identity: &[(&str, &str)]) -> HashMap<String, String> {
+        handoff(&location(&self.dingtalk_login(&browser(), identity).await))
+    }
+
+    pub async fn me(&self, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/me"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/token/refresh"))
+            .json(&serde_json::json!({ "refreshToken": refresh_token }))
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+/// The `{"code", "msg"}` of an error answer, after checking its status.
+pub async fn error_code(response: reqwest::Response, status: u16) -> i64 {
+    assert_eq!(response.status(), status);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert!(body["msg"].is_string(), "{body}");
+    body["code"].as_i64().unwrap()
+}
+
+pub const PASSWORD: &str = "correct horse battery staple";

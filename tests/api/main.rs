@@ -11,3 +11,5 @@ mod dingtalk_flow;
 mod health;
 mod login_page;
 mod oauth_state;
+mod passwords;
+mod tokens;

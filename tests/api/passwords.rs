@@ -1,0 +1,276 @@
+//! Password login through the API and the login form; rate limiting; CSRF; logout.
+
+use crate::backend_tests;
+use crate::helpers::{Backend, PASSWORD, TestApp, error_code, handoff, location, spawn_app};
+
+backend_tests!(
+    api_login_returns_the_four_values,
+    wrong_password_unknown_user_and_no_password_look_the_same,
+    failed_logins_are_rate_limited_per_account,
+    the_login_form_logs_in_and_hands_over,
+    the_login_form_needs_its_csrf_token,
+    form_logout_ends_the_login_session,
+    an_inactive_user_cannot_log_in,
+);
+
+async fn api_login_returns_the_four_values(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.create_user("alice", None, false);
+    let response = app.api_login("alice", PASSWORD).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["cache-control"], "no-store");
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["userid"], user.id);
+    assert_eq!(body["username"], "alice");
+    assert_eq!(app.me(body["token"].as_str().unwrap()).await.status(), 200);
+    assert_eq!(
+        app.refresh(body["refreshToken"].as_str().unwrap())
+            .await
+            .status(),
+        200
+    );
+}
+
+async fn wrong_password_unknown_user_and_no_password_look_the_same(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", None, false);
+    // A DingTalk-only user, and the tutorial's flaw: password = phone.
+    let dingtalk = app.dingtalk_tokens(&[("identity", "zhangsan")]).await;
+    let mut answers = Vec::new();
+    for (username, password) in [
+        ("alice", "wrong password"),
+        ("nobody", PASSWORD),
+        (dingtalk["username"].as_str(), "13800138000"),
+    ] {
+        let response = app.api_login(username, password).await;
+        answers.push((response.status().as_u16(), response.text().await.unwrap()));
+    }
+    assert_eq!(answers[0].0, 401);
+    assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+}
+
+async fn failed_logins_are_rate_limited_per_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", None, false);
+    for _ in 0..4 {
+        assert_eq!(app.api_login("alice", "guess").await.status(), 401);
+    }
+    let fifth = app.api_login("alice", "guess").await;
+    assert_eq!(fifth.status(), 401);
+    let locked = app.api_login("alice", PASSWORD).await;
+    let retry_after: u64 = locked.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(
+        (1..=900).contains(&retry_after),
+        "a lock is bounded: {retry_after}"
+    );
+    assert_eq!(error_code(locked, 429).await, 42901);
+    // Other accounts are not affected.
+    app.create_user("bob", None, false);
+    assert_eq!(app.api_login("bob", PASSWORD).await.status(), 200);
+}
+
+/// The login page's hidden CSRF token, fetched the way a browser does.
+async fn csrf_token(app: &TestApp, client: &reqwest::Client) -> String {
+    let html = client
+        .get(app.url("/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = r#"name="csrf" value=""#;
+    let start = html.find(marker).expect("a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+async fn the_login_form_logs_in_and_hands_over(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.create_user("alice", None, false);
+    let csrf = csrf_token(&app, &app.client).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let values = handoff(&location(&response));
+    assert_eq!(values["userid"], user.id.to_string());
+    assert_eq!(app.me(&values["token"]).await.status(), 200);
+
+    let wrong = [
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", "nope"),
+    ];
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .form(&wrong)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(response.text().await.unwrap().contains("用户名或密码错误"));
+
+    let with_next = [
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+        ("next", "/account"),
+    ];
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .form(&with_next)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&response), "/account");
+}
+
+async fn the_login_form_needs_its_csrf_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", None, false);
+    // The attacker's page posts the form with no token, or with their own session's token.
+    let attacker = crate::helpers::browser();
+    let attackers_token = csrf_token(&app, &attacker).await;
+    csrf_token(&app, &app.client).await;
+    for token in ["", attackers_token.as_str()] {
+        let form = [
+            ("csrf", token),
+            ("username", "alice"),
+            ("password", PASSWORD),
+        ];
+        let response = app
+            .client
+            .post(app.url("/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 403);
+    }
+    assert_eq!(app.counts().sessions, 0);
+}
+
+async fn form_logout_ends_the_login_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", None, false);
+    let csrf = csrf_token(&app, &app.client).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    let values = handoff(&location(
+        &app.client
+            .post(app.url("/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap(),
+    ));
+    let csrf = csrf_token(&app, &app.client).await;
+    let response = app
+        .client
+        .post(app.url("/logout"))
+        .form(&[("csrf", "forged")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 403);
+    assert_eq!(app.me(&values["token"]).await.status(), 200);
+    let response = app
+        .client
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/login");
+    assert_eq!(error_code(app.me(&values["token"]).await, 401).await, 40104);
+}
+
+async fn an_inactive_user_cannot_log_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.create_user("alice", None, false);
+    dingtalk_login::db::users::set_active(&mut app.conn(), user.id, false).unwrap();
+    assert_eq!(
+        error_code(app.api_login("alice", PASSWORD).await, 403).await,
+        40302
+    );
+}
+
+#[actix_web::test]
+async fn two_instances_share_logins_and_logouts_through_postgresql() {
+    if crate::helpers::skip_postgres() {
+        return;
+    }
+    let jwt = crate::helpers::random_secret();
+    let session = crate::helpers::random_secret();
+    let first = crate::helpers::spawn_app_with(
+        Backend::Postgres,
+        &[
+            ("JWT_SECRET", jwt.as_str()),
+            ("SESSION_SECRET", session.as_str()),
+        ],
+    )
+    .await;
+    let second = crate::helpers::spawn_app_with(
+        Backend::Postgres,
+        &[
+            ("JWT_SECRET", jwt.as_str()),
+            ("SESSION_SECRET", session.as_str()),
+            ("DATABASE_URL", first.database_url.as_str()),
+        ],
+    )
+    .await;
+    first.create_user("alice", None, false);
+    let login: serde_json::Value = first
+        .api_login("alice", PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let refreshed: serde_json::Value = second
+        .refresh(login["refreshToken"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    let token = refreshed["token"].as_str().unwrap();
+    assert_eq!(second.me(token).await.status(), 200);
+    let logout = first
+        .client
+        .post(first.url("/api/logout"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logout.status(), 200);
+    assert_eq!(error_code(second.me(token).await, 401).await, 40104);
+    assert_eq!(
+        error_code(
+            second
+                .refresh(refreshed["refreshToken"].as_str().unwrap())
+                .await,
+            401
+        )
+        .await,
+        40104
+    );
+}
