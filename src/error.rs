@@ -99,6 +99,8 @@ pub struct PageError {
     pub lang: Lang,
     pub title: &'static str,
     pub message: String,
+    /// Where the page's button leads, and its label (the login page by default).
+    pub back: (&'static str, &'static str),
 }
 
 #[derive(Template)]
@@ -108,6 +110,8 @@ struct ErrorPage<'a> {
     title: &'a str,
     message: &'a str,
     status: u16,
+    back_href: &'a str,
+    back_label: &'a str,
 }
 
 impl PageError {
@@ -117,12 +121,19 @@ impl PageError {
         title: &'static str,
         message: impl Into<String>,
     ) -> PageError {
+        let back = ("/login", lang.t("返回登录", "Back to login"));
         PageError {
             status,
             lang,
             title,
             message: message.into(),
+            back,
         }
+    }
+
+    pub fn with_back(mut self, href: &'static str, label: &'static str) -> PageError {
+        self.back = (href, label);
+        self
     }
 
     pub fn unavailable(lang: Lang) -> PageError {
@@ -215,6 +226,8 @@ impl ResponseError for PageError {
             title: self.title,
             message: &self.message,
             status: self.status.as_u16(),
+            back_href: self.back.0,
+            back_label: self.back.1,
         };
         let body = page.render().unwrap_or_else(|_| self.message.clone());
         HttpResponse::build(self.status)

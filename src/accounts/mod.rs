@@ -2,11 +2,13 @@
 //! binds a third-party account to a user or registers a new one.
 
 mod linking;
+mod manage;
 mod password;
 mod phone;
 mod throttle;
 
 pub use linking::{LinkOutcome, ProviderIdentity, sign_in_with_provider};
+pub use manage::{AdminAction, apply_admin_action, link_to_user, set_password, unlink};
 pub use password::{PasswordError, hash_password, verify_password};
 pub use phone::Phone;
 pub use throttle::LoginThrottle;
@@ -44,6 +46,16 @@ pub enum AccountError {
     Inactive,
     #[error("wrong username or password")]
     BadCredentials,
+    #[error("no such user or linked account")]
+    NotFound,
+    #[error("this DingTalk account already belongs to another user")]
+    LinkedElsewhere,
+    #[error("a DingTalk account is already linked; unlink it first")]
+    AlreadyLinked,
+    #[error("this is the user's only way to log in; set a password first")]
+    LastLoginMethod,
+    #[error("you cannot deactivate yourself or remove your own admin role")]
+    SelfLockout,
     #[error(transparent)]
     Db(#[from] DbError),
 }

@@ -2,6 +2,7 @@
 //! `DATABASE_URL`, an r2d2 pool, embedded migrations, and the one helper that moves
 //! blocking Diesel work off the actix workers.
 
+pub mod admin;
 mod connection;
 pub mod models;
 pub mod schema;

@@ -1,7 +1,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{login_sessions, refresh_tokens, sflogin, susers};
+use super::schema::{audit_log, login_sessions, refresh_tokens, sflogin, susers};
 
 #[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = susers)]
@@ -92,6 +92,29 @@ pub struct RefreshTokenRow {
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
     pub replaced_by: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = audit_log)]
+pub struct AuditEntry {
+    pub id: i32,
+    pub actor_id: Option<i32>,
+    pub actor_username: String,
+    pub action: String,
+    pub target_user_id: Option<i32>,
+    pub detail: String,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = audit_log)]
+pub struct NewAuditEntry<'a> {
+    pub actor_id: Option<i32>,
+    pub actor_username: &'a str,
+    pub action: &'a str,
+    pub target_user_id: Option<i32>,
+    pub detail: &'a str,
+    pub created_at: NaiveDateTime,
 }
 
 /// Current UTC time at the precision every backend stores (microseconds).

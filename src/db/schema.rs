@@ -58,4 +58,22 @@ diesel::joinable!(sflogin -> susers (userid));
 diesel::joinable!(login_sessions -> susers (userid));
 diesel::joinable!(refresh_tokens -> login_sessions (session_id));
 
-diesel::allow_tables_to_appear_in_same_query!(susers, sflogin, login_sessions, refresh_tokens);
+diesel::table! {
+    audit_log (id) {
+        id -> Integer,
+        actor_id -> Nullable<Integer>,
+        actor_username -> Text,
+        action -> Text,
+        target_user_id -> Nullable<Integer>,
+        detail -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    susers,
+    sflogin,
+    login_sessions,
+    refresh_tokens,
+    audit_log
+);

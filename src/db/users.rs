@@ -144,6 +144,13 @@ pub fn set_active(conn: &mut DbConn, id: i32, active: bool) -> Result<bool, DbEr
     Ok(updated == 1)
 }
 
+pub fn set_password_hash(conn: &mut DbConn, id: i32, hash: &str) -> Result<bool, DbError> {
+    let updated = diesel::update(susers::table.find(id))
+        .set((susers::password_hash.eq(hash), susers::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
 pub fn set_role(conn: &mut DbConn, id: i32, role: &str) -> Result<bool, DbError> {
     let updated = diesel::update(susers::table.find(id))
         .set((susers::role.eq(role), susers::updated_at.eq(now())))

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::handoff::{handoff_url, redirect_with_tokens, safe_next};
 use super::i18n::Lang;
 use super::session::{PendingLogin, SessionLogin, StateCheck, TypedSession};
-use crate::accounts::{self, AccountError};
+use crate::accounts::{self, AccountError, ProviderIdentity};
 use crate::config::{Settings, random_token};
 use crate::db::{self, DbError, DbPool};
 use crate::error::{ApiError, PageError};
@@ -29,11 +29,14 @@ pub struct StartQuery {
     next: Option<String>,
 }
 
-fn begin(
+/// Starts a DingTalk round trip: a fresh state in this browser's session, and the URL to
+/// send the browser to. With `link_userid`, the callback links instead of logging in.
+pub fn begin(
     session: &TypedSession,
     provider: &Provider,
     settings: &Settings,
     next: Option<&str>,
+    link_userid: Option<i32>,
 ) -> Result<String, actix_session::SessionInsertError> {
     // 256 bits from a CSPRNG; opaque: nothing is encoded in it (RFC 9700 §4.7.1).
     let state = random_token(32);
@@ -41,6 +44,7 @@ fn begin(
         state: state.clone(),
         created_at: chrono::Utc::now().timestamp(),
         next: safe_next(next),
+        link_userid,
     };
     session.push_pending(pending, settings.oauth_state_ttl)?;
     Ok(provider.authorize_url(&state).to_string())
@@ -54,7 +58,7 @@ pub async fn authorize(
     query: web::Query<StartQuery>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, PageError> {
-    let url = begin(&session, &provider, &settings, query.next.as_deref()).map_err(|e| {
+    let url = begin(&session, &provider, &settings, query.next.as_deref(), None).map_err(|e| {
         tracing::error!(error = %e, "storing the OAuth state failed");
         PageError::unavailable(Lang::from_request(&req))
     })?;
@@ -70,7 +74,7 @@ pub async fn authorize_json(
     query: web::Query<StartQuery>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ApiError> {
-    let url = begin(&session, &provider, &settings, query.next.as_deref()).map_err(|e| {
+    let url = begin(&session, &provider, &settings, query.next.as_deref(), None).map_err(|e| {
         tracing::error!(error = %e, "storing the OAuth state failed");
         ApiError::unavailable()
     })?;
@@ -108,8 +112,8 @@ pub async fn callback(
     };
 
     // The state is used up first, whatever follows.
-    let next = match session.take_pending(query.state.as_deref(), settings.oauth_state_ttl) {
-        StateCheck::Valid(next) => next,
+    let pending = match session.take_pending(query.state.as_deref(), settings.oauth_state_ttl) {
+        StateCheck::Valid(pending) => pending,
         check => {
             tracing::warn!(security_event = "oauth_state_rejected", reason = ?check, "DingTalk callback without a valid state");
             return Err(restart(
@@ -144,6 +148,9 @@ pub async fn callback(
         .fetch_identity(&code)
         .await
         .map_err(|e| PageError::from_provider(e, lang))?;
+    if let Some(userid) = pending.link_userid {
+        return link_to_signed_in_user(&session, &pool, userid, identity, lang).await;
+    }
     let user_agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -175,8 +182,77 @@ pub async fn callback(
             tracing::error!(error = %e, "storing the login in the session failed");
             PageError::unavailable(lang)
         })?;
-    let location = next.unwrap_or_else(|| handoff_url(&settings.frontend_login_url, &pair));
+    let location = pending
+        .next
+        .unwrap_or_else(|| handoff_url(&settings.frontend_login_url, &pair));
     Ok(redirect_with_tokens(&location))
+}
+
+/// The callback of "link DingTalk" on the account page: the person must still be signed in
+/// as the user who started it, and the DingTalk account must not belong to someone else.
+async fn link_to_signed_in_user(
+    session: &TypedSession,
+    pool: &DbPool,
+    userid: i32,
+    identity: ProviderIdentity,
+    lang: Lang,
+) -> Result<HttpResponse, PageError> {
+    let Some(login) = session.login().filter(|login| login.userid == userid) else {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            lang,
+            lang.t("绑定失败", "Linking failed"),
+            lang.t(
+                "登录状态已变化，请重新登录后再绑定钉钉。",
+                "You are no longer signed in as the same user. Please sign in again and retry.",
+            ),
+        ));
+    };
+    let result = db::run(pool, move |conn| -> Result<(), SignInError> {
+        TokenService::load_session(conn, &login.sid, login.userid)?;
+        Ok(accounts::link_to_user(conn, userid, &identity)?)
+    })
+    .await;
+    let refused = |zh: &'static str, en: &'static str| {
+        PageError::new(
+            StatusCode::CONFLICT,
+            lang,
+            lang.t("绑定失败", "Linking failed"),
+            lang.t(zh, en),
+        )
+        .with_back("/account", lang.t("返回我的账号", "Back to my account"))
+    };
+    match result {
+        Ok(()) => {
+            tracing::info!(
+                security_event = "link",
+                provider = "dingtalk",
+                userid,
+                "linked a DingTalk account"
+            );
+            Ok(HttpResponse::SeeOther()
+                .insert_header((header::LOCATION, "/account?done=linked"))
+                .finish())
+        }
+        Err(SignInError::Account(AccountError::LinkedElsewhere)) => Err(refused(
+            "该钉钉账号已绑定其他用户，无法绑定到当前账号。",
+            "This DingTalk account already belongs to another user and cannot be linked to yours.",
+        )),
+        Err(SignInError::Account(AccountError::AlreadyLinked)) => Err(refused(
+            "您的账号已绑定一个钉钉账号，请先解绑。",
+            "Your account already has a DingTalk account linked. Unlink it first.",
+        )),
+        Err(SignInError::Token(TokenError::Db(e)))
+        | Err(SignInError::Db(e))
+        | Err(SignInError::Account(AccountError::Db(e))) => Err(PageError::from_db(e, lang)),
+        Err(other) => {
+            tracing::warn!(error = %other, "linking DingTalk refused");
+            Err(refused(
+                "登录状态已失效，请重新登录后再绑定。",
+                "Your session has ended. Please sign in again and retry.",
+            ))
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

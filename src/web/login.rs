@@ -85,7 +85,7 @@ impl LoginView<'_> {
     }
 }
 
-fn render_page(
+pub fn render_page(
     lang: Lang,
     page: &impl Template,
     status: StatusCode,

@@ -1,5 +1,7 @@
 //! The HTTP face of the service: the route table, middleware, handlers and pages.
 
+pub mod account;
+pub mod admin;
 pub mod api;
 pub mod assets;
 pub mod csrf;
@@ -10,6 +12,7 @@ pub mod health;
 pub mod i18n;
 pub mod login;
 pub mod middleware;
+pub mod page_auth;
 pub mod password_login;
 pub mod session;
 
@@ -23,6 +26,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(login::login_form))
         .route("/login", web::post().to(login::login))
         .route("/logout", web::post().to(login::logout))
+        .route("/account", web::get().to(account::account))
+        .route(
+            "/account/link/dingtalk",
+            web::post().to(account::link_dingtalk),
+        )
+        .route("/account/unlink", web::post().to(account::unlink))
+        .route("/account/password", web::post().to(account::set_password))
+        .route("/admin/accounts", web::get().to(admin::accounts))
+        .route("/admin/users/{id}", web::get().to(admin::user))
+        .route("/admin/users/{id}/confirm", web::get().to(admin::confirm))
+        .route("/admin/users/{id}/actions", web::post().to(admin::act))
         .route(
             "/user/dingtalk/authorize",
             web::get().to(dingtalk::authorize),
@@ -51,8 +65,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 fn admin_api(cfg: &mut web::ServiceConfig) {
-    cfg.route(
-        "/users/{id}/sessions/revoke",
-        web::post().to(api::end_user_sessions),
-    );
+    cfg.route("/accounts", web::get().to(admin::accounts_json))
+        .route(
+            "/users/{id}/sessions/revoke",
+            web::post().to(api::end_user_sessions),
+        );
 }

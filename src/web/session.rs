@@ -22,6 +22,9 @@ pub struct PendingLogin {
     pub created_at: i64,
     /// Where to go after login (a local path), kept here and never in `state`.
     pub next: Option<String>,
+    /// Set when a signed-in user links DingTalk to their account instead of logging in.
+    #[serde(default)]
+    pub link_userid: Option<i32>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -30,9 +33,9 @@ pub struct SessionLogin {
     pub sid: String,
 }
 
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum StateCheck {
-    Valid(Option<String>),
+    Valid(PendingLogin),
     Missing,
     Unknown,
     Expired,
@@ -71,7 +74,7 @@ impl TypedSession {
         if expired(&pending, max_age) {
             StateCheck::Expired
         } else {
-            StateCheck::Valid(pending.next)
+            StateCheck::Valid(pending)
         }
     }
 
@@ -104,6 +107,12 @@ impl TypedSession {
 
 fn expired(pending: &PendingLogin, max_age: i64) -> bool {
     chrono::Utc::now().timestamp() - pending.created_at >= max_age
+}
+
+impl From<Session> for TypedSession {
+    fn from(session: Session) -> Self {
+        TypedSession(session)
+    }
 }
 
 impl FromRequest for TypedSession {

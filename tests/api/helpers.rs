@@ -311,3 +311,44 @@ pub async fn error_code(response: reqwest::Response, status: u16) -> i64 {
 }
 
 pub const PASSWORD: &str = "correct horse battery staple";
+
+/// The hidden CSRF field of the page at `path`, fetched the way a browser does.
+pub async fn csrf_from(app: &TestApp, client: &reqwest::Client, path: &str) -> String {
+    let html = client
+        .get(app.url(path))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let marker = r#"name="csrf" value=""#;
+    let start = html
+        .find(marker)
+        .unwrap_or_else(|| panic!("a CSRF field on {path}: {html}"))
+        + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+pub async fn csrf_token(app: &TestApp, client: &reqwest::Client) -> String {
+    csrf_from(app, client, "/login").await
+}
+
+impl TestApp {
+    /// Signs `client` in through the login form.
+    pub async fn form_login(&self, client: &reqwest::Client, username: &str) {
+        let csrf = csrf_token(self, client).await;
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("username", username),
+            ("password", PASSWORD),
+        ];
+        let response = client
+            .post(self.url("/login"))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 303, "form login of {username}");
+    }
+}

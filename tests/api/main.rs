@@ -4,6 +4,8 @@
 
 mod helpers;
 
+mod account_pages;
+mod admin_pages;
 mod cli;
 mod config;
 mod dingtalk_failures;

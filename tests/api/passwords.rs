@@ -1,7 +1,7 @@
 //! Password login through the API and the login form; rate limiting; CSRF; logout.
 
 use crate::backend_tests;
-use crate::helpers::{Backend, PASSWORD, TestApp, error_code, handoff, location, spawn_app};
+use crate::helpers::{Backend, PASSWORD, csrf_token, error_code, handoff, location, spawn_app};
 
 backend_tests!(
     api_login_returns_the_four_values,
@@ -71,21 +71,6 @@ async fn failed_logins_are_rate_limited_per_account(backend: Backend) {
     // Other accounts are not affected.
     app.create_user("bob", None, false);
     assert_eq!(app.api_login("bob", PASSWORD).await.status(), 200);
-}
-
-/// The login page's hidden CSRF token, fetched the way a browser does.
-async fn csrf_token(app: &TestApp, client: &reqwest::Client) -> String {
-    let html = client
-        .get(app.url("/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let marker = r#"name="csrf" value=""#;
-    let start = html.find(marker).expect("a CSRF field") + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
 }
 
 async fn the_login_form_logs_in_and_hands_over(backend: Backend) {

@@ -1,0 +1,190 @@
+//! Changes a person makes to their own account, and the actions an admin takes on
+//! someone else's. Each runs in one transaction; admin actions write their audit entry in
+//! the same transaction, so an action without its record cannot exist.
+
+use super::{
+    AccountError, PROVIDER_DINGTALK, ProviderIdentity, hash_password, provider_name,
+    verify_password,
+};
+use crate::db::models::{NewAuditEntry, NewLinkedAccount, ROLE_ADMIN, ROLE_USER, User, now};
+use crate::db::{DbConn, admin, sessions, users, write_transaction};
+
+/// Links a provider account to a signed-in user (from "My account").
+pub fn link_to_user(
+    conn: &mut DbConn,
+    userid: i32,
+    identity: &ProviderIdentity,
+) -> Result<(), AccountError> {
+    write_transaction(conn, |conn| {
+        if let Some(existing) = users::find_link(conn, identity.provider, &identity.uid)? {
+            return if existing.userid == userid {
+                Ok(())
+            } else {
+                Err(AccountError::LinkedElsewhere)
+            };
+        }
+        if users::links_of(conn, userid)?
+            .iter()
+            .any(|l| l.types == identity.provider)
+        {
+            return Err(AccountError::AlreadyLinked);
+        }
+        let at = now();
+        users::insert_link(
+            conn,
+            &NewLinkedAccount {
+                userid,
+                types: identity.provider,
+                uid: &identity.uid,
+                unionid: identity.unionid.as_deref(),
+                token: identity.access_token.as_deref(),
+                nick: &identity.nick,
+                avatar_url: identity.avatar_url.as_deref(),
+                created_at: at,
+                last_login_at: at,
+            },
+        )
+        .map_err(|e| {
+            if e.is_unique_violation() {
+                AccountError::LinkedElsewhere
+            } else {
+                e.into()
+            }
+        })
+    })
+}
+
+/// Refused when it would leave the user no way to log in (no password, no other link).
+fn unlink_in_transaction(conn: &mut DbConn, userid: i32, types: i32) -> Result<(), AccountError> {
+    let user = users::find_by_id(conn, userid)?.ok_or(AccountError::NotFound)?;
+    let links = users::links_of(conn, userid)?;
+    if !links.iter().any(|l| l.types == types) {
+        return Err(AccountError::NotFound);
+    }
+    if user.password_hash.is_none() && links.len() == 1 {
+        return Err(AccountError::LastLoginMethod);
+    }
+    admin::delete_link(conn, userid, types)?;
+    Ok(())
+}
+
+pub fn unlink(conn: &mut DbConn, userid: i32, types: i32) -> Result<(), AccountError> {
+    write_transaction(conn, |conn| unlink_in_transaction(conn, userid, types))
+}
+
+/// Sets or changes the user's password; changing one needs the current one.
+pub fn set_password(
+    conn: &mut DbConn,
+    userid: i32,
+    current: Option<&str>,
+    new: &str,
+) -> Result<(), AccountError> {
+    let hash = hash_password(new)?;
+    write_transaction(conn, |conn| {
+        let user = users::find_by_id(conn, userid)?.ok_or(AccountError::NotFound)?;
+        if user.password_hash.is_some()
+            && !verify_password(user.password_hash.as_deref(), current.unwrap_or(""))
+        {
+            return Err(AccountError::BadCredentials);
+        }
+        users::set_password_hash(conn, userid, &hash)?;
+        Ok(())
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AdminAction {
+    Unlink(i32),
+    EndSessions,
+    Deactivate,
+    Reactivate,
+    GrantAdmin,
+    RevokeAdmin,
+}
+
+impl AdminAction {
+    pub fn parse(name: &str, provider: Option<i32>) -> Option<AdminAction> {
+        Some(match name {
+            "unlink" => AdminAction::Unlink(provider.unwrap_or(PROVIDER_DINGTALK)),
+            "end-sessions" => AdminAction::EndSessions,
+            "deactivate" => AdminAction::Deactivate,
+            "reactivate" => AdminAction::Reactivate,
+            "grant-admin" => AdminAction::GrantAdmin,
+            "revoke-admin" => AdminAction::RevokeAdmin,
+            _ => return None,
+        })
+    }
+
+    pub fn name(&self) -> &'static str {
+        match self {
+            AdminAction::Unlink(_) => "unlink",
+            AdminAction::EndSessions => "end-sessions",
+            AdminAction::Deactivate => "deactivate",
+            AdminAction::Reactivate => "reactivate",
+            AdminAction::GrantAdmin => "grant-admin",
+            AdminAction::RevokeAdmin => "revoke-admin",
+        }
+    }
+
+    fn detail(&self) -> String {
+        match self {
+            AdminAction::Unlink(types) => format!("provider={}", provider_name(*types)),
+            _ => String::new(),
+        }
+    }
+}
+
+pub fn apply_admin_action(
+    conn: &mut DbConn,
+    actor: &User,
+    target: i32,
+    action: AdminAction,
+) -> Result<(), AccountError> {
+    // An admin cannot lock themselves out; another admin can.
+    if target == actor.id && matches!(action, AdminAction::Deactivate | AdminAction::RevokeAdmin) {
+        return Err(AccountError::SelfLockout);
+    }
+    write_transaction(conn, |conn| {
+        users::find_by_id(conn, target)?.ok_or(AccountError::NotFound)?;
+        match action {
+            AdminAction::Unlink(types) => unlink_in_transaction(conn, target, types)?,
+            AdminAction::EndSessions => {
+                sessions::revoke_all_sessions(conn, target, "ended by an admin")?;
+            }
+            AdminAction::Deactivate => {
+                users::set_active(conn, target, false)?;
+                sessions::revoke_all_sessions(conn, target, "deactivated")?;
+            }
+            AdminAction::Reactivate => {
+                users::set_active(conn, target, true)?;
+            }
+            AdminAction::GrantAdmin => {
+                users::set_role(conn, target, ROLE_ADMIN)?;
+            }
+            AdminAction::RevokeAdmin => {
+                users::set_role(conn, target, ROLE_USER)?;
+            }
+        }
+        let detail = action.detail();
+        admin::record(
+            conn,
+            &NewAuditEntry {
+                actor_id: Some(actor.id),
+                actor_username: &actor.username,
+                action: action.name(),
+                target_user_id: Some(target),
+                detail: &detail,
+                created_at: now(),
+            },
+        )?;
+        Ok::<(), AccountError>(())
+    })?;
+    tracing::info!(
+        security_event = "admin_action",
+        admin = actor.id,
+        target,
+        action = action.name(),
+        "admin action"
+    );
+    Ok(())
+}
