@@ -6,6 +6,7 @@ mod helpers;
 
 mod account_pages;
 mod admin_pages;
+mod browser;
 mod cli;
 mod config;
 mod dingtalk_failures;

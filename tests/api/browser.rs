@@ -1,0 +1,287 @@
+//! The three people of the product, in a real browser: Debian's Chromium, headless, driven
+//! through WebDriver (chromedriver) against the app on a loopback port with the sandbox.
+//! Screenshots of the main pages go to `target/screenshots/` (the README's come from there).
+
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use dingtalk_login::tokens::{Claims, JwtKeys};
+use fantoccini::{Client, ClientBuilder, Locator};
+// chromedriver is on loopback: plain HTTP, no TLS stack needed.
+use hyper_util::client::legacy::connect::HttpConnector;
+
+use crate::helpers::{Backend, PASSWORD, TestApp, error_code, spawn_app};
+
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// Chromium is installed by `.ci/run`; elsewhere the browser tests say they are skipped.
+fn browser_available() -> bool {
+    let available =
+        std::path::Path::new(CHROMEDRIVER).exists() && std::path::Path::new(CHROMIUM).exists();
+    if !available {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI needs chromium and chromium-driver"
+        );
+        eprintln!("SKIPPED: browser tests need Debian's chromium and chromium-driver packages");
+    }
+    available
+}
+
+struct Driver {
+    process: Child,
+    client: Client,
+    _profile: tempfile::TempDir,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.process.kill();
+        let _ = self.process.wait();
+    }
+}
+
+async fn start_browser() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let process = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    let profile = tempfile::tempdir().unwrap();
+    let args = [
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--window-size=1280,900",
+        "--lang=zh-CN",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .chain([format!("--user-data-dir={}", profile.path().display())])
+    .collect::<Vec<_>>();
+    let mut capabilities = serde_json::Map::new();
+    capabilities.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({ "binary": CHROMIUM, "args": args, "prefs": { "intl.accept_languages": "zh-CN,zh" } }),
+    );
+    // Wait until chromedriver accepts a session (a readiness condition, polled).
+    let url = format!("http://127.0.0.1:{port}");
+    for _ in 0..200 {
+        if let Ok(client) = ClientBuilder::new(HttpConnector::new())
+            .capabilities(capabilities.clone())
+            .connect(&url)
+            .await
+        {
+            return Driver {
+                process,
+                client,
+                _profile: profile,
+            };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+async fn screenshot(client: &Client, name: &str) {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join(format!("{name}.png")),
+        client.screenshot().await.unwrap(),
+    )
+    .unwrap();
+}
+
+async fn click(client: &Client, css: &str) {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+async fn text(client: &Client, css: &str) -> String {
+    client
+        .wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+async fn local_storage(client: &Client, key: &str) -> Option<String> {
+    let value = client
+        .execute(
+            "return localStorage.getItem(arguments[0]);",
+            vec![key.into()],
+        )
+        .await
+        .unwrap();
+    value.as_str().map(str::to_owned)
+}
+
+async fn wait_for_text(client: &Client, css: &str, expected: &str) {
+    for _ in 0..200 {
+        if let Ok(element) = client.find(Locator::Css(css)).await
+            && element.text().await.unwrap_or_default().contains(expected)
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "{css} never showed {expected:?}; page: {}",
+        client.source().await.unwrap_or_default()
+    );
+}
+
+async fn password_login(app: &TestApp, client: &Client, next: &str, username: &str) {
+    client
+        .goto(&app.url(&format!("/login?next={next}")))
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=username]"))
+        .await
+        .unwrap()
+        .send_keys(username)
+        .await
+        .unwrap();
+    client
+        .find(Locator::Css("input[name=password]"))
+        .await
+        .unwrap()
+        .send_keys(PASSWORD)
+        .await
+        .unwrap();
+    click(client, "#password-form button[type=submit]").await;
+}
+
+/// An access token of the same session whose `exp` lies beyond the clock-skew leeway.
+fn expired_copy(app: &TestApp, token: &str) -> String {
+    let keys = JwtKeys::new(app.settings.jwt_secret.expose(), None);
+    let claims = keys.verify(token).unwrap();
+    let now = chrono::Utc::now().timestamp();
+    keys.sign(&Claims {
+        iat: now - 7300,
+        nbf: now - 7300,
+        exp: now - 60,
+        ..claims
+    })
+}
+
+#[actix_web::test]
+async fn the_whole_product_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    app.create_user("boss", None, true);
+    app.create_user("alice", None, false);
+    let driver = start_browser().await;
+    let c = &driver.client;
+
+    // 1. Login page → DingTalk icon → sandbox consent → 同意 → the SPA shows the user.
+    c.goto(&app.url("/login")).await.unwrap();
+    assert!(text(c, "#dingtalk-login").await.contains("钉钉登录"));
+    screenshot(c, "login").await;
+    click(c, "#dingtalk-login").await;
+    assert!(text(c, "h1").await.contains("钉钉授权登录"));
+    screenshot(c, "sandbox-consent").await;
+    click(c, "#agree").await;
+    wait_for_text(c, "#spa-name", "张三").await;
+    let token = local_storage(c, "token")
+        .await
+        .expect("the access token is kept");
+    assert!(local_storage(c, "refreshToken").await.is_some());
+    let address = c.current_url().await.unwrap().to_string();
+    assert!(
+        !address.contains("token"),
+        "the tokens left the address bar: {address}"
+    );
+    assert!(text(c, "#linked-accounts").await.contains("dingtalk"));
+    screenshot(c, "spa-home").await;
+
+    // 2. The access token expires: the SPA refreshes once and carries on.
+    let expired = expired_copy(&app, &token);
+    c.execute(
+        "localStorage.setItem('token', arguments[0]);",
+        vec![expired.clone().into()],
+    )
+    .await
+    .unwrap();
+    c.refresh().await.unwrap();
+    wait_for_text(c, "#spa-name", "张三").await;
+    let renewed = local_storage(c, "token").await.unwrap();
+    assert_ne!(
+        renewed, expired,
+        "a refreshed token replaced the expired one"
+    );
+
+    // 3. Logout in the SPA; the old token is refused by the API.
+    click(c, "#logout").await;
+    wait_for_text(c, "#dingtalk-login", "钉钉登录").await;
+    assert_eq!(local_storage(c, "token").await, None);
+    assert_eq!(error_code(app.me(&renewed).await, 401).await, 40104);
+
+    // 4. An admin logs in with next=/admin/accounts and sees the DingTalk user with its uid.
+    password_login(&app, c, "/admin/accounts", "boss").await;
+    let zhangsan = dingtalk_login::db::users::find_by_username(&mut app.conn(), "13800138000")
+        .unwrap()
+        .unwrap();
+    let uid = dingtalk_login::db::users::links_of(&mut app.conn(), zhangsan.id).unwrap()[0]
+        .uid
+        .clone();
+    wait_for_text(c, "#accounts", &uid).await;
+    screenshot(c, "admin-accounts").await;
+    c.goto(&app.url(&format!("/admin/users/{}", zhangsan.id)))
+        .await
+        .unwrap();
+    click(c, "#action-deactivate").await;
+    click(c, "#confirm").await;
+    wait_for_text(c, "#audit", "deactivate").await;
+    assert!(text(c, "#status").await.contains("已停用"));
+    screenshot(c, "admin-user").await;
+
+    // 5. A non-admin gets the 403 page.
+    c.goto(&app.url("/account")).await.unwrap();
+    click(c, "#logout").await;
+    password_login(&app, c, "/admin/accounts", "alice").await;
+    wait_for_text(c, "h1", "没有权限").await;
+
+    // 6. alice links DingTalk on /account, logs out, and logs in again with DingTalk.
+    c.goto(&app.url("/account")).await.unwrap();
+    click(c, "#link-dingtalk").await;
+    click(c, "input[name=identity][value=wangwu]").await;
+    click(c, "#agree").await;
+    wait_for_text(c, ".linked", "王五").await;
+    click(c, "#logout").await;
+    click(c, "#dingtalk-login").await;
+    click(c, "input[name=identity][value=wangwu]").await;
+    click(c, "#agree").await;
+    wait_for_text(c, "#spa-username", "alice").await;
+
+    driver.client.clone().close().await.unwrap();
+}
