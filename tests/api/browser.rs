@@ -2,7 +2,7 @@
 //! through WebDriver (chromedriver) against the app on a loopback port with the sandbox.
 //! Screenshots of the main pages go to `target/screenshots/` (the README's come from there).
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use dingtalk_login::tokens::{Claims, JwtKeys};
@@ -10,7 +10,7 @@ use fantoccini::{Client, ClientBuilder, Locator};
 // chromedriver is on loopback: plain HTTP, no TLS stack needed.
 use hyper_util::client::legacy::connect::HttpConnector;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, error_code, spawn_app};
+use crate::helpers::{Backend, KillOnDrop, PASSWORD, TestApp, error_code, spawn_app};
 
 const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -31,16 +31,9 @@ fn browser_available() -> bool {
 }
 
 struct Driver {
-    process: Child,
     client: Client,
+    _process: KillOnDrop,
     _profile: tempfile::TempDir,
-}
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.process.kill();
-        let _ = self.process.wait();
-    }
 }
 
 async fn start_browser() -> Driver {
@@ -49,12 +42,14 @@ async fn start_browser() -> Driver {
         .local_addr()
         .unwrap()
         .port();
-    let process = Command::new(CHROMEDRIVER)
-        .arg(format!("--port={port}"))
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("chromedriver starts");
+    let process = KillOnDrop(
+        Command::new(CHROMEDRIVER)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver starts"),
+    );
     let profile = tempfile::tempdir().unwrap();
     let args = [
         "--headless=new",
@@ -87,7 +82,7 @@ async fn start_browser() -> Driver {
             .await
         {
             return Driver {
-                process,
+                _process: process,
                 client,
                 _profile: profile,
             };

@@ -1,10 +1,10 @@
 //! The command line on both backends: users, migrations, and the server itself.
 
 use std::io::Write;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 
 use crate::config::binary;
-use crate::helpers::{Backend, fresh_postgres_database};
+use crate::helpers::{Backend, KillOnDrop, fresh_postgres_database};
 
 struct Env {
     _dir: tempfile::TempDir,
@@ -127,18 +127,9 @@ async fn migrate_is_idempotent(backend: Backend) {
     assert!(String::from_utf8_lossy(&second.stdout).contains("up to date"));
 }
 
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `dingtalk-login serve` and waits until /healthz answers (polling a readiness
 /// condition, not sleeping a fixed time).
-async fn start_server(env: &Env) -> (Server, String) {
+async fn start_server(env: &Env) -> (KillOnDrop, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -153,7 +144,7 @@ async fn start_server(env: &Env) -> (Server, String) {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let server = Server(child);
+    let server = KillOnDrop(child);
     let client = reqwest::Client::new();
     for _ in 0..500 {
         if let Ok(response) = client.get(format!("{base}/healthz")).send().await

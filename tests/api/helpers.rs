@@ -352,3 +352,14 @@ impl TestApp {
         assert_eq!(response.status(), 303, "form login of {username}");
     }
 }
+
+/// A child process (the binary, chromedriver) that is killed and reaped when the test ends,
+/// however it ends.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
