@@ -130,6 +130,10 @@ async fn migrate_is_idempotent(backend: Backend) {
 /// Starts `dingtalk-login serve` and waits until /healthz answers (polling a readiness
 /// condition, not sleeping a fixed time).
 async fn start_server(env: &Env) -> (KillOnDrop, String) {
+    start_server_logging_to(env, Stdio::null()).await
+}
+
+async fn start_server_logging_to(env: &Env, stderr: Stdio) -> (KillOnDrop, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -140,8 +144,9 @@ async fn start_server(env: &Env) -> (KillOnDrop, String) {
         .command()
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("PUBLIC_BASE_URL", &base)
+        .env("RUST_LOG", "debug")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let server = KillOnDrop(child);
@@ -179,4 +184,94 @@ async fn the_binary_serves_and_keeps_data_across_restarts(backend: Backend) {
         200
     );
     assert!(env.list().contains("dora"), "the user survived the restart");
+}
+
+/// Security row #55: the logs hold no authorization code, state, token or session cookie,
+/// even at debug level, through a whole DingTalk login, a refresh and a logout.
+#[actix_web::test]
+async fn logs_hold_no_codes_states_or_tokens() {
+    let env = Env::new(Backend::Sqlite);
+    let log_path = env.dir_path.join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (server, base) = start_server_logging_to(&env, Stdio::from(log)).await;
+
+    let browser = crate::helpers::browser();
+    let start = browser
+        .get(format!("{base}/user/dingtalk/authorize"))
+        .send()
+        .await
+        .unwrap();
+    let authorize = crate::helpers::location(&start);
+    let state = crate::helpers::query_param(&authorize, "state").unwrap();
+    let cookie = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .split_once('=')
+        .unwrap()
+        .1
+        .to_owned();
+    let form = [
+        ("redirect_uri", format!("{base}/user/dingtalkCallback/")),
+        ("state", state.clone()),
+        ("decision", "agree".into()),
+        ("identity", "zhangsan".into()),
+    ];
+    let consent = crate::helpers::browser()
+        .post(format!("{base}/sandbox/dingtalk/oauth2/consent"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let callback = crate::helpers::location(&consent);
+    let code = crate::helpers::query_param(&callback, "authCode").unwrap();
+    let done = browser.get(&callback).send().await.unwrap();
+    let values = crate::helpers::handoff(&crate::helpers::location(&done));
+    let client = reqwest::Client::new();
+    let refreshed: serde_json::Value = client
+        .post(format!("{base}/api/token/refresh"))
+        .json(&serde_json::json!({ "refreshToken": values["refreshToken"] }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access = refreshed["token"].as_str().unwrap();
+    assert_eq!(
+        client
+            .post(format!("{base}/api/logout"))
+            .bearer_auth(access)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    drop(server);
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    assert!(
+        logs.contains("/user/dingtalkCallback/"),
+        "the callback was logged (without its query)"
+    );
+    let secrets = [
+        &code,
+        &state,
+        &cookie,
+        &values["token"],
+        &values["refreshToken"],
+        &refreshed["refreshToken"].as_str().unwrap().to_owned(),
+        &access.to_owned(),
+    ];
+    for secret in secrets {
+        assert!(
+            !logs.contains(secret.as_str()),
+            "a secret leaked into the logs: {secret}"
+        );
+    }
+    let jwt_secret = std::fs::read_to_string(env.dir_path.join("data/jwt_secret")).unwrap();
+    assert!(!logs.contains(jwt_secret.trim()));
 }

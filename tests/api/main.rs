@@ -6,6 +6,7 @@ mod helpers;
 
 mod account_pages;
 mod admin_pages;
+mod bench_smoke;
 mod browser;
 mod cli;
 mod config;

@@ -1,0 +1,661 @@
+//! Benchmark for dingtalk-login: starts the real binary (and the DingTalk sandbox in its own
+//! process), seeds users, and drives the service over loopback with a fixed number of
+//! connections for a fixed time, scenario by scenario. Prints one table and writes the same
+//! numbers as JSON under bench/results/.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use clap::Parser;
+use hdrhistogram::Histogram;
+use reqwest::header::LOCATION;
+use serde::Serialize;
+
+#[derive(Parser, Debug)]
+#[command(about = "Benchmark dingtalk-login over loopback")]
+struct Args {
+    /// The service binary to measure.
+    #[arg(long, default_value = "target/release/dingtalk-login")]
+    binary: PathBuf,
+    /// Run on the local PostgreSQL instead of a fresh SQLite file.
+    #[arg(long)]
+    postgres: bool,
+    #[arg(long, default_value = "postgres://postgres@127.0.0.1:5432")]
+    postgres_server: String,
+    /// Concurrent connections.
+    #[arg(long, default_value_t = 32)]
+    connections: usize,
+    /// Seconds per scenario.
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// A seconds-long run that only proves every scenario works (the test suite uses it).
+    #[arg(long)]
+    smoke: bool,
+    /// Where the JSON result goes.
+    #[arg(long, default_value = "bench/results")]
+    out: PathBuf,
+}
+
+/// A child process killed and reaped however the benchmark ends.
+struct Process(Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+struct Setup {
+    binary: PathBuf,
+    data_dir: PathBuf,
+    env: Vec<(String, String)>,
+    base: String,
+    sandbox: String,
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    use std::io::Read;
+    std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| f.read_exact(&mut buf))
+        .expect("/dev/urandom");
+    buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Setup {
+    fn command(&self) -> Command {
+        let mut command = Command::new(&self.binary);
+        command
+            .env_clear()
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.data_dir);
+        command
+    }
+
+    fn spawn_service(&self) -> anyhow::Result<Process> {
+        let log = std::fs::File::create(self.data_dir.join("service.log"))?;
+        Ok(Process(
+            self.command()
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .context("starting the service")?,
+        ))
+    }
+}
+
+/// Polls `url` until it answers (with 200 when `ok_only`); returns how long that took.
+async fn wait_answering(url: &str, ok_only: bool) -> anyhow::Result<Duration> {
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(30) {
+        if let Ok(response) = client.get(url).send().await
+            && (!ok_only || response.status() == 200)
+        {
+            return Ok(started.elapsed());
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    bail!("{url} did not answer within 30 s")
+}
+
+fn rss_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+fn browser() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(true)
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap()
+}
+
+fn location(response: &reqwest::Response) -> anyhow::Result<String> {
+    Ok(response
+        .headers()
+        .get(LOCATION)
+        .context("no Location")?
+        .to_str()?
+        .to_owned())
+}
+
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split_once('?')?.1;
+    url::form_urlencoded::parse(query.as_bytes())
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+}
+
+/// One DingTalk login through the sandbox: authorize → consent → callback → SPA redirect.
+/// Returns the handoff values.
+async fn dingtalk_login(
+    setup: &Setup,
+    client: &reqwest::Client,
+    identity: &[(&str, &str)],
+) -> anyhow::Result<(String, String)> {
+    let start = client
+        .get(format!("{}/user/dingtalk/authorize", setup.base))
+        .send()
+        .await?;
+    let authorize = location(&start)?;
+    let mut form = vec![
+        (
+            "redirect_uri",
+            query_param(&authorize, "redirect_uri").context("redirect_uri")?,
+        ),
+        ("state", query_param(&authorize, "state").context("state")?),
+        ("decision", "agree".to_owned()),
+    ];
+    form.extend(identity.iter().map(|(k, v)| (*k, (*v).to_owned())));
+    let consent = client
+        .post(format!("{}/sandbox/dingtalk/oauth2/consent", setup.sandbox))
+        .form(&form)
+        .send()
+        .await?;
+    let callback = client.get(location(&consent)?).send().await?;
+    if callback.status() != 303 {
+        bail!("callback answered {}", callback.status());
+    }
+    let handoff = location(&callback)?;
+    let fragment = handoff.split_once("#/login?").context("handoff")?.1;
+    let values: std::collections::HashMap<String, String> =
+        url::form_urlencoded::parse(fragment.as_bytes())
+            .into_owned()
+            .collect();
+    Ok((values["token"].clone(), values["refreshToken"].clone()))
+}
+
+#[derive(Serialize, Clone)]
+struct ScenarioResult {
+    name: String,
+    connections: usize,
+    operations: u64,
+    errors: u64,
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+struct Recorder {
+    histogram: std::sync::Mutex<Histogram<u64>>,
+    errors: AtomicU64,
+}
+
+/// Runs `operation` in `connections` loops for `duration`; each loop owns a state made by `init`.
+async fn run<S, I, IF, O, OF>(
+    name: &str,
+    connections: usize,
+    duration: Duration,
+    init: I,
+    operation: O,
+) -> ScenarioResult
+where
+    S: Send + 'static,
+    I: Fn(usize) -> IF + Send + Sync + 'static,
+    IF: Future<Output = anyhow::Result<S>> + Send,
+    O: Fn(usize, &mut S, u64) -> OF + Send + Sync + 'static,
+    OF: Future<Output = anyhow::Result<()>> + Send,
+{
+    let recorder = Arc::new(Recorder {
+        histogram: std::sync::Mutex::new(Histogram::new(3).unwrap()),
+        errors: AtomicU64::new(0),
+    });
+    let (init, operation) = (Arc::new(init), Arc::new(operation));
+    let mut states = Vec::new();
+    for connection in 0..connections {
+        states.push(
+            init(connection)
+                .await
+                .unwrap_or_else(|e| panic!("{name}: preparing connection {connection}: {e:#}")),
+        );
+    }
+    let started = Instant::now();
+    let deadline = started + duration;
+    let mut tasks = Vec::new();
+    for (connection, mut state) in states.into_iter().enumerate() {
+        let (recorder, operation) = (recorder.clone(), operation.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut local = Histogram::<u64>::new(3).unwrap();
+            let mut iteration = 0u64;
+            while Instant::now() < deadline {
+                let began = Instant::now();
+                match operation(connection, &mut state, iteration).await {
+                    Ok(()) => local.record(began.elapsed().as_micros() as u64).unwrap(),
+                    Err(error) => {
+                        if recorder.errors.fetch_add(1, Ordering::Relaxed) < 3 {
+                            eprintln!("  {error:#}");
+                        }
+                    }
+                }
+                iteration += 1;
+            }
+            recorder.histogram.lock().unwrap().add(&local).unwrap();
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let histogram = recorder.histogram.lock().unwrap();
+    ScenarioResult {
+        name: name.to_owned(),
+        connections,
+        operations: histogram.len(),
+        errors: recorder.errors.load(Ordering::Relaxed),
+        per_second: histogram.len() as f64 / elapsed,
+        p50_ms: histogram.value_at_quantile(0.5) as f64 / 1000.0,
+        p99_ms: histogram.value_at_quantile(0.99) as f64 / 1000.0,
+    }
+}
+
+fn expect_status(response: &reqwest::Response, status: u16) -> anyhow::Result<()> {
+    if response.status().as_u16() != status {
+        bail!("{} answered {}", response.url().path(), response.status());
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct Report {
+    backend: &'static str,
+    connections: usize,
+    seconds_per_scenario: u64,
+    scenarios: Vec<ScenarioResult>,
+    me_to_healthz_ratio: f64,
+    returning_login_to_healthz_ratio: f64,
+    me_p99_alone_ms: f64,
+    me_p99_during_password_logins_ms: f64,
+    rss_idle_mib: f64,
+    rss_peak_mib: f64,
+    startup_to_first_healthz_ms: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut args = Args::parse();
+    if args.smoke {
+        args.connections = args.connections.min(2);
+        args.duration = 1;
+    }
+    let binary = std::fs::canonicalize(&args.binary)
+        .with_context(|| format!("{} (build it first)", args.binary.display()))?;
+    let data_dir = std::env::temp_dir().join(format!("dingtalk-bench-{}", random_hex(4)));
+    std::fs::create_dir_all(&data_dir)?;
+    let (service_port, sandbox_port) = (free_port(), free_port());
+    let base = format!("http://127.0.0.1:{service_port}");
+    let sandbox = format!("http://127.0.0.1:{sandbox_port}");
+    let database_url = if args.postgres {
+        let name = format!("bench_{}", random_hex(4));
+        let status = Command::new("psql")
+            .args([
+                &format!("{}/postgres", args.postgres_server),
+                "-qc",
+                &format!("CREATE DATABASE {name}"),
+            ])
+            .status()?;
+        anyhow::ensure!(status.success(), "creating the PostgreSQL database failed");
+        format!("{}/{name}", args.postgres_server)
+    } else {
+        format!("sqlite://{}", data_dir.join("bench.sqlite3").display())
+    };
+    let env: Vec<(String, String)> = [
+        ("BIND_ADDR", format!("127.0.0.1:{service_port}")),
+        ("PUBLIC_BASE_URL", base.clone()),
+        ("DATA_DIR", data_dir.display().to_string()),
+        ("DATABASE_URL", database_url.clone()),
+        ("JWT_SECRET", random_hex(32)),
+        ("SESSION_SECRET", random_hex(32)),
+        ("DINGTALK_CLIENT_ID", "bench-client".to_owned()),
+        ("DINGTALK_CLIENT_SECRET", random_hex(16)),
+        ("DINGTALK_SANDBOX", "false".to_owned()),
+        (
+            "DINGTALK_AUTH_URL",
+            format!("{sandbox}/sandbox/dingtalk/oauth2/auth"),
+        ),
+        ("DINGTALK_API_BASE", format!("{sandbox}/sandbox/dingtalk")),
+        ("RUST_LOG", "info".to_owned()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    let setup = Arc::new(Setup {
+        binary,
+        data_dir: data_dir.clone(),
+        env,
+        base: base.clone(),
+        sandbox: sandbox.clone(),
+    });
+
+    // The DingTalk side runs in its own process and must never be the bottleneck.
+    let mut sandbox_command = setup.command();
+    sandbox_command.env("DINGTALK_SANDBOX", "true").args([
+        "sandbox",
+        "--bind",
+        &format!("127.0.0.1:{sandbox_port}"),
+    ]);
+    let _sandbox = Process(
+        sandbox_command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?,
+    );
+    let mut service = setup.spawn_service()?;
+    wait_answering(&format!("{base}/healthz"), true).await?;
+    wait_answering(
+        &format!("{sandbox}/sandbox/dingtalk/v1.0/contact/users/me"),
+        false,
+    )
+    .await?;
+
+    // Seed: password users, and the returning DingTalk user.
+    let password = "bench-password-1234";
+    for i in 0..4 {
+        let mut child = setup
+            .command()
+            .args([
+                "user",
+                "create",
+                "--username",
+                &format!("bench{i}"),
+                "--password-stdin",
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()?;
+        use std::io::Write;
+        writeln!(child.stdin.take().unwrap(), "{password}")?;
+        anyhow::ensure!(child.wait()?.success(), "seeding users failed");
+    }
+    dingtalk_login(&setup, &browser(), &[("identity", "zhangsan")]).await?;
+    let rss_idle = rss_kib(service.0.id(), "VmRSS:");
+
+    let (c, d) = (args.connections, Duration::from_secs(args.duration));
+    let mut results = Vec::new();
+    println!(
+        "dingtalk-login benchmark: {} connections, {} s per scenario, {}",
+        c,
+        args.duration,
+        if args.postgres {
+            "PostgreSQL"
+        } else {
+            "SQLite"
+        }
+    );
+
+    let s = setup.clone();
+    results.push(
+        run(
+            "1 GET /healthz",
+            c,
+            d,
+            |_| async { Ok(reqwest::Client::new()) },
+            move |_, client, _| {
+                let url = format!("{}/healthz", s.base);
+                let client = client.clone();
+                async move { expect_status(&client.get(url).send().await?, 200) }
+            },
+        )
+        .await,
+    );
+
+    let s = setup.clone();
+    let me_init = move |_| {
+        let s = s.clone();
+        async move {
+            Ok((
+                reqwest::Client::new(),
+                dingtalk_login(&s, &browser(), &[("identity", "zhangsan")])
+                    .await?
+                    .0,
+            ))
+        }
+    };
+    let s = setup.clone();
+    let me_operation = move |_, state: &mut (reqwest::Client, String), _| {
+        let (client, token, url) = (
+            state.0.clone(),
+            state.1.clone(),
+            format!("{}/api/me", s.base),
+        );
+        async move { expect_status(&client.get(url).bearer_auth(token).send().await?, 200) }
+    };
+    results.push(
+        run(
+            "2 GET /api/me (guard)",
+            c,
+            d,
+            me_init.clone(),
+            me_operation.clone(),
+        )
+        .await,
+    );
+
+    let s = setup.clone();
+    results.push(
+        run(
+            "3 DingTalk login, returning user",
+            c,
+            d,
+            |_| async { Ok(browser()) },
+            move |_, client, _| {
+                let (s, client) = (s.clone(), client.clone());
+                async move {
+                    dingtalk_login(&s, &client, &[("identity", "zhangsan")])
+                        .await
+                        .map(|_| ())
+                }
+            },
+        )
+        .await,
+    );
+
+    let s = setup.clone();
+    let run_id = random_hex(2);
+    results.push(
+        run(
+            "4 DingTalk login, first time",
+            c,
+            d,
+            |_| async { Ok(browser()) },
+            move |connection, client, i| {
+                let (s, client) = (s.clone(), client.clone());
+                let nick = format!("bench-{run_id}-{connection}-{i}");
+                // a unique mobile per login: every login registers a user bound to its phone
+                let mobile = format!(
+                    "1{:03}{:03}{:04}",
+                    u16::from_str_radix(&run_id, 16).unwrap() % 1000,
+                    connection,
+                    i % 10_000
+                );
+                async move {
+                    dingtalk_login(
+                        &s,
+                        &client,
+                        &[("identity", "custom"), ("nick", &nick), ("mobile", &mobile)],
+                    )
+                    .await
+                    .map(|_| ())
+                }
+            },
+        )
+        .await,
+    );
+
+    let s = setup.clone();
+    let s2 = setup.clone();
+    results.push(
+        run(
+            "5 POST /api/token/refresh",
+            c,
+            d,
+            move |_| {
+                let s = s.clone();
+                async move {
+                    let refresh = dingtalk_login(&s, &browser(), &[("identity", "zhangsan")])
+                        .await?
+                        .1;
+                    Ok((
+                        reqwest::Client::new(),
+                        Arc::new(std::sync::Mutex::new(refresh)),
+                    ))
+                }
+            },
+            // Each connection follows its own rotation chain: every answer's refresh token is
+            // the one the next request presents.
+            move |_, state: &mut (reqwest::Client, Arc<std::sync::Mutex<String>>), _| {
+                let (client, chain, url) = (
+                    state.0.clone(),
+                    state.1.clone(),
+                    format!("{}/api/token/refresh", s2.base),
+                );
+                async move {
+                    let token = chain.lock().unwrap().clone();
+                    let response = client
+                        .post(url)
+                        .json(&serde_json::json!({ "refreshToken": token }))
+                        .send()
+                        .await?;
+                    expect_status(&response, 200)?;
+                    let body: serde_json::Value = response.json().await?;
+                    *chain.lock().unwrap() = body["refreshToken"]
+                        .as_str()
+                        .context("refreshToken")?
+                        .to_owned();
+                    Ok(())
+                }
+            },
+        )
+        .await,
+    );
+
+    // 6: password logins, with /api/me running beside them on the other half of the connections.
+    let half = (c / 2).max(1);
+    let s = setup.clone();
+    let logins = run(
+        "6 POST /api/login (argon2id)",
+        half,
+        d,
+        |_| async { Ok(reqwest::Client::new()) },
+        move |connection, client, _| {
+            let (client, url) = (client.clone(), format!("{}/api/login", s.base));
+            let body = serde_json::json!({ "username": format!("bench{}", connection % 4), "password": password });
+            async move { expect_status(&client.post(url).json(&body).send().await?, 200) }
+        },
+    );
+    let beside = run("6b GET /api/me during 6", half, d, me_init, me_operation);
+    let (logins, beside) = tokio::join!(logins, beside);
+    results.push(logins);
+    results.push(beside);
+
+    let rss_peak = rss_kib(service.0.id(), "VmHWM:");
+    // Start-up on an existing database.
+    drop(std::mem::replace(
+        &mut service,
+        Process(Command::new("true").spawn()?),
+    ));
+    let restarted = setup.spawn_service()?;
+    let startup = wait_answering(&format!("{base}/healthz"), true).await?;
+    drop(restarted);
+
+    let ratio = |a: usize, b: usize| results[a].per_second / results[b].per_second;
+    let report = Report {
+        backend: if args.postgres {
+            "postgresql"
+        } else {
+            "sqlite"
+        },
+        connections: c,
+        seconds_per_scenario: args.duration,
+        me_to_healthz_ratio: ratio(1, 0),
+        returning_login_to_healthz_ratio: ratio(2, 0),
+        me_p99_alone_ms: results[1].p99_ms,
+        me_p99_during_password_logins_ms: results[6].p99_ms,
+        rss_idle_mib: rss_idle as f64 / 1024.0,
+        rss_peak_mib: rss_peak as f64 / 1024.0,
+        startup_to_first_healthz_ms: startup.as_secs_f64() * 1000.0,
+        scenarios: results,
+    };
+    print_table(&report);
+    let errors: u64 = report.scenarios.iter().map(|s| s.errors).sum();
+    if !args.smoke {
+        std::fs::create_dir_all(&args.out)?;
+        let stamp = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)?
+            .as_secs();
+        let path = args.out.join(format!("{stamp}-{}.json", report.backend));
+        std::fs::write(&path, serde_json::to_string_pretty(&report)?)?;
+        println!("\nwritten to {}", path.display());
+    }
+    let _ = std::fs::remove_dir_all(&data_dir);
+    cleanup_postgres(&args, &database_url);
+    if report.scenarios.iter().any(|s| s.operations == 0) || errors > 0 {
+        bail!("{errors} errors; every scenario must complete operations without errors");
+    }
+    Ok(())
+}
+
+fn cleanup_postgres(args: &Args, database_url: &str) {
+    if args.postgres
+        && let Some(name) = database_url.rsplit('/').next()
+    {
+        let _ = Command::new("psql")
+            .args([
+                &format!("{}/postgres", args.postgres_server),
+                "-qc",
+                &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"),
+            ])
+            .status();
+    }
+}
+
+fn print_table(report: &Report) {
+    println!("\n| scenario | conns | req/s | p50 ms | p99 ms | errors |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for s in &report.scenarios {
+        println!(
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
+            s.name, s.connections, s.per_second, s.p50_ms, s.p99_ms, s.errors
+        );
+    }
+    println!(
+        "\n- /api/me ÷ /healthz: {:.0} %",
+        report.me_to_healthz_ratio * 100.0
+    );
+    println!(
+        "- returning DingTalk login ÷ /healthz: {:.1} %",
+        report.returning_login_to_healthz_ratio * 100.0
+    );
+    println!(
+        "- /api/me p99 alone {:.2} ms, beside password logins {:.2} ms",
+        report.me_p99_alone_ms, report.me_p99_during_password_logins_ms
+    );
+    println!(
+        "- RSS idle {:.1} MiB, peak {:.1} MiB",
+        report.rss_idle_mib, report.rss_peak_mib
+    );
+    println!(
+        "- start-up to first /healthz (existing database): {:.0} ms",
+        report.startup_to_first_healthz_ms
+    );
+}
