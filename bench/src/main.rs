@@ -189,6 +189,8 @@ async fn dingtalk_login(
 #[derive(Serialize, Clone)]
 struct ScenarioResult {
     name: String,
+    /// The service's resident memory right after the scenario.
+    rss_after_mib: f64,
     connections: usize,
     operations: u64,
     errors: u64,
@@ -260,6 +262,7 @@ where
     let histogram = recorder.histogram.lock().unwrap();
     ScenarioResult {
         name: name.to_owned(),
+        rss_after_mib: 0.0,
         connections,
         operations: histogram.len(),
         errors: recorder.errors.load(Ordering::Relaxed),
@@ -267,6 +270,11 @@ where
         p50_ms: histogram.value_at_quantile(0.5) as f64 / 1000.0,
         p99_ms: histogram.value_at_quantile(0.99) as f64 / 1000.0,
     }
+}
+
+fn push_measured(results: &mut Vec<ScenarioResult>, pid: u32, mut result: ScenarioResult) {
+    result.rss_after_mib = rss_kib(pid, "VmRSS:") as f64 / 1024.0;
+    results.push(result);
 }
 
 fn expect_status(response: &reqwest::Response, status: u16) -> anyhow::Result<()> {
@@ -388,7 +396,8 @@ async fn main() -> anyhow::Result<()> {
         anyhow::ensure!(child.wait()?.success(), "seeding users failed");
     }
     dingtalk_login(&setup, &browser(), &[("identity", "zhangsan")]).await?;
-    let rss_idle = rss_kib(service.0.id(), "VmRSS:");
+    let pid = service.0.id();
+    let rss_idle = rss_kib(pid, "VmRSS:");
 
     let (c, d) = (args.connections, Duration::from_secs(args.duration));
     let mut results = Vec::new();
@@ -404,7 +413,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let s = setup.clone();
-    results.push(
+    push_measured(
+        &mut results,
+        pid,
         run(
             "1 GET /healthz",
             c,
@@ -440,7 +451,9 @@ async fn main() -> anyhow::Result<()> {
         );
         async move { expect_status(&client.get(url).bearer_auth(token).send().await?, 200) }
     };
-    results.push(
+    push_measured(
+        &mut results,
+        pid,
         run(
             "2 GET /api/me (guard)",
             c,
@@ -452,7 +465,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let s = setup.clone();
-    results.push(
+    push_measured(
+        &mut results,
+        pid,
         run(
             "3 DingTalk login, returning user",
             c,
@@ -472,7 +487,9 @@ async fn main() -> anyhow::Result<()> {
 
     let s = setup.clone();
     let run_id = random_hex(2);
-    results.push(
+    push_measured(
+        &mut results,
+        pid,
         run(
             "4 DingTalk login, first time",
             c,
@@ -504,7 +521,9 @@ async fn main() -> anyhow::Result<()> {
 
     let s = setup.clone();
     let s2 = setup.clone();
-    results.push(
+    push_measured(
+        &mut results,
+        pid,
         run(
             "5 POST /api/token/refresh",
             c,
@@ -565,8 +584,8 @@ async fn main() -> anyhow::Result<()> {
     );
     let beside = run("6b GET /api/me during 6", half, d, me_init, me_operation);
     let (logins, beside) = tokio::join!(logins, beside);
-    results.push(logins);
-    results.push(beside);
+    push_measured(&mut results, pid, logins);
+    push_measured(&mut results, pid, beside);
 
     let rss_peak = rss_kib(service.0.id(), "VmHWM:");
     // Start-up on an existing database.
@@ -630,12 +649,12 @@ fn cleanup_postgres(args: &Args, database_url: &str) {
 }
 
 fn print_table(report: &Report) {
-    println!("\n| scenario | conns | req/s | p50 ms | p99 ms | errors |");
-    println!("|---|---:|---:|---:|---:|---:|");
+    println!("\n| scenario | conns | req/s | p50 ms | p99 ms | errors | RSS after, MiB |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
     for s in &report.scenarios {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} |",
-            s.name, s.connections, s.per_second, s.p50_ms, s.p99_ms, s.errors
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} |",
+            s.name, s.connections, s.per_second, s.p50_ms, s.p99_ms, s.errors, s.rss_after_mib
         );
     }
     println!(

@@ -72,24 +72,19 @@ pub fn unlink(conn: &mut DbConn, userid: i32, types: i32) -> Result<(), AccountE
     write_transaction(conn, |conn| unlink_in_transaction(conn, userid, types))
 }
 
-/// Sets or changes the user's password; changing one needs the current one.
-pub fn set_password(
-    conn: &mut DbConn,
-    userid: i32,
+/// The hash of a user's new password; changing an existing one needs the current one.
+/// CPU-bound (argon2id): callers run it on the password-check threads.
+pub fn new_password_hash(
+    user: &User,
     current: Option<&str>,
     new: &str,
-) -> Result<(), AccountError> {
-    let hash = hash_password(new)?;
-    write_transaction(conn, |conn| {
-        let user = users::find_by_id(conn, userid)?.ok_or(AccountError::NotFound)?;
-        if user.password_hash.is_some()
-            && !verify_password(user.password_hash.as_deref(), current.unwrap_or(""))
-        {
-            return Err(AccountError::BadCredentials);
-        }
-        users::set_password_hash(conn, userid, &hash)?;
-        Ok(())
-    })
+) -> Result<String, AccountError> {
+    if user.password_hash.is_some()
+        && !verify_password(user.password_hash.as_deref(), current.unwrap_or(""))
+    {
+        return Err(AccountError::BadCredentials);
+    }
+    Ok(hash_password(new)?)
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

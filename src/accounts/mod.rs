@@ -8,7 +8,7 @@ mod phone;
 mod throttle;
 
 pub use linking::{LinkOutcome, ProviderIdentity, sign_in_with_provider};
-pub use manage::{AdminAction, apply_admin_action, link_to_user, set_password, unlink};
+pub use manage::{AdminAction, apply_admin_action, link_to_user, new_password_hash, unlink};
 pub use password::{PasswordError, hash_password, verify_password};
 pub use phone::Phone;
 pub use throttle::LoginThrottle;
@@ -66,14 +66,10 @@ impl From<diesel::result::Error> for AccountError {
     }
 }
 
-/// Checks a username and password. Unknown users, users without a password and wrong
-/// passwords all take one argon2 verification and give the same answer.
-pub fn authenticate_password(
-    conn: &mut DbConn,
-    username: &str,
-    password: &str,
-) -> Result<User, AccountError> {
-    let user = users::find_by_username(conn, username)?;
+/// Checks a password against a user found by name (or none). Unknown users, users without
+/// a password and wrong passwords all cost one argon2 verification and give the same answer.
+/// CPU-bound: callers run it on the password-check threads.
+pub fn check_password(user: Option<User>, password: &str) -> Result<User, AccountError> {
     let stored = user.as_ref().and_then(|u| u.password_hash.as_deref());
     if !verify_password(stored, password) {
         return Err(AccountError::BadCredentials);

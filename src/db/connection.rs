@@ -133,11 +133,16 @@ pub fn connect_pool(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, DbError>
 /// A read-modify-write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
 /// write lock up front: a deferred transaction that reads first and writes later fails with
 /// SQLITE_BUSY (not retried by busy_timeout) when another writer committed in between.
+/// Inside another transaction it becomes a savepoint, so steps compose into one transaction.
 pub fn write_transaction<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E>,
     E: From<diesel::result::Error>,
 {
+    let depth = DbConn::transaction_manager_status_mut(conn).transaction_depth()?;
+    if depth.is_some() {
+        return conn.transaction(f);
+    }
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgres(_) => DbConn::begin_transaction(conn)?,

@@ -3,6 +3,18 @@
 //! blocking Diesel work off the actix workers.
 
 pub mod admin;
+/// Runs a query on the backend's own connection instead of the `DbConn` enum. Diesel caches
+/// prepared statements only there, so the hot-path queries (the guard's lookup) are parsed
+/// and planned once per connection, not on every request.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($c) => $body,
+            $crate::db::DbConn::Postgres($c) => $body,
+        }
+    };
+}
+
 mod connection;
 pub mod models;
 pub mod schema;

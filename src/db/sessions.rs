@@ -27,12 +27,12 @@ pub fn session_with_user(
     conn: &mut DbConn,
     session_id: &str,
 ) -> Result<Option<(LoginSession, User)>, DbError> {
-    Ok(login_sessions::table
+    Ok(on_backend!(conn, |c| login_sessions::table
         .inner_join(susers::table)
         .filter(login_sessions::id.eq(session_id))
         .select((LoginSession::as_select(), User::as_select()))
-        .first(conn)
-        .optional()?)
+        .first(c)
+        .optional())?)
 }
 
 pub fn find_refresh_token(conn: &mut DbConn, id: &str) -> Result<Option<RefreshTokenRow>, DbError> {

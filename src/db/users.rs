@@ -69,11 +69,11 @@ pub fn list_with_links(conn: &mut DbConn) -> Result<Vec<(User, Vec<LinkedAccount
 }
 
 pub fn links_of(conn: &mut DbConn, userid: i32) -> Result<Vec<LinkedAccount>, DbError> {
-    Ok(sflogin::table
+    Ok(on_backend!(conn, |c| sflogin::table
         .filter(sflogin::userid.eq(userid))
         .order(sflogin::types)
         .select(LinkedAccount::as_select())
-        .load(conn)?)
+        .load(c))?)
 }
 
 pub fn find_link(

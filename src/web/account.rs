@@ -11,6 +11,7 @@ use super::dingtalk::{Provider, begin};
 use super::i18n::Lang;
 use super::login::render_page;
 use super::page_auth::SignedIn;
+use super::password_login::PasswordChecks;
 use super::session::TypedSession;
 use crate::accounts::{self, AccountError, PROVIDER_DINGTALK, PasswordError};
 use crate::config::Settings;
@@ -223,6 +224,7 @@ pub async fn set_password(
     session: TypedSession,
     form: web::Form<PasswordForm>,
     pool: web::Data<DbPool>,
+    checks: web::Data<PasswordChecks>,
 ) -> Result<HttpResponse, PageError> {
     let lang = Lang::from_request(&req);
     if !csrf::verify(&session, form.csrf.as_deref()) {
@@ -244,11 +246,21 @@ pub async fn set_password(
     }
     let form = form.into_inner();
     let userid = user.id;
-    match db::run(&pool, move |conn| {
-        accounts::set_password(conn, userid, form.current.as_deref(), &form.password)
-    })
-    .await
-    {
+    let checked = user.clone();
+    let hashed = checks
+        .run(move || accounts::new_password_hash(&checked, form.current.as_deref(), &form.password))
+        .await
+        .map_err(|e| PageError::from_db(e, lang))?;
+    let result = match hashed {
+        Ok(hash) => db::run::<_, DbError, _>(&pool, move |conn| {
+            users::set_password_hash(conn, userid, &hash)
+        })
+        .await
+        .map(|_| ())
+        .map_err(AccountError::Db),
+        Err(error) => Err(error),
+    };
+    match result {
         Ok(()) => {
             tracing::info!(security_event = "password_set", userid, "password set");
             Ok(HttpResponse::SeeOther()

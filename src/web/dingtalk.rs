@@ -14,7 +14,7 @@ use super::i18n::Lang;
 use super::session::{PendingLogin, SessionLogin, StateCheck, TypedSession};
 use crate::accounts::{self, AccountError, ProviderIdentity};
 use crate::config::{Settings, random_token};
-use crate::db::{self, DbError, DbPool};
+use crate::db::{self, DbError, DbPool, write_transaction};
 use crate::error::{ApiError, PageError};
 use crate::providers::IdentityProvider;
 use crate::tokens::{TokenError, TokenService};
@@ -157,10 +157,13 @@ pub async fn callback(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let tokens = tokens.into_inner();
-    let result = db::run(&pool, move |conn| -> Result<_, SignInError> {
-        let (user, outcome) = accounts::sign_in_with_provider(conn, &identity)?;
-        let pair = tokens.start_session(conn, &user, user_agent.as_deref())?;
-        Ok((user, outcome, pair))
+    // One short write transaction: bind or register, and the login session.
+    let result = db::run(&pool, move |conn| {
+        write_transaction(conn, |conn| -> Result<_, SignInError> {
+            let (user, outcome) = accounts::sign_in_with_provider(conn, &identity)?;
+            let pair = tokens.start_session(conn, &user, user_agent.as_deref())?;
+            Ok((user, outcome, pair))
+        })
     })
     .await;
     let (user, outcome, pair) = result.map_err(|e| match e {
@@ -252,6 +255,12 @@ async fn link_to_signed_in_user(
                 "Your session has ended. Please sign in again and retry.",
             ))
         }
+    }
+}
+
+impl From<diesel::result::Error> for SignInError {
+    fn from(error: diesel::result::Error) -> Self {
+        SignInError::Db(DbError::Query(error))
     }
 }
 

@@ -5,22 +5,43 @@ use std::time::Duration;
 
 use actix_web::HttpRequest;
 use actix_web::http::header::USER_AGENT;
-use tokio::sync::Semaphore;
 
 use crate::accounts::{self, AccountError, LoginThrottle};
-use crate::db::{self, DbError, DbPool};
+use crate::db::{self, DbError, DbPool, users};
 use crate::tokens::{TokenError, TokenPair, TokenService};
 
-/// argon2id takes ~19 MiB and tens of milliseconds per check; this bounds how many run at
-/// once so a login flood cannot exhaust memory or the blocking pool.
-pub struct PasswordChecks(pub Arc<Semaphore>);
+/// argon2id takes 19 MiB and tens of milliseconds per check, so checks run on their own
+/// threads, one per two cores: a login flood queues there instead of filling the blocking
+/// pool (and memory), and the other half of the machine keeps serving everything else
+/// (README, performance section).
+pub struct PasswordChecks {
+    pool: rayon_core::ThreadPool,
+}
 
 impl PasswordChecks {
     pub fn new() -> PasswordChecks {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(2);
-        PasswordChecks(Arc::new(Semaphore::new(cores * 2)))
+        let threads = (cores / 2).max(1);
+        let pool = rayon_core::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("argon2-{i}"))
+            .build()
+            .expect("starting the password-check threads");
+        PasswordChecks { pool }
+    }
+
+    /// Runs `work` on the password pool and waits for it without blocking a worker.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, DbError> {
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        self.pool.spawn(move || {
+            let _ = sender.send(work());
+        });
+        receiver.await.map_err(|_| DbError::Cancelled)
     }
 }
 
@@ -78,46 +99,46 @@ pub async fn log_in_with_password(
         .throttle
         .check(username, &address)
         .map_err(LoginError::Throttled)?;
-    let _permit = services
+    let name = username.to_owned();
+    let user = db::run::<_, DbError, _>(services.pool, move |conn| {
+        users::find_by_username(conn, &name)
+    })
+    .await?;
+    let password = password.to_owned();
+    let checked = services
         .checks
-        .0
-        .acquire()
-        .await
-        .map_err(|_| DbError::Cancelled)?;
+        .run(move || accounts::check_password(user, &password))
+        .await?;
+    let user = match checked {
+        Ok(user) => user,
+        Err(error) => {
+            if matches!(error, AccountError::BadCredentials) {
+                services.throttle.record_failure(username, &address);
+                tracing::info!(
+                    security_event = "login_failed",
+                    method = "password",
+                    "wrong username or password"
+                );
+            }
+            return Err(error.into());
+        }
+    };
     let user_agent = req
         .headers()
         .get(USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     let tokens = services.tokens.clone();
-    let (username_owned, password) = (username.to_owned(), password.to_owned());
-    let result = db::run(
-        services.pool,
-        move |conn| -> Result<TokenPair, LoginError> {
-            let user = accounts::authenticate_password(conn, &username_owned, &password)?;
-            Ok(tokens.start_session(conn, &user, user_agent.as_deref())?)
-        },
-    )
-    .await;
-    match &result {
-        Ok(pair) => {
-            services.throttle.record_success(username);
-            tracing::info!(
-                security_event = "login",
-                method = "password",
-                userid = pair.userid,
-                "signed in"
-            );
-        }
-        Err(LoginError::BadCredentials) => {
-            services.throttle.record_failure(username, &address);
-            tracing::info!(
-                security_event = "login_failed",
-                method = "password",
-                "wrong username or password"
-            );
-        }
-        Err(_) => {}
-    }
-    result
+    let pair = db::run(services.pool, move |conn| {
+        tokens.start_session(conn, &user, user_agent.as_deref())
+    })
+    .await?;
+    services.throttle.record_success(username);
+    tracing::info!(
+        security_event = "login",
+        method = "password",
+        userid = pair.userid,
+        "signed in"
+    );
+    Ok(pair)
 }
