@@ -15,6 +15,13 @@ macro_rules! on_backend {
     };
 }
 
+/// The row of a lookup by a unique key. Used instead of Diesel's `.first()`, whose
+/// `LIMIT ?` makes SQLite prepare the statement again on every run: 17 µs instead of 3 µs
+/// for the API guard's lookup (README, performance section).
+fn at_most_one<T>(rows: Vec<T>) -> Option<T> {
+    rows.into_iter().next()
+}
+
 mod connection;
 pub mod models;
 pub mod schema;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 
 use super::models::{LoginSession, RefreshTokenRow, User, now};
 use super::schema::{login_sessions, refresh_tokens, susers};
-use super::{DbConn, DbError};
+use super::{DbConn, DbError, at_most_one};
 
 pub fn insert_session(conn: &mut DbConn, session: &LoginSession) -> Result<(), DbError> {
     diesel::insert_into(login_sessions::table)
@@ -31,16 +31,16 @@ pub fn session_with_user(
         .inner_join(susers::table)
         .filter(login_sessions::id.eq(session_id))
         .select((LoginSession::as_select(), User::as_select()))
-        .first(c)
-        .optional())?)
+        .load(c)
+        .map(at_most_one))?)
 }
 
 pub fn find_refresh_token(conn: &mut DbConn, id: &str) -> Result<Option<RefreshTokenRow>, DbError> {
     Ok(refresh_tokens::table
         .find(id)
         .select(RefreshTokenRow::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)
+        .map(at_most_one)?)
 }
 
 /// Marks a refresh token used, only if it was not used yet; true when this call did it.

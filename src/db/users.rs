@@ -4,7 +4,7 @@ use diesel::prelude::*;
 
 use super::models::{LinkedAccount, NewLinkedAccount, NewUser, User, now};
 use super::schema::{sflogin, susers};
-use super::{DbConn, DbError};
+use super::{DbConn, DbError, at_most_one};
 
 pub fn insert_user(conn: &mut DbConn, new: &NewUser<'_>) -> Result<User, DbError> {
     // Savepoint, so that a unique violation inside a larger PostgreSQL transaction
@@ -16,7 +16,7 @@ pub fn insert_user(conn: &mut DbConn, new: &NewUser<'_>) -> Result<User, DbError
         susers::table
             .filter(susers::username.eq(new.username))
             .select(User::as_select())
-            .first(conn)
+            .get_result(conn)
     })?)
 }
 
@@ -24,24 +24,24 @@ pub fn find_by_id(conn: &mut DbConn, id: i32) -> Result<Option<User>, DbError> {
     Ok(susers::table
         .find(id)
         .select(User::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)
+        .map(at_most_one)?)
 }
 
 pub fn find_by_username(conn: &mut DbConn, username: &str) -> Result<Option<User>, DbError> {
     Ok(susers::table
         .filter(susers::username.eq(username))
         .select(User::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)
+        .map(at_most_one)?)
 }
 
 pub fn find_by_phone(conn: &mut DbConn, phone: &str) -> Result<Option<User>, DbError> {
     Ok(susers::table
         .filter(susers::phone.eq(phone))
         .select(User::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)
+        .map(at_most_one)?)
 }
 
 pub fn username_taken(conn: &mut DbConn, username: &str) -> Result<bool, DbError> {
@@ -84,8 +84,8 @@ pub fn find_link(
     Ok(sflogin::table
         .filter(sflogin::types.eq(types).and(sflogin::uid.eq(uid)))
         .select(LinkedAccount::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)
+        .map(at_most_one)?)
 }
 
 pub fn find_link_by_unionid(
@@ -96,8 +96,8 @@ pub fn find_link_by_unionid(
     Ok(sflogin::table
         .filter(sflogin::types.eq(types).and(sflogin::unionid.eq(unionid)))
         .select(LinkedAccount::as_select())
-        .first(conn)
-        .optional()?)
+        .load(conn)
+        .map(at_most_one)?)
 }
 
 /// Inserts a link inside a savepoint (see `insert_user`).

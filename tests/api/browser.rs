@@ -263,6 +263,8 @@ async fn the_whole_product_in_a_real_browser() {
     // 5. A non-admin gets the 403 page.
     c.goto(&app.url("/account")).await.unwrap();
     click(c, "#logout").await;
+    // the logout's redirect lands on the login page before the next navigation starts
+    wait_for_text(c, "#dingtalk-login", "钉钉登录").await;
     password_login(&app, c, "/admin/accounts", "alice").await;
     wait_for_text(c, "h1", "没有权限").await;
 
