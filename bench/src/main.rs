@@ -191,6 +191,12 @@ struct ScenarioResult {
     name: String,
     /// The service's resident memory right after the scenario.
     rss_after_mib: f64,
+    /// Share of the machine's CPU time used by each process during the scenario.
+    service_cpu_percent: f64,
+    sandbox_cpu_percent: f64,
+    bench_client_cpu_percent: f64,
+    /// The service's CPU time per operation.
+    service_cpu_us_per_op: f64,
     connections: usize,
     operations: u64,
     errors: u64,
@@ -263,6 +269,10 @@ where
     ScenarioResult {
         name: name.to_owned(),
         rss_after_mib: 0.0,
+        service_cpu_percent: 0.0,
+        sandbox_cpu_percent: 0.0,
+        bench_client_cpu_percent: 0.0,
+        service_cpu_us_per_op: 0.0,
         connections,
         operations: histogram.len(),
         errors: recorder.errors.load(Ordering::Relaxed),
@@ -272,9 +282,73 @@ where
     }
 }
 
-fn push_measured(results: &mut Vec<ScenarioResult>, pid: u32, mut result: ScenarioResult) {
-    result.rss_after_mib = rss_kib(pid, "VmRSS:") as f64 / 1024.0;
+/// CPU time (user + system, in clock ticks of 10 ms) a process has used so far.
+fn cpu_ticks(pid: &str) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after_name = stat.rsplit_once(')').map(|(_, rest)| rest).unwrap_or("");
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let field = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(11) + field(12)
+}
+
+/// Where the machine's CPU goes during a scenario: the service, the sandbox, this client.
+struct Meter {
+    service: u32,
+    sandbox: u32,
+    started: Instant,
+    ticks: [u64; 3],
+}
+
+impl Meter {
+    fn new(service: u32, sandbox: u32) -> Meter {
+        let mut meter = Meter {
+            service,
+            sandbox,
+            started: Instant::now(),
+            ticks: [0; 3],
+        };
+        meter.restart();
+        meter
+    }
+
+    fn now(&self) -> [u64; 3] {
+        [
+            cpu_ticks(&self.service.to_string()),
+            cpu_ticks(&self.sandbox.to_string()),
+            cpu_ticks("self"),
+        ]
+    }
+
+    fn restart(&mut self) {
+        self.started = Instant::now();
+        self.ticks = self.now();
+    }
+
+    fn fill(&self, result: &mut ScenarioResult) {
+        let now = self.now();
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1) as f64;
+        let available = self.started.elapsed().as_secs_f64() * cores * 100.0;
+        let share = |i: usize| (now[i] - self.ticks[i]) as f64 / available * 100.0;
+        result.service_cpu_percent = share(0);
+        result.sandbox_cpu_percent = share(1);
+        result.bench_client_cpu_percent = share(2);
+        let service_seconds = (now[0] - self.ticks[0]) as f64 / 100.0;
+        result.service_cpu_us_per_op = service_seconds * 1e6 / result.operations.max(1) as f64;
+        result.rss_after_mib = rss_kib(self.service, "VmRSS:") as f64 / 1024.0;
+    }
+}
+
+fn push_measured(results: &mut Vec<ScenarioResult>, meter: &mut Meter, mut result: ScenarioResult) {
+    meter.fill(&mut result);
     results.push(result);
+    meter.restart();
 }
 
 fn expect_status(response: &reqwest::Response, status: u16) -> anyhow::Result<()> {
@@ -362,7 +436,7 @@ async fn main() -> anyhow::Result<()> {
         "--bind",
         &format!("127.0.0.1:{sandbox_port}"),
     ]);
-    let _sandbox = Process(
+    let sandbox_process = Process(
         sandbox_command
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -398,6 +472,7 @@ async fn main() -> anyhow::Result<()> {
     dingtalk_login(&setup, &browser(), &[("identity", "zhangsan")]).await?;
     let pid = service.0.id();
     let rss_idle = rss_kib(pid, "VmRSS:");
+    let mut meter = Meter::new(pid, sandbox_process.0.id());
 
     let (c, d) = (args.connections, Duration::from_secs(args.duration));
     let mut results = Vec::new();
@@ -415,7 +490,7 @@ async fn main() -> anyhow::Result<()> {
     let s = setup.clone();
     push_measured(
         &mut results,
-        pid,
+        &mut meter,
         run(
             "1 GET /healthz",
             c,
@@ -453,7 +528,7 @@ async fn main() -> anyhow::Result<()> {
     };
     push_measured(
         &mut results,
-        pid,
+        &mut meter,
         run(
             "2 GET /api/me (guard)",
             c,
@@ -467,7 +542,7 @@ async fn main() -> anyhow::Result<()> {
     let s = setup.clone();
     push_measured(
         &mut results,
-        pid,
+        &mut meter,
         run(
             "3 DingTalk login, returning user",
             c,
@@ -489,7 +564,7 @@ async fn main() -> anyhow::Result<()> {
     let run_id = random_hex(2);
     push_measured(
         &mut results,
-        pid,
+        &mut meter,
         run(
             "4 DingTalk login, first time",
             c,
@@ -523,7 +598,7 @@ async fn main() -> anyhow::Result<()> {
     let s2 = setup.clone();
     push_measured(
         &mut results,
-        pid,
+        &mut meter,
         run(
             "5 POST /api/token/refresh",
             c,
@@ -584,8 +659,13 @@ async fn main() -> anyhow::Result<()> {
     );
     let beside = run("6b GET /api/me during 6", half, d, me_init, me_operation);
     let (logins, beside) = tokio::join!(logins, beside);
-    push_measured(&mut results, pid, logins);
-    push_measured(&mut results, pid, beside);
+    // 6 and 6b share one time window: both get its CPU shares.
+    let mut logins = logins;
+    let mut beside = beside;
+    meter.fill(&mut logins);
+    meter.fill(&mut beside);
+    results.push(logins);
+    results.push(beside);
 
     let rss_peak = rss_kib(service.0.id(), "VmHWM:");
     // Start-up on an existing database.
@@ -649,12 +729,24 @@ fn cleanup_postgres(args: &Args, database_url: &str) {
 }
 
 fn print_table(report: &Report) {
-    println!("\n| scenario | conns | req/s | p50 ms | p99 ms | errors | RSS after, MiB |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "\n| scenario | conns | req/s | p50 ms | p99 ms | errors | RSS after, MiB | CPU: service / sandbox / client | service CPU per op |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|---|---:|");
     for s in &report.scenarios {
         println!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} |",
-            s.name, s.connections, s.per_second, s.p50_ms, s.p99_ms, s.errors, s.rss_after_mib
+            "| {} | {} | {:.0} | {:.2} | {:.2} | {} | {:.1} | {:.0} % / {:.0} % / {:.0} % | {:.0} µs |",
+            s.name,
+            s.connections,
+            s.per_second,
+            s.p50_ms,
+            s.p99_ms,
+            s.errors,
+            s.rss_after_mib,
+            s.service_cpu_percent,
+            s.sandbox_cpu_percent,
+            s.bench_client_cpu_percent,
+            s.service_cpu_us_per_op
         );
     }
     println!(

@@ -130,6 +130,8 @@ pub fn connect_pool(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, DbError>
     Ok(pool)
 }
 
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// A read-modify-write transaction. On SQLite it starts with `BEGIN IMMEDIATE`, taking the
 /// write lock up front: a deferred transaction that reads first and writes later fails with
 /// SQLITE_BUSY (not retried by busy_timeout) when another writer committed in between.
@@ -143,6 +145,15 @@ where
     if depth.is_some() {
         return conn.transaction(f);
     }
+    // SQLite has one writer at a time. Writers of this process queue on a mutex, which
+    // hands over as soon as the lock is free; left to SQLite they would poll it, sleeping
+    // 1, 2, 5 … 100 ms in its busy handler (tail latencies of tens of milliseconds under
+    // concurrent logins). busy_timeout still covers writers in other processes.
+    let _writer = matches!(conn, DbConn::Sqlite(_)).then(|| {
+        SQLITE_WRITER
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    });
     match conn {
         DbConn::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, "BEGIN IMMEDIATE")?,
         DbConn::Postgres(_) => DbConn::begin_transaction(conn)?,

@@ -1,4 +1,4 @@
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -58,11 +58,36 @@ struct Grant {
     expires: Instant,
 }
 
+/// Grants that expire a fixed time after they are made: insertion order is expiry order,
+/// so pruning pops from the front instead of scanning every grant on every login.
+#[derive(Default)]
+struct Grants {
+    by_key: HashMap<String, Grant>,
+    by_age: VecDeque<(Instant, String)>,
+}
+
+impl Grants {
+    fn insert(&mut self, key: String, grant: Grant) {
+        let now = Instant::now();
+        while self
+            .by_age
+            .front()
+            .is_some_and(|(expires, _)| *expires <= now)
+        {
+            if let Some((_, old)) = self.by_age.pop_front() {
+                self.by_key.remove(&old);
+            }
+        }
+        self.by_age.push_back((grant.expires, key.clone()));
+        self.by_key.insert(key, grant);
+    }
+}
+
 pub struct Sandbox {
     pub client_id: String,
     client_secret: String,
-    codes: Mutex<HashMap<String, Grant>>,
-    tokens: Mutex<HashMap<String, Grant>>,
+    codes: Mutex<Grants>,
+    tokens: Mutex<Grants>,
 }
 
 impl Sandbox {
@@ -70,8 +95,8 @@ impl Sandbox {
         Sandbox {
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.expose().to_owned(),
-            codes: Mutex::new(HashMap::new()),
-            tokens: Mutex::new(HashMap::new()),
+            codes: Mutex::new(Grants::default()),
+            tokens: Mutex::new(Grants::default()),
         }
     }
 
@@ -81,42 +106,44 @@ impl Sandbox {
 
     pub fn issue_code(&self, identity: SandboxIdentity) -> String {
         let code = random_token(16);
-        let mut codes = self.codes.lock().expect("sandbox lock");
-        let now = Instant::now();
-        codes.retain(|_, g| g.expires > now);
-        codes.insert(
-            code.clone(),
-            Grant {
-                identity,
-                expires: now + CODE_TTL,
-            },
-        );
+        let grant = Grant {
+            identity,
+            expires: Instant::now() + CODE_TTL,
+        };
+        self.codes
+            .lock()
+            .expect("sandbox lock")
+            .insert(code.clone(), grant);
         code
     }
 
     /// Single use: the code is gone after the first exchange, valid or not.
     pub fn redeem_code(&self, code: &str) -> Option<String> {
-        let grant = self.codes.lock().expect("sandbox lock").remove(code)?;
+        let grant = self
+            .codes
+            .lock()
+            .expect("sandbox lock")
+            .by_key
+            .remove(code)?;
         if grant.expires <= Instant::now() {
             return None;
         }
         let token = random_token(16);
-        let mut tokens = self.tokens.lock().expect("sandbox lock");
-        let now = Instant::now();
-        tokens.retain(|_, g| g.expires > now);
-        tokens.insert(
-            token.clone(),
-            Grant {
-                identity: grant.identity,
-                expires: now + ACCESS_TOKEN_TTL,
-            },
-        );
+        let grant = Grant {
+            identity: grant.identity,
+            expires: Instant::now() + ACCESS_TOKEN_TTL,
+        };
+        self.tokens
+            .lock()
+            .expect("sandbox lock")
+            .insert(token.clone(), grant);
         Some(token)
     }
 
     pub fn identity_for(&self, token: &str) -> Option<SandboxIdentity> {
         let tokens = self.tokens.lock().expect("sandbox lock");
         tokens
+            .by_key
             .get(token)
             .filter(|g| g.expires > Instant::now())
             .map(|g| g.identity.clone())
