@@ -72,3 +72,47 @@ pub async fn access_log(
     }
     response
 }
+
+/// CORS for the JSON API, for an SPA served from another origin (`FRONTEND_LOGIN_URL`):
+/// only that origin is ever named in `Access-Control-Allow-Origin`, never a reflected one
+/// (security row #59). Other origins get no CORS headers, so browsers withhold the answer.
+/// Credentials are not allowed: the API takes its token from the Authorization header.
+pub async fn api_cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let frontend = req
+        .app_data::<actix_web::web::Data<crate::config::Settings>>()
+        .map(|settings| settings.frontend_login_url.origin().ascii_serialization());
+    let allowed = req
+        .headers()
+        .get(header::ORIGIN)
+        .and_then(|origin| origin.to_str().ok())
+        .filter(|origin| frontend.as_deref() == Some(*origin))
+        .and_then(|origin| HeaderValue::from_str(origin).ok());
+    if req.method() == actix_web::http::Method::OPTIONS {
+        let mut preflight = actix_web::HttpResponse::NoContent();
+        if let Some(origin) = allowed {
+            preflight
+                .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, origin))
+                .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+                .insert_header((
+                    header::ACCESS_CONTROL_ALLOW_HEADERS,
+                    "authorization, content-type",
+                ))
+                .insert_header((header::ACCESS_CONTROL_MAX_AGE, "3600"));
+        }
+        preflight.insert_header((header::VARY, "Origin"));
+        return Ok(req.into_response(preflight.finish()).map_into_right_body());
+    }
+    let mut response = next.call(req).await?;
+    if let Some(origin) = allowed {
+        response
+            .headers_mut()
+            .insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
+    }
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("Origin"));
+    Ok(response.map_into_left_body())
+}

@@ -47,6 +47,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/static/{path:.*}", web::get().to(assets::static_file))
         .service(
             web::scope("/api")
+                .wrap(from_fn(middleware::api_cors))
                 .route("/login", web::post().to(api::login))
                 .route("/token/refresh", web::post().to(api::refresh))
                 .service(

@@ -4,7 +4,8 @@ use crate::helpers::{Backend, drop_postgres_database, skip_postgres, spawn_app};
 backend_tests!(
     healthz_answers_ok,
     readyz_answers_ok_when_the_database_answers,
-    security_headers_are_on_every_response
+    security_headers_are_on_every_response,
+    cors_allows_only_the_frontend_origin,
 );
 
 async fn healthz_answers_ok(backend: Backend) {
@@ -62,5 +63,50 @@ async fn readyz_answers_503_when_postgresql_is_gone() {
         app.get("/healthz").await.status(),
         200,
         "the process itself is still up"
+    );
+}
+
+/// Security row #59: the API names only the configured SPA origin in CORS headers.
+async fn cors_allows_only_the_frontend_origin(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(
+        backend,
+        &[("FRONTEND_LOGIN_URL", "http://app.example.test:8080/#/login")],
+    )
+    .await;
+    let preflight = |origin: &'static str| {
+        app.client
+            .request(reqwest::Method::OPTIONS, app.url("/api/me"))
+            .header("Origin", origin)
+            .header("Access-Control-Request-Method", "GET")
+            .header("Access-Control-Request-Headers", "authorization")
+            .send()
+    };
+    let allowed = preflight("http://app.example.test:8080").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "http://app.example.test:8080"
+    );
+    assert!(
+        allowed.headers()["access-control-allow-headers"]
+            .to_str()
+            .unwrap()
+            .contains("authorization")
+    );
+    let evil = preflight("https://evil.example").await.unwrap();
+    assert!(evil.headers().get("access-control-allow-origin").is_none());
+    let answer = app
+        .client
+        .get(app.url("/api/me"))
+        .header("Origin", "https://evil.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 401);
+    assert!(
+        answer
+            .headers()
+            .get("access-control-allow-origin")
+            .is_none(),
+        "never a reflected origin"
     );
 }
