@@ -136,6 +136,25 @@ impl PageError {
         self
     }
 
+    /// A form arrived without its CSRF token (or with another session's): logged as a
+    /// security event, answered with a page that asks to reload.
+    pub fn csrf_rejected(lang: Lang, form: &'static str) -> PageError {
+        tracing::warn!(
+            security_event = "csrf_rejected",
+            form,
+            "form without a valid CSRF token"
+        );
+        PageError::new(
+            StatusCode::FORBIDDEN,
+            lang,
+            lang.t("页面已过期", "Page expired"),
+            lang.t(
+                "页面已过期，请刷新后重试。",
+                "This page has expired. Please reload it and try again.",
+            ),
+        )
+    }
+
     pub fn unavailable(lang: Lang) -> PageError {
         PageError::new(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -52,40 +52,13 @@ impl DingTalk {
             "code": code,
             "grantType": "authorization_code",
         });
-        let response = self
-            .http
-            .post(self.token_url.clone())
-            .json(&body)
-            .send()
-            .await
-            .map_err(|e| send_error(STEP, &e))?;
-        let status = response.status();
-        let bytes = read_capped(STEP, response).await?;
-        if !status.is_success() {
-            let (code, requestid) = error_fields(&bytes);
-            return Err(if status.as_u16() == 403 || status.as_u16() == 401 {
-                ProviderError::PermissionDenied {
-                    step: STEP,
-                    status: status.as_u16(),
-                    code,
-                    requestid,
-                }
-            } else if status.is_client_error() {
-                ProviderError::CodeRejected {
-                    step: STEP,
-                    status: status.as_u16(),
-                    code,
-                    requestid,
-                }
-            } else {
-                ProviderError::Upstream {
-                    step: STEP,
-                    status: status.as_u16(),
-                    code,
-                    requestid,
-                }
-            });
-        }
+        // A 4xx here means the code: invalid, used or expired.
+        let bytes = call(
+            STEP,
+            self.http.post(self.token_url.clone()).json(&body),
+            true,
+        )
+        .await?;
         let token: TokenResponse = parse(STEP, &bytes)?;
         match token.access_token {
             Some(token) if !token.is_empty() => Ok(token),
@@ -98,33 +71,11 @@ impl DingTalk {
 
     async fn read_profile(&self, access_token: &str) -> Result<Profile, ProviderError> {
         const STEP: &str = "contact/users/me";
-        let response = self
+        let request = self
             .http
             .get(self.profile_url.clone())
-            .header("x-acs-dingtalk-access-token", access_token)
-            .send()
-            .await
-            .map_err(|e| send_error(STEP, &e))?;
-        let status = response.status();
-        let bytes = read_capped(STEP, response).await?;
-        if !status.is_success() {
-            let (code, requestid) = error_fields(&bytes);
-            return Err(if status.as_u16() == 403 || status.as_u16() == 401 {
-                ProviderError::PermissionDenied {
-                    step: STEP,
-                    status: status.as_u16(),
-                    code,
-                    requestid,
-                }
-            } else {
-                ProviderError::Upstream {
-                    step: STEP,
-                    status: status.as_u16(),
-                    code,
-                    requestid,
-                }
-            });
-        }
+            .header("x-acs-dingtalk-access-token", access_token);
+        let bytes = call(STEP, request, false).await?;
         let profile: Profile = parse(STEP, &bytes)?;
         if profile.open_id.as_deref().is_none_or(str::is_empty) {
             return Err(ProviderError::Malformed {
@@ -134,6 +85,44 @@ impl DingTalk {
         }
         Ok(profile)
     }
+}
+
+/// Sends one request to DingTalk and returns the body of a 2xx answer. Anything else is a
+/// `ProviderError` carrying DingTalk's own error code and request id: 401/403 are missing
+/// permissions, other 4xx a refused code where `client_error_is_code`, the rest upstream faults.
+async fn call(
+    step: &'static str,
+    request: reqwest::RequestBuilder,
+    client_error_is_code: bool,
+) -> Result<Vec<u8>, ProviderError> {
+    let response = request.send().await.map_err(|e| send_error(step, &e))?;
+    let status = response.status();
+    let bytes = read_capped(step, response).await?;
+    if status.is_success() {
+        return Ok(bytes);
+    }
+    let (code, requestid) = error_fields(&bytes);
+    let status = status.as_u16();
+    Err(match status {
+        401 | 403 => ProviderError::PermissionDenied {
+            step,
+            status,
+            code,
+            requestid,
+        },
+        400..=499 if client_error_is_code => ProviderError::CodeRejected {
+            step,
+            status,
+            code,
+            requestid,
+        },
+        _ => ProviderError::Upstream {
+            step,
+            status,
+            code,
+            requestid,
+        },
+    })
 }
 
 impl IdentityProvider for DingTalk {

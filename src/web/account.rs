@@ -99,20 +99,8 @@ pub struct CsrfForm {
 }
 
 fn csrf_refused(lang: Lang) -> PageError {
-    tracing::warn!(
-        security_event = "csrf_rejected",
-        "account form without a valid CSRF token"
-    );
-    PageError::new(
-        StatusCode::FORBIDDEN,
-        lang,
-        lang.t("页面已过期", "Page expired"),
-        lang.t(
-            "页面已过期，请刷新后重试。",
-            "This page has expired. Please reload it and try again.",
-        ),
-    )
-    .with_back("/account", lang.t("返回我的账号", "Back to my account"))
+    PageError::csrf_rejected(lang, "account")
+        .with_back("/account", lang.t("返回我的账号", "Back to my account"))
 }
 
 /// `POST /account/link/dingtalk`: starts the DingTalk flow in linking mode.

@@ -323,21 +323,7 @@ pub async fn act(
     let lang = Lang::from_request(&req);
     let target = path.into_inner();
     if !csrf::verify(&session, form.csrf.as_deref()) {
-        tracing::warn!(
-            security_event = "csrf_rejected",
-            path = "/admin/users/actions",
-            "admin action without a valid CSRF token"
-        );
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            lang,
-            lang.t("页面已过期", "Page expired"),
-            lang.t(
-                "页面已过期，请刷新后重试。",
-                "This page has expired. Please reload it and try again.",
-            ),
-        )
-        .with_back(
+        return Err(PageError::csrf_rejected(lang, "admin action").with_back(
             "/admin/accounts",
             lang.t("返回账号列表", "Back to accounts"),
         ));

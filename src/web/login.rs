@@ -216,20 +216,7 @@ pub async fn logout(
 ) -> Result<HttpResponse, PageError> {
     let lang = Lang::from_request(&req);
     if !csrf::verify(&session, form.csrf.as_deref()) {
-        tracing::warn!(
-            security_event = "csrf_rejected",
-            path = "/logout",
-            "logout form without a valid CSRF token"
-        );
-        return Err(PageError::new(
-            StatusCode::FORBIDDEN,
-            lang,
-            lang.t("页面已过期", "Page expired"),
-            lang.t(
-                "页面已过期，请刷新后重试。",
-                "This page has expired. Please reload it and try again.",
-            ),
-        ));
+        return Err(PageError::csrf_rejected(lang, "logout"));
     }
     if let Some(login) = session.login() {
         db::run::<_, DbError, _>(&pool, move |conn| {

@@ -43,11 +43,20 @@ pub fn postgres_admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// The suite connects to its local PostgreSQL without TLS: libpq's OpenSSL clean-up at
+/// process exit races pool threads that are still connecting (seen as a SIGSEGV of the
+/// test binary after its last test, and of `dingtalk-login user list` before it used a
+/// single connection).
+fn without_tls(url: &str) -> String {
+    let separator = if url.contains('?') { '&' } else { '?' };
+    format!("{url}{separator}sslmode=disable")
+}
+
 /// A new, empty PostgreSQL database; returns its URL.
 pub fn fresh_postgres_database() -> String {
     let admin = postgres_admin_url();
     let name = format!("dl_test_{:016x}", rand::rng().random::<u64>());
-    let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
+    let mut conn = diesel::PgConnection::establish(&without_tls(&admin)).unwrap_or_else(|e| {
         panic!("PostgreSQL is not reachable at {admin} ({e}); start it, or run the README's test command, which skips this half outside CI")
     });
     conn.batch_execute(&format!("CREATE DATABASE {name}"))
@@ -56,12 +65,12 @@ pub fn fresh_postgres_database() -> String {
         .rsplit_once('/')
         .map(|(base, _)| base)
         .unwrap_or(&admin);
-    format!("{base}/{name}")
+    without_tls(&format!("{base}/{name}"))
 }
 
 pub fn drop_postgres_database(url: &str) {
-    let name = url.rsplit('/').next().unwrap();
-    let mut conn = diesel::PgConnection::establish(&postgres_admin_url()).unwrap();
+    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    let mut conn = diesel::PgConnection::establish(&without_tls(&postgres_admin_url())).unwrap();
     conn.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
         .unwrap();
 }
