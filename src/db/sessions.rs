@@ -109,10 +109,3 @@ pub fn active_sessions(
         .select(LoginSession::as_select())
         .load(conn)?)
 }
-
-pub fn count_table_rows(conn: &mut DbConn) -> Result<(i64, i64), DbError> {
-    Ok((
-        login_sessions::table.count().get_result(conn)?,
-        refresh_tokens::table.count().get_result(conn)?,
-    ))
-}

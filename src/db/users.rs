@@ -163,12 +163,6 @@ pub fn delete_user(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
     Ok(diesel::delete(susers::table.find(id)).execute(conn)? == 1)
 }
 
-pub fn count_rows(conn: &mut DbConn) -> Result<(i64, i64), DbError> {
-    let users = susers::table.count().get_result(conn)?;
-    let links = sflogin::table.count().get_result(conn)?;
-    Ok((users, links))
-}
-
 pub fn ping(conn: &mut DbConn) -> Result<(), DbError> {
     diesel::select(diesel::dsl::sql::<diesel::sql_types::Integer>("1")).execute(conn)?;
     Ok(())

@@ -85,10 +85,6 @@ impl TokenService {
         }
     }
 
-    pub fn keys(&self) -> &JwtKeys {
-        &self.keys
-    }
-
     /// Starts a login session for `user` and issues its first token pair.
     pub fn start_session(
         &self,

@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::csrf;
 use super::handoff::{handoff_url, redirect_with_tokens, safe_next};
 use super::i18n::Lang;
+use super::pages::render_page;
 use super::password_login::{LoginError, LoginServices, PasswordChecks, log_in_with_password};
 use super::session::{SessionLogin, TypedSession};
 use crate::accounts::LoginThrottle;
@@ -83,20 +84,6 @@ impl LoginView<'_> {
         };
         render_page(self.lang, &page, status)
     }
-}
-
-pub fn render_page(
-    lang: Lang,
-    page: &impl Template,
-    status: StatusCode,
-) -> Result<HttpResponse, PageError> {
-    let body = page.render().map_err(|e| {
-        tracing::error!(error = %e, "rendering the login page failed");
-        PageError::unavailable(lang)
-    })?;
-    Ok(HttpResponse::build(status)
-        .content_type("text/html; charset=utf-8")
-        .body(body))
 }
 
 #[derive(Deserialize)]

@@ -13,6 +13,7 @@ pub mod i18n;
 pub mod login;
 pub mod middleware;
 pub mod page_auth;
+pub mod pages;
 pub mod password_login;
 pub mod session;
 

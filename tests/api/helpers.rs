@@ -166,8 +166,18 @@ impl TestApp {
 
     pub fn counts(&self) -> Counts {
         let mut conn = self.pool.get().unwrap();
-        let (users, links) = db::users::count_rows(&mut conn).unwrap();
-        let (sessions, refresh_tokens) = db::sessions::count_table_rows(&mut conn).unwrap();
+        use diesel::prelude::*;
+        use dingtalk_login::db::schema::{login_sessions, refresh_tokens, sflogin, susers};
+        let users = susers::table.count().get_result(&mut *conn).unwrap();
+        let links = sflogin::table.count().get_result(&mut *conn).unwrap();
+        let sessions = login_sessions::table
+            .count()
+            .get_result(&mut *conn)
+            .unwrap();
+        let refresh_tokens = refresh_tokens::table
+            .count()
+            .get_result(&mut *conn)
+            .unwrap();
         Counts {
             users,
             links,
