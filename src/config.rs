@@ -94,6 +94,10 @@ pub struct Settings {
     /// Seconds a login may spend at DingTalk before its `state` expires (RFC 6749 §4.1.2
     /// suggests about 10 minutes for codes).
     pub oauth_state_ttl: i64,
+    /// Requests a client address may make per minute to each login endpoint; 0 turns it off.
+    pub rate_limit_per_minute: u32,
+    /// Reverse proxies whose `X-Forwarded-For` names the real client; nobody else's is believed.
+    pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dingtalk: DingTalkSettings,
 }
 
@@ -211,6 +215,28 @@ impl Settings {
 
         let oauth_state_ttl =
             parse_number("OAUTH_STATE_TTL", get("OAUTH_STATE_TTL"), 600, 0, 3600)?;
+        let rate_limit_per_minute = parse_number(
+            "RATE_LIMIT_PER_MINUTE",
+            get("RATE_LIMIT_PER_MINUTE"),
+            60,
+            0,
+            1_000_000,
+        )? as u32;
+        let trusted_proxies = match get("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(|ip| {
+                    ip.trim().parse().map_err(|_| {
+                        config_error(
+                            "TRUSTED_PROXIES",
+                            format!("`{}` is not an IP address", ip.trim()),
+                            "Give a comma-separated list of IP addresses, e.g. 10.0.0.5,10.0.0.6.",
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
         let dingtalk = dingtalk_settings(&get, &base, production)?;
 
         Ok(Settings {
@@ -227,6 +253,8 @@ impl Settings {
             refresh_token_ttl,
             frontend_login_url,
             oauth_state_ttl,
+            rate_limit_per_minute,
+            trusted_proxies,
             dingtalk,
         })
     }

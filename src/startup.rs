@@ -21,6 +21,7 @@ use crate::providers::IdentityProvider;
 use crate::providers::dingtalk::DingTalk;
 use crate::sandbox::{self, Sandbox};
 use crate::tokens::TokenService;
+use crate::web::rate_limit::RequestBudget;
 use crate::web::{dingtalk::Provider, middleware, password_login::PasswordChecks};
 
 pub struct Application {
@@ -91,6 +92,7 @@ impl Application {
 
         let tokens = web::Data::new(TokenService::new(&settings));
         let throttle = web::Data::new(LoginThrottle::default());
+        let budget = web::Data::new(RequestBudget::new(settings.rate_limit_per_minute));
         let password_checks = web::Data::new(PasswordChecks::new());
         let pool = web::Data::new(pool);
         let provider = web::Data::new(provider);
@@ -128,6 +130,7 @@ impl Application {
                 .app_data(pool.clone())
                 .app_data(tokens.clone())
                 .app_data(throttle.clone())
+                .app_data(budget.clone())
                 .app_data(password_checks.clone())
                 .app_data(provider.clone())
                 .app_data(settings.clone())

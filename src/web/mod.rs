@@ -15,17 +15,28 @@ pub mod middleware;
 pub mod page_auth;
 pub mod pages;
 pub mod password_login;
+pub mod rate_limit;
 pub mod session;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
+
+/// The per-address request budget of one group of login endpoints (see `rate_limit`).
+macro_rules! limited {
+    ($group:literal) => {
+        from_fn(|req, next| rate_limit::limit($group, req, next))
+    };
+}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/", web::get().to(login::root))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .route("/login", web::get().to(login::login_form))
-        .route("/login", web::post().to(login::login))
+        .route(
+            "/login",
+            web::post().to(login::login).wrap(limited!("login")),
+        )
         .route("/logout", web::post().to(login::logout))
         .route("/account", web::get().to(account::account))
         .route(
@@ -40,17 +51,30 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/users/{id}/actions", web::post().to(admin::act))
         .route(
             "/user/dingtalk/authorize",
-            web::get().to(dingtalk::authorize),
+            web::get()
+                .to(dingtalk::authorize)
+                .wrap(limited!("dingtalk")),
         )
-        .route("/user/dingtalk/", web::get().to(dingtalk::authorize_json))
-        .route("/user/dingtalkCallback/", web::get().to(dingtalk::callback))
+        .route(
+            "/user/dingtalk/",
+            web::get()
+                .to(dingtalk::authorize_json)
+                .wrap(limited!("dingtalk")),
+        )
+        .route(
+            "/user/dingtalkCallback/",
+            web::get().to(dingtalk::callback).wrap(limited!("dingtalk")),
+        )
         .route("/app/", web::get().to(assets::spa_index))
         .route("/static/{path:.*}", web::get().to(assets::static_file))
         .service(
             web::scope("/api")
                 .wrap(from_fn(middleware::api_cors))
-                .route("/login", web::post().to(api::login))
-                .route("/token/refresh", web::post().to(api::refresh))
+                .route("/login", web::post().to(api::login).wrap(limited!("login")))
+                .route(
+                    "/token/refresh",
+                    web::post().to(api::refresh).wrap(limited!("refresh")),
+                )
                 .service(
                     web::scope("")
                         .wrap(from_fn(guard::require_access_token))

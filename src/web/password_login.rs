@@ -6,6 +6,7 @@ use std::time::Duration;
 use actix_web::HttpRequest;
 use actix_web::http::header::USER_AGENT;
 
+use super::rate_limit::client_address;
 use crate::accounts::{self, AccountError, LoginThrottle};
 use crate::db::{self, DbError, DbPool, users};
 use crate::tokens::{TokenError, TokenPair, TokenService};
@@ -82,19 +83,19 @@ pub struct LoginServices<'a> {
     pub checks: &'a PasswordChecks,
 }
 
-pub fn client_address(req: &HttpRequest) -> String {
-    req.peer_addr()
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default()
-}
-
 pub async fn log_in_with_password(
     services: LoginServices<'_>,
     req: &HttpRequest,
     username: &str,
     password: &str,
 ) -> Result<TokenPair, LoginError> {
-    let address = client_address(req);
+    let trusted = req
+        .app_data::<actix_web::web::Data<crate::config::Settings>>()
+        .map(|settings| settings.trusted_proxies.clone())
+        .unwrap_or_default();
+    let address = client_address(req, &trusted)
+        .map(|ip| ip.to_string())
+        .unwrap_or_default();
     services
         .throttle
         .check(username, &address)

@@ -49,6 +49,10 @@ fn unparsable_settings_name_the_variable() {
     );
     assert_config_error(&[("ACCESS_TOKEN_TTL", "two hours")], "ACCESS_TOKEN_TTL");
     assert_config_error(&[("APP_ENV", "staging")], "APP_ENV");
+    assert_config_error(
+        &[("TRUSTED_PROXIES", "10.0.0.5,proxy.internal")],
+        "TRUSTED_PROXIES",
+    );
 }
 
 #[test]

@@ -16,4 +16,5 @@ mod health;
 mod login_page;
 mod oauth_state;
 mod passwords;
+mod rate_limits;
 mod tokens;
