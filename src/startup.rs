@@ -81,6 +81,13 @@ impl Application {
 
         let session_key = Key::derive_from(settings.session_secret.expose().as_bytes());
         let secure_cookies = settings.cookies_secure();
+        // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only and on
+        // Path=/, so a sibling subdomain cannot plant or shadow it; it needs https.
+        let cookie_name = if secure_cookies {
+            "__Host-dl_session"
+        } else {
+            "dl_session"
+        };
         let frontend_origin = settings.frontend_login_url.origin().ascii_serialization();
         let form_targets =
             if frontend_origin == settings.public_base_url.origin().ascii_serialization() {
@@ -103,7 +110,7 @@ impl Application {
             let app = App::new()
                 .wrap(
                     SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
-                        .cookie_name("dl_session".into())
+                        .cookie_name(cookie_name.into())
                         .cookie_secure(secure_cookies)
                         .cookie_http_only(true)
                         // Lax, not Strict: DingTalk's redirect back is a cross-site top-level GET

@@ -18,6 +18,7 @@ backend_tests!(
     callback_with_a_malformed_code_is_refused,
     cancel_at_dingtalk_shows_a_friendly_page_and_uses_up_the_state,
     state_cookie_is_httponly_and_samesite_lax,
+    under_https_the_cookie_is_secure_and_host_prefixed,
 );
 
 /// An app whose DingTalk is a mock that must never be called.
@@ -222,5 +223,37 @@ async fn state_cookie_is_httponly_and_samesite_lax(backend: Backend) {
     assert!(
         !cookie.contains("Secure"),
         "plain http on a developer machine: {cookie}"
+    );
+}
+
+async fn under_https_the_cookie_is_secure_and_host_prefixed(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[("PUBLIC_BASE_URL", "https://login.example.test")],
+    )
+    .await;
+    let response = app.get("/user/dingtalk/authorize").await;
+    let cookie = response
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("__Host-dl_session="), "{cookie}");
+    for attribute in ["Secure", "HttpOnly", "SameSite=Lax", "Path=/"] {
+        assert!(cookie.contains(attribute), "{attribute}: {cookie}");
+    }
+    assert!(!cookie.contains("Domain"), "{cookie}");
+    assert!(
+        response
+            .headers()
+            .get("strict-transport-security")
+            .is_some()
+    );
+    let redirect_uri = query_param(&location(&response), "redirect_uri").unwrap();
+    assert_eq!(
+        redirect_uri,
+        "https://login.example.test/user/dingtalkCallback/"
     );
 }

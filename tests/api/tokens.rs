@@ -14,6 +14,7 @@ backend_tests!(
     a_missing_token_is_40101,
     forged_tokens_are_40102,
     an_expired_token_is_40103,
+    claims_and_headers_an_attacker_controls_are_refused,
     a_refresh_token_is_not_an_access_token,
     logout_revokes_access_and_refresh_at_once,
     refresh_rotates_and_reuse_revokes_the_family,
@@ -128,6 +129,54 @@ async fn forged_tokens_are_40102(backend: Backend) {
         200,
         "the real token still works"
     );
+}
+
+/// Security rows 42, 44, 45 and 50: a future `nbf`, claims of the wrong type, a `kid` that
+/// is not ours, and a token anywhere but the Authorization header.
+async fn claims_and_headers_an_attacker_controls_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tokens = app.dingtalk_tokens(ZHANGSAN).await;
+    let secret = app.settings.jwt_secret.expose().to_owned();
+    let kid = jsonwebtoken::decode_header(&tokens["token"]).unwrap().kid;
+    let mut claims = claims_of(&app, &tokens["token"]);
+    claims.nbf = chrono::Utc::now().timestamp() + 3600;
+    assert_eq!(
+        error_code(app.me(&sign(&secret, &claims, kid.clone())).await, 401).await,
+        40102
+    );
+
+    let mut raw: serde_json::Value =
+        serde_json::to_value(claims_of(&app, &tokens["token"])).unwrap();
+    raw["exp"] = serde_json::json!("99999999999");
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = kid;
+    let stringly =
+        jsonwebtoken::encode(&header, &raw, &EncodingKey::from_secret(secret.as_bytes())).unwrap();
+    assert_eq!(error_code(app.me(&stringly).await, 401).await, 40102);
+
+    let foreign_kid = sign(
+        &secret,
+        &claims_of(&app, &tokens["token"]),
+        Some("../../dev/null".into()),
+    );
+    assert_eq!(error_code(app.me(&foreign_kid).await, 401).await, 40102);
+
+    let in_query = app
+        .client
+        .get(app.url(&format!("/api/me?access_token={}", tokens["token"])))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(in_query, 401).await, 40101);
+    let empty = app
+        .client
+        .get(app.url("/api/me"))
+        .header("Authorization", "Bearer ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(empty, 401).await, 40101);
+    assert_eq!(app.me(&tokens["token"]).await.status(), 200);
 }
 
 async fn an_expired_token_is_40103(backend: Backend) {
