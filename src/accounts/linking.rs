@@ -30,6 +30,24 @@ pub struct ProviderIdentity {
     pub access_token: Option<String>,
 }
 
+impl ProviderIdentity {
+    /// The `sflogin` row that links this identity to `userid`, made now.
+    pub fn new_link(&self, userid: i32) -> NewLinkedAccount<'_> {
+        let at = now();
+        NewLinkedAccount {
+            userid,
+            types: self.provider,
+            uid: &self.uid,
+            unionid: self.unionid.as_deref(),
+            token: self.access_token.as_deref(),
+            nick: &self.nick,
+            avatar_url: self.avatar_url.as_deref(),
+            created_at: at,
+            last_login_at: at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkOutcome {
     Returning,
@@ -121,21 +139,7 @@ fn first_login(
                 LinkOutcome::Registered,
             ),
         };
-        let at = now();
-        users::insert_link(
-            conn,
-            &NewLinkedAccount {
-                userid: user.id,
-                types: identity.provider,
-                uid: &identity.uid,
-                unionid: identity.unionid.as_deref(),
-                token: identity.access_token.as_deref(),
-                nick: &identity.nick,
-                avatar_url: identity.avatar_url.as_deref(),
-                created_at: at,
-                last_login_at: at,
-            },
-        )?;
+        users::insert_link(conn, &identity.new_link(user.id))?;
         Ok((user, outcome))
     })
 }

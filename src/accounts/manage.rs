@@ -6,7 +6,7 @@ use super::{
     AccountError, PROVIDER_DINGTALK, ProviderIdentity, hash_password, provider_name,
     verify_password,
 };
-use crate::db::models::{NewAuditEntry, NewLinkedAccount, ROLE_ADMIN, ROLE_USER, User, now};
+use crate::db::models::{NewAuditEntry, ROLE_ADMIN, ROLE_USER, User, now};
 use crate::db::{DbConn, admin, sessions, users, write_transaction};
 
 /// Links a provider account to a signed-in user (from "My account").
@@ -29,22 +29,7 @@ pub fn link_to_user(
         {
             return Err(AccountError::AlreadyLinked);
         }
-        let at = now();
-        users::insert_link(
-            conn,
-            &NewLinkedAccount {
-                userid,
-                types: identity.provider,
-                uid: &identity.uid,
-                unionid: identity.unionid.as_deref(),
-                token: identity.access_token.as_deref(),
-                nick: &identity.nick,
-                avatar_url: identity.avatar_url.as_deref(),
-                created_at: at,
-                last_login_at: at,
-            },
-        )
-        .map_err(|e| {
+        users::insert_link(conn, &identity.new_link(userid)).map_err(|e| {
             if e.is_unique_violation() {
                 AccountError::LinkedElsewhere
             } else {
