@@ -157,7 +157,14 @@ impl IdentityProvider for DingTalk {
                 provider: PROVIDER_DINGTALK,
                 uid: profile.open_id.unwrap_or_default(),
                 unionid: profile.union_id.filter(|u| !u.is_empty()),
-                nick: profile.nick.unwrap_or_default().chars().take(64).collect(),
+                // Control characters (CR/LF, ANSI escapes, a NUL PostgreSQL would refuse) dropped.
+                nick: profile
+                    .nick
+                    .unwrap_or_default()
+                    .chars()
+                    .filter(|c| !c.is_control())
+                    .take(64)
+                    .collect(),
                 avatar_url: profile
                     .avatar_url
                     .filter(|u| u.starts_with("https://") || u.starts_with("http://")),

@@ -34,6 +34,7 @@ impl ListQuery {
             .unwrap_or("")
             .trim()
             .chars()
+            .filter(|c| !c.is_control())
             .take(100)
             .collect();
         (q, self.page.unwrap_or(1).clamp(1, 1_000_000))

@@ -100,11 +100,17 @@ pub async fn log_in_with_password(
         .throttle
         .check(username, &address)
         .map_err(LoginError::Throttled)?;
-    let name = username.to_owned();
-    let user = db::run::<_, DbError, _>(services.pool, move |conn| {
-        users::find_by_username(conn, &name)
-    })
-    .await?;
+    // A name no account can have (control characters: PostgreSQL rejects a NUL in a query
+    // outright) is looked up nowhere, and answered like any unknown user.
+    let user = if accounts::validate_username(username).is_ok() {
+        let name = username.to_owned();
+        db::run::<_, DbError, _>(services.pool, move |conn| {
+            users::find_by_username(conn, &name)
+        })
+        .await?
+    } else {
+        None
+    };
     let password = password.to_owned();
     let checked = services
         .checks

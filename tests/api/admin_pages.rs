@@ -52,7 +52,7 @@ async fn admins_see_linked_accounts_escaped_and_searchable(backend: Backend) {
     let evil = app
         .dingtalk_tokens(&[
             ("identity", "custom"),
-            ("nick", "<script>alert(1)</script>"),
+            ("nick", "<script>alert(1)</script>\r\n\u{0}"),
             ("mobile", "13700137000"),
         ])
         .await;
@@ -94,6 +94,16 @@ async fn admins_see_linked_accounts_escaped_and_searchable(backend: Backend) {
             "search {query} finds only zhangsan"
         );
     }
+    let nul = admin
+        .get(app.url("/admin/accounts?q=%00"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        nul.status(),
+        200,
+        "a NUL in the search is dropped, not sent to the database"
+    );
     let none = admin
         .get(app.url("/admin/accounts?q=%25"))
         .send()

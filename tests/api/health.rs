@@ -110,3 +110,54 @@ async fn cors_allows_only_the_frontend_origin(backend: Backend) {
         "never a reflected origin"
     );
 }
+
+/// Row 57: with the database gone, logins, refreshes and the guard answer 503 and issue
+/// nothing; the guard fails closed (never reads "no answer" as "not revoked").
+#[actix_web::test]
+async fn without_a_database_everything_fails_closed() {
+    if skip_postgres() {
+        return;
+    }
+    let app = spawn_app(Backend::Postgres).await;
+    app.create_user("alice", None, false);
+    let login: serde_json::Value = app
+        .api_login("alice", crate::helpers::PASSWORD)
+        .await
+        .json()
+        .await
+        .unwrap();
+    let (token, refresh) = (
+        login["token"].as_str().unwrap().to_owned(),
+        login["refreshToken"].as_str().unwrap().to_owned(),
+    );
+    drop_postgres_database(&app.database_url);
+    let client = crate::helpers::browser();
+    let me = client
+        .get(app.url("/api/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crate::helpers::error_code(me, 503).await, 50301);
+    let refreshed = client
+        .post(app.url("/api/token/refresh"))
+        .json(&serde_json::json!({"refreshToken": refresh}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crate::helpers::error_code(refreshed, 503).await, 50301);
+    let again = client
+        .post(app.url("/api/login"))
+        .json(&serde_json::json!({"username": "alice", "password": crate::helpers::PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crate::helpers::error_code(again, 503).await, 50301);
+    let (authorize_url, _) = app.start_dingtalk_login(&client).await;
+    let callback = app
+        .sandbox_consent(&authorize_url, &[("identity", "zhangsan")])
+        .await;
+    let page = client.get(callback).send().await.unwrap();
+    assert_eq!(page.status(), 503);
+    assert!(page.text().await.unwrap().contains("服务暂时不可用"));
+}

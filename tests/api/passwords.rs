@@ -11,6 +11,8 @@ backend_tests!(
     the_login_form_needs_its_csrf_token,
     form_logout_ends_the_login_session,
     an_inactive_user_cannot_log_in,
+    odd_usernames_and_long_unicode_passwords,
+    a_copied_session_cookie_is_refused_after_logout,
 );
 
 async fn api_login_returns_the_four_values(backend: Backend) {
@@ -258,4 +260,93 @@ async fn two_instances_share_logins_and_logouts_through_postgresql() {
         .await,
         40104
     );
+}
+
+/// Rows 30 and 31: SQL-looking usernames are just wrong usernames; long and non-ASCII
+/// passwords work unchanged, an oversized one is refused before hashing.
+async fn odd_usernames_and_long_unicode_passwords(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for username in ["' OR '1'='1' --", "admin'/*", "a\u{0}b"] {
+        assert_eq!(
+            error_code(app.api_login(username, PASSWORD).await, 401).await,
+            40100
+        );
+    }
+    let password = "密码🔐 Correct-Horse-Battery-Staple 0123456789 abcdefghijklmnopqrstuvw";
+    assert!(password.chars().count() >= 64);
+    let mut conn = app.conn();
+    dingtalk_login::accounts::create_local_user(
+        &mut conn,
+        dingtalk_login::accounts::NewLocalUser {
+            username: "unicode".into(),
+            name: None,
+            phone: None,
+            password: password.into(),
+            admin: false,
+        },
+    )
+    .unwrap();
+    assert_eq!(app.api_login("unicode", password).await.status(), 200);
+    assert_eq!(
+        app.api_login("unicode", &password.to_uppercase())
+            .await
+            .status(),
+        401,
+        "no case folding"
+    );
+    let huge = "x".repeat(2048);
+    assert_eq!(
+        error_code(app.api_login("unicode", &huge).await, 401).await,
+        40100
+    );
+}
+
+/// Row 34: a session cookie copied before logout does not sign anybody in afterwards.
+async fn a_copied_session_cookie_is_refused_after_logout(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", None, false);
+    let csrf = csrf_token(&app, &app.client).await;
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    let login = app
+        .client
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let replay = || {
+        reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap()
+            .get(app.url("/account"))
+            .header("Cookie", cookie.clone())
+            .send()
+    };
+    assert_eq!(
+        replay().await.unwrap().status(),
+        200,
+        "the copy works while the login lasts"
+    );
+    let csrf = crate::helpers::csrf_from(&app, &app.client, "/account").await;
+    app.client
+        .post(app.url("/logout"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let after = replay().await.unwrap();
+    assert_eq!(after.status(), 303);
+    assert!(location(&after).starts_with("/login?next="));
 }
