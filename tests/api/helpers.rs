@@ -354,8 +354,8 @@ pub async fn csrf_token(app: &TestApp, client: &reqwest::Client) -> String {
 }
 
 impl TestApp {
-    /// Signs `client` in through the login form.
-    pub async fn form_login(&self, client: &reqwest::Client, username: &str) {
+    /// Signs `client` in through the login form; returns the 303 that hands the tokens over.
+    pub async fn form_login(&self, client: &reqwest::Client, username: &str) -> reqwest::Response {
         let csrf = csrf_token(self, client).await;
         let form = [
             ("csrf", csrf.as_str()),
@@ -369,6 +369,7 @@ impl TestApp {
             .await
             .unwrap();
         assert_eq!(response.status(), 303, "form login of {username}");
+        response
     }
 }
 

@@ -78,21 +78,9 @@ async fn failed_logins_are_rate_limited_per_account(backend: Backend) {
 async fn the_login_form_logs_in_and_hands_over(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.create_user("alice", None, false);
-    let csrf = csrf_token(&app, &app.client).await;
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("username", "alice"),
-        ("password", PASSWORD),
-    ];
-    let response = app
-        .client
-        .post(app.url("/login"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 303);
+    let response = app.form_login(&app.client, "alice").await;
     assert_eq!(response.headers()["referrer-policy"], "no-referrer");
+    let csrf = csrf_token(&app, &app.client).await;
     let values = handoff(&location(&response));
     assert_eq!(values["userid"], user.id.to_string());
     assert_eq!(app.me(&values["token"]).await.status(), 200);
@@ -156,20 +144,7 @@ async fn the_login_form_needs_its_csrf_token(backend: Backend) {
 async fn form_logout_ends_the_login_session(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", None, false);
-    let csrf = csrf_token(&app, &app.client).await;
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("username", "alice"),
-        ("password", PASSWORD),
-    ];
-    let values = handoff(&location(
-        &app.client
-            .post(app.url("/login"))
-            .form(&form)
-            .send()
-            .await
-            .unwrap(),
-    ));
+    let values = handoff(&location(&app.form_login(&app.client, "alice").await));
     let csrf = csrf_token(&app, &app.client).await;
     let response = app
         .client
@@ -305,19 +280,7 @@ async fn odd_usernames_and_long_unicode_passwords(backend: Backend) {
 async fn a_copied_session_cookie_is_refused_after_logout(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", None, false);
-    let csrf = csrf_token(&app, &app.client).await;
-    let form = [
-        ("csrf", csrf.as_str()),
-        ("username", "alice"),
-        ("password", PASSWORD),
-    ];
-    let login = app
-        .client
-        .post(app.url("/login"))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    let login = app.form_login(&app.client, "alice").await;
     let cookie = login.headers()["set-cookie"]
         .to_str()
         .unwrap()
