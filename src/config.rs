@@ -91,6 +91,8 @@ pub struct Settings {
     pub access_token_ttl: i64,
     pub refresh_token_ttl: i64,
     pub frontend_login_url: Url,
+    /// The SPA's origin (`scheme://host:port` of `frontend_login_url`), for CORS and CSP.
+    pub frontend_origin: String,
     /// Seconds a login may spend at DingTalk before its `state` expires (RFC 6749 §4.1.2
     /// suggests about 10 minutes for codes).
     pub oauth_state_ttl: i64,
@@ -251,6 +253,7 @@ impl Settings {
             session_secret,
             access_token_ttl,
             refresh_token_ttl,
+            frontend_origin: frontend_login_url.origin().ascii_serialization(),
             frontend_login_url,
             oauth_state_ttl,
             rate_limit_per_minute,

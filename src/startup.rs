@@ -88,9 +88,9 @@ impl Application {
         } else {
             "dl_session"
         };
-        let frontend_origin = settings.frontend_login_url.origin().ascii_serialization();
+        let frontend_origin = &settings.frontend_origin;
         let form_targets =
-            if frontend_origin == settings.public_base_url.origin().ascii_serialization() {
+            if *frontend_origin == settings.public_base_url.origin().ascii_serialization() {
                 String::new()
             } else {
                 format!(" {frontend_origin}")

@@ -81,14 +81,12 @@ pub async fn api_cors(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
-    let frontend = req
-        .app_data::<actix_web::web::Data<crate::config::Settings>>()
-        .map(|settings| settings.frontend_login_url.origin().ascii_serialization());
+    let settings = req.app_data::<actix_web::web::Data<crate::config::Settings>>();
     let allowed = req
         .headers()
         .get(header::ORIGIN)
         .and_then(|origin| origin.to_str().ok())
-        .filter(|origin| frontend.as_deref() == Some(*origin))
+        .filter(|origin| settings.is_some_and(|s| s.frontend_origin == *origin))
         .and_then(|origin| HeaderValue::from_str(origin).ok());
     if req.method() == actix_web::http::Method::OPTIONS {
         let mut preflight = actix_web::HttpResponse::NoContent();
