@@ -61,6 +61,8 @@ enum UserCommand {
 /// Exit codes: 0 ok, 1 a runtime failure, 2 bad configuration or usage.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // `.env` first, so that its RUST_LOG counts too; the process environment wins over it.
+    let _ = dotenvy::dotenv();
     telemetry::init();
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
@@ -164,14 +166,7 @@ fn list_users(settings: &Settings) -> anyhow::Result<()> {
     for (user, links) in users {
         let linked: Vec<String> = links
             .iter()
-            .map(|l| {
-                format!(
-                    "{}:{} ({})",
-                    accounts::provider_name(l.types),
-                    l.uid,
-                    l.nick
-                )
-            })
+            .map(|l| format!("{}:{} ({})", l.types, l.uid, l.nick))
             .collect();
         println!(
             "{:<6} {:<24} {:<20} {:<16} {:<6} {:<7} {}",

@@ -1,106 +1,212 @@
-//! The one place errors become responses: an HTML page for people (with a way back to the
-//! login page) or `{"code", "msg"}` JSON for programs. Each error is logged here once,
-//! with its cause; what the client sees never holds a stack trace or internal detail.
+//! The one place errors become responses: an HTML page for people (with a way back) or
+//! `{"code", "msg"}` JSON for programs, each with its status and headers (`Retry-After`,
+//! `WWW-Authenticate`). Every domain error — database, token, login, account, provider,
+//! OAuth round trip — is mapped here and logged here once, with its cause; what the client
+//! sees never holds a stack trace or internal detail. Handlers only choose JSON or a page.
+
+use std::borrow::Cow;
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use askama::Template;
 
-use crate::accounts::AccountError;
+use crate::accounts::{AccountError, PasswordError};
 use crate::db::DbError;
+use crate::i18n::Lang;
+use crate::login::LoginError;
 use crate::providers::ProviderError;
 use crate::tokens::TokenError;
-use crate::web::i18n::Lang;
+
+/// The `code` of every JSON error, with its HTTP status: the README's table, which a unit
+/// test below keeps in step with this enum.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiCode {
+    BadRequest = 40001,
+    BadCredentials = 40100,
+    TokenMissing = 40101,
+    TokenInvalid = 40102,
+    TokenExpired = 40103,
+    TokenRevoked = 40104,
+    RefreshAsAccess = 40105,
+    RoleRequired = 40301,
+    AccountInactive = 40302,
+    TooManyFailures = 42901,
+    TooManyRequests = 42902,
+    Unavailable = 50301,
+}
+
+impl ApiCode {
+    pub const ALL: [ApiCode; 12] = [
+        ApiCode::BadRequest,
+        ApiCode::BadCredentials,
+        ApiCode::TokenMissing,
+        ApiCode::TokenInvalid,
+        ApiCode::TokenExpired,
+        ApiCode::TokenRevoked,
+        ApiCode::RefreshAsAccess,
+        ApiCode::RoleRequired,
+        ApiCode::AccountInactive,
+        ApiCode::TooManyFailures,
+        ApiCode::TooManyRequests,
+        ApiCode::Unavailable,
+    ];
+
+    pub fn number(self) -> u32 {
+        self as u32
+    }
+
+    /// The status is the code's first three digits.
+    pub fn status(self) -> StatusCode {
+        StatusCode::from_u16((self.number() / 100) as u16).expect("codes start with a status")
+    }
+}
 
 /// A JSON API error: `{"code": <int>, "msg": "<text>"}`.
 #[derive(Debug)]
 pub struct ApiError {
-    pub status: StatusCode,
-    pub code: u32,
-    pub msg: String,
+    pub code: ApiCode,
+    pub msg: Cow<'static, str>,
+    retry_after: Option<Duration>,
 }
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: u32, msg: impl Into<String>) -> ApiError {
+    pub fn new(code: ApiCode, msg: impl Into<Cow<'static, str>>) -> ApiError {
         ApiError {
-            status,
             code,
             msg: msg.into(),
+            retry_after: None,
         }
     }
-    pub fn bad_request(msg: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, 40001, msg)
+
+    pub fn bad_request(msg: impl Into<Cow<'static, str>>) -> ApiError {
+        ApiError::new(ApiCode::BadRequest, msg)
     }
+
     pub fn unavailable() -> ApiError {
         ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            50301,
+            ApiCode::Unavailable,
             "the service is temporarily unavailable; try again shortly",
         )
+    }
+
+    pub fn role_required() -> ApiError {
+        ApiError::new(ApiCode::RoleRequired, "this needs the admin role")
+    }
+
+    /// A client address over its per-minute budget of a login endpoint.
+    pub fn too_many_requests(wait: Duration) -> ApiError {
+        ApiError::new(
+            ApiCode::TooManyRequests,
+            "too many requests; try again later",
+        )
+        .retry_after(wait)
+    }
+
+    fn retry_after(mut self, wait: Duration) -> ApiError {
+        self.retry_after = Some(wait);
+        self
     }
 }
 
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.code, self.msg)
+        write!(f, "{} {}", self.code.number(), self.msg)
     }
 }
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        self.status
+        self.code.status()
     }
+
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status);
-        if self.status == StatusCode::UNAUTHORIZED {
-            // RFC 6750 §3.1
-            let error = if self.code == 40101 {
+        let mut response = HttpResponse::build(self.status_code());
+        if self.status_code() == StatusCode::UNAUTHORIZED {
+            // RFC 6750 §3.1: no token is a bare challenge, a bad one says so.
+            let challenge = if self.code == ApiCode::TokenMissing {
                 "Bearer"
             } else {
                 "Bearer error=\"invalid_token\""
             };
-            response.insert_header((header::WWW_AUTHENTICATE, error));
+            response.insert_header((header::WWW_AUTHENTICATE, challenge));
+        }
+        if let Some(wait) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, retry_seconds(wait)));
         }
         response
             .insert_header((header::CACHE_CONTROL, "no-store"))
-            .json(serde_json::json!({ "code": self.code, "msg": self.msg }))
+            .json(serde_json::json!({ "code": self.code.number(), "msg": self.msg }))
     }
+}
+
+fn retry_seconds(wait: Duration) -> u64 {
+    wait.as_secs().max(1)
+}
+
+fn log_db(error: &DbError) {
+    tracing::error!(error = %error, "database failure");
 }
 
 impl From<DbError> for ApiError {
     fn from(error: DbError) -> Self {
-        tracing::error!(error = %error, "database failure");
+        log_db(&error);
         ApiError::unavailable()
     }
 }
 
 impl From<TokenError> for ApiError {
     fn from(error: TokenError) -> Self {
-        let (status, code) = match &error {
-            TokenError::Missing => (StatusCode::UNAUTHORIZED, 40101),
-            TokenError::Invalid => (StatusCode::UNAUTHORIZED, 40102),
-            TokenError::Expired => (StatusCode::UNAUTHORIZED, 40103),
-            TokenError::Revoked | TokenError::Inactive => (StatusCode::UNAUTHORIZED, 40104),
-            TokenError::RefreshAsAccess => (StatusCode::UNAUTHORIZED, 40105),
+        let code = match &error {
+            TokenError::Missing => ApiCode::TokenMissing,
+            TokenError::Invalid => ApiCode::TokenInvalid,
+            TokenError::Expired => ApiCode::TokenExpired,
+            TokenError::Revoked | TokenError::Inactive => ApiCode::TokenRevoked,
+            TokenError::RefreshAsAccess => ApiCode::RefreshAsAccess,
             TokenError::Db(db) => {
-                tracing::error!(error = %db, "database failure while checking a token");
+                log_db(db);
                 return ApiError::unavailable();
             }
         };
-        ApiError::new(status, code, error.to_string())
+        ApiError::new(code, error.to_string())
     }
 }
 
-/// An error page for a person, in their language, always with a link back to the login page.
+impl From<LoginError> for ApiError {
+    fn from(error: LoginError) -> Self {
+        match error {
+            LoginError::BadCredentials => {
+                ApiError::new(ApiCode::BadCredentials, "wrong username or password")
+            }
+            LoginError::Throttled(wait) => ApiError::new(
+                ApiCode::TooManyFailures,
+                "too many failed attempts; try again later",
+            )
+            .retry_after(wait),
+            LoginError::Inactive => {
+                ApiError::new(ApiCode::AccountInactive, "this account is deactivated")
+            }
+            LoginError::SessionEnded => TokenError::Revoked.into(),
+            LoginError::Db(db) => db.into(),
+            other => {
+                tracing::error!(error = %other, "login failure");
+                ApiError::unavailable()
+            }
+        }
+    }
+}
+
+/// An error page for a person, in their language, always with a link back.
 #[derive(Debug)]
 pub struct PageError {
     pub status: StatusCode,
     pub lang: Lang,
     pub title: &'static str,
-    pub message: String,
+    pub message: Cow<'static, str>,
     /// Where the page's button leads, and its label (the login page by default).
     pub back: (&'static str, &'static str),
+    retry_after: Option<Duration>,
 }
 
 #[derive(Template)]
@@ -119,7 +225,7 @@ impl PageError {
         status: StatusCode,
         lang: Lang,
         title: &'static str,
-        message: impl Into<String>,
+        message: impl Into<Cow<'static, str>>,
     ) -> PageError {
         let back = ("/login", lang.t("返回登录", "Back to login"));
         PageError {
@@ -128,6 +234,7 @@ impl PageError {
             title,
             message: message.into(),
             back,
+            retry_after: None,
         }
     }
 
@@ -136,9 +243,21 @@ impl PageError {
         self
     }
 
+    /// Back to "my account" instead of the login page.
+    pub fn back_to_account(self) -> PageError {
+        let label = self.lang.t("返回我的账号", "Back to my account");
+        self.with_back("/account", label)
+    }
+
+    /// Back to the admin's list of accounts.
+    pub fn back_to_accounts_list(self) -> PageError {
+        let label = self.lang.t("返回账号列表", "Back to accounts");
+        self.with_back("/admin/accounts", label)
+    }
+
     /// A form arrived without its CSRF token (or with another session's): logged as a
     /// security event, answered with a page that asks to reload.
-    pub fn csrf_rejected(lang: Lang, form: &'static str) -> PageError {
+    pub fn csrf_rejected(lang: Lang, form: &str) -> PageError {
         tracing::warn!(
             security_event = "csrf_rejected",
             form,
@@ -167,8 +286,42 @@ impl PageError {
         )
     }
 
+    /// Something of ours failed (a page that did not render, a session cookie that could
+    /// not be written): logged with its cause, shown as "unavailable".
+    pub fn internal(lang: Lang, what: &str, error: &dyn std::fmt::Display) -> PageError {
+        tracing::error!(error = %error, "{what} failed");
+        PageError::unavailable(lang)
+    }
+
+    pub fn admins_only(lang: Lang) -> PageError {
+        PageError::new(
+            StatusCode::FORBIDDEN,
+            lang,
+            lang.t("没有权限", "Not allowed"),
+            lang.t(
+                "此页面仅限管理员访问。",
+                "This page is for administrators only.",
+            ),
+        )
+        .back_to_account()
+    }
+
+    pub fn too_many_requests(lang: Lang, wait: Duration) -> PageError {
+        let mut page = PageError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            lang,
+            lang.t("请求过于频繁", "Too many requests"),
+            lang.t(
+                "请求过于频繁，请稍后再试。",
+                "Too many requests. Please try again in a minute.",
+            ),
+        );
+        page.retry_after = Some(wait);
+        page
+    }
+
     pub fn from_db(error: DbError, lang: Lang) -> PageError {
-        tracing::error!(error = %error, "database failure");
+        log_db(&error);
         PageError::unavailable(lang)
     }
 
@@ -209,21 +362,57 @@ impl PageError {
         }
     }
 
-    pub fn from_account(error: AccountError, lang: Lang) -> PageError {
-        match error {
-            AccountError::Inactive => PageError::new(
-                StatusCode::FORBIDDEN,
-                lang,
-                lang.t("账号已停用", "Account deactivated"),
-                lang.t(
-                    "您的账号已被停用，请联系管理员。",
-                    "Your account has been deactivated. Please contact the administrator.",
-                ),
+    fn inactive(lang: Lang) -> PageError {
+        PageError::new(
+            StatusCode::FORBIDDEN,
+            lang,
+            lang.t("账号已停用", "Account deactivated"),
+            lang.t(
+                "您的账号已被停用，请联系管理员。",
+                "Your account has been deactivated. Please contact the administrator.",
             ),
-            AccountError::Db(db) => PageError::from_db(db, lang),
+        )
+    }
+
+    /// A login (password or provider) that did not end in a signed-in person.
+    pub fn from_login(error: LoginError, lang: Lang) -> PageError {
+        match error {
+            LoginError::Inactive => PageError::inactive(lang),
+            LoginError::Db(db) => PageError::from_db(db, lang),
             other => {
-                tracing::error!(error = %other, "account failure during sign-in");
+                tracing::error!(error = %other, "sign-in failed");
                 PageError::unavailable(lang)
+            }
+        }
+    }
+
+    /// The callback of "link a provider" on the account page did not link.
+    pub fn from_linking(error: LoginError, lang: Lang) -> PageError {
+        let refused = |zh: &'static str, en: &'static str| {
+            PageError::new(
+                StatusCode::CONFLICT,
+                lang,
+                lang.t("绑定失败", "Linking failed"),
+                lang.t(zh, en),
+            )
+            .back_to_account()
+        };
+        match error {
+            LoginError::Refused(AccountError::LinkedElsewhere) => refused(
+                "该钉钉账号已绑定其他用户，无法绑定到当前账号。",
+                "This DingTalk account already belongs to another user and cannot be linked to yours.",
+            ),
+            LoginError::Refused(AccountError::AlreadyLinked) => refused(
+                "您的账号已绑定一个钉钉账号，请先解绑。",
+                "Your account already has a DingTalk account linked. Unlink it first.",
+            ),
+            LoginError::Db(db) => PageError::from_db(db, lang),
+            other => {
+                tracing::warn!(error = %other, "linking refused");
+                refused(
+                    "登录状态已失效，请重新登录后再绑定。",
+                    "Your session has ended. Please sign in again and retry.",
+                )
             }
         }
     }
@@ -239,6 +428,7 @@ impl ResponseError for PageError {
     fn status_code(&self) -> StatusCode {
         self.status
     }
+
     fn error_response(&self) -> HttpResponse {
         let page = ErrorPage {
             lang: self.lang,
@@ -248,13 +438,175 @@ impl ResponseError for PageError {
             back_href: self.back.0,
             back_label: self.back.1,
         };
-        let body = page.render().unwrap_or_else(|_| self.message.clone());
-        HttpResponse::build(self.status)
+        let body = page.render().unwrap_or_else(|_| self.message.to_string());
+        let mut response = HttpResponse::build(self.status);
+        if let Some(wait) = self.retry_after {
+            response.insert_header((header::RETRY_AFTER, retry_seconds(wait)));
+        }
+        response
             .insert_header((
                 header::CONTENT_TYPE,
                 HeaderValue::from_static("text/html; charset=utf-8"),
             ))
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .body(body)
+    }
+}
+
+/// A refusal shown on the form it came from (login, account, admin user page), instead of
+/// an error page: its status, its sentence, and `Retry-After` when waiting helps.
+#[derive(Debug)]
+pub struct FormRefusal {
+    pub status: StatusCode,
+    pub message: &'static str,
+    pub retry_after: Option<Duration>,
+}
+
+/// Whose account a form acts on: the sentences differ ("your only way" / "the user's").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Whose {
+    Own,
+    Other,
+}
+
+impl FormRefusal {
+    fn new(status: StatusCode, message: &'static str) -> FormRefusal {
+        FormRefusal {
+            status,
+            message,
+            retry_after: None,
+        }
+    }
+
+    /// The login form's own refusals; anything else becomes an error page.
+    pub fn from_login(error: LoginError, lang: Lang) -> Result<FormRefusal, PageError> {
+        Ok(match error {
+            LoginError::BadCredentials => FormRefusal::new(
+                StatusCode::UNAUTHORIZED,
+                lang.t("用户名或密码错误。", "Wrong username or password."),
+            ),
+            LoginError::Throttled(wait) => FormRefusal {
+                retry_after: Some(wait),
+                ..FormRefusal::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    lang.t(
+                        "失败次数过多，请稍后再试。",
+                        "Too many failed attempts. Please try again later.",
+                    ),
+                )
+            },
+            other => return Err(PageError::from_login(other, lang)),
+        })
+    }
+
+    /// The login form without a valid CSRF token: shown again, to be submitted again.
+    pub fn expired_login_form(lang: Lang) -> FormRefusal {
+        tracing::warn!(
+            security_event = "csrf_rejected",
+            form = "login",
+            "login form without a valid CSRF token"
+        );
+        FormRefusal::new(
+            StatusCode::FORBIDDEN,
+            lang.t(
+                "页面已过期，请重新提交。",
+                "This page has expired. Please submit it again.",
+            ),
+        )
+    }
+
+    pub fn passwords_differ(lang: Lang) -> FormRefusal {
+        FormRefusal::new(
+            StatusCode::BAD_REQUEST,
+            lang.t("两次输入的密码不一致。", "The two passwords differ."),
+        )
+    }
+
+    /// A change to an account (unlink, password, admin action) that a rule refused.
+    pub fn from_change(
+        error: LoginError,
+        lang: Lang,
+        whose: Whose,
+    ) -> Result<FormRefusal, PageError> {
+        use StatusCode as S;
+        let refusal = match (error, whose) {
+            (LoginError::Refused(AccountError::LastLoginMethod), Whose::Own) => (
+                S::CONFLICT,
+                lang.t(
+                    "这是您唯一的登录方式，请先设置密码再解绑。",
+                    "This is your only way to log in. Set a password before unlinking it.",
+                ),
+            ),
+            (LoginError::Refused(AccountError::LastLoginMethod), Whose::Other) => (
+                S::CONFLICT,
+                lang.t(
+                    "这是该用户唯一的登录方式（没有密码），不能解绑。",
+                    "This is the user's only way to log in (no password); it cannot be unlinked.",
+                ),
+            ),
+            (LoginError::Refused(AccountError::SelfLockout), _) => (
+                S::CONFLICT,
+                lang.t(
+                    "不能停用自己或撤销自己的管理员权限。",
+                    "You cannot deactivate yourself or remove your own admin role.",
+                ),
+            ),
+            (LoginError::Refused(AccountError::Password(PasswordError::TooShort)), _) => (
+                S::BAD_REQUEST,
+                lang.t(
+                    "密码至少需要 8 个字符。",
+                    "The password needs at least 8 characters.",
+                ),
+            ),
+            (LoginError::Refused(AccountError::Password(PasswordError::TooLong)), _) => (
+                S::BAD_REQUEST,
+                lang.t("密码过长。", "The password is too long."),
+            ),
+            (LoginError::BadCredentials, _) => (
+                S::BAD_REQUEST,
+                lang.t("当前密码不正确。", "The current password is wrong."),
+            ),
+            (LoginError::Refused(AccountError::NotFound), Whose::Own) => (
+                S::NOT_FOUND,
+                lang.t("没有找到该绑定。", "No such linked account."),
+            ),
+            (LoginError::Refused(AccountError::NotFound), Whose::Other) => (
+                S::CONFLICT,
+                lang.t("没有找到该用户或绑定。", "No such user or linked account."),
+            ),
+            (LoginError::Db(db), _) => return Err(PageError::from_db(db, lang)),
+            (other, _) => {
+                tracing::error!(error = %other, "account change failed");
+                return Err(PageError::unavailable(lang));
+            }
+        };
+        Ok(FormRefusal::new(refusal.0, refusal.1))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ApiCode;
+
+    /// The README's table of codes and this enum say the same thing.
+    #[test]
+    fn api_codes_match_the_readme() {
+        let readme = include_str!("../README.md");
+        let mut documented: Vec<(u16, u32)> = readme
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let status = cells.get(1)?.parse::<u16>().ok()?;
+                let code = cells.get(2)?.parse::<u32>().ok()?;
+                (code / 100 == u32::from(status)).then_some((status, code))
+            })
+            .collect();
+        documented.sort();
+        let mut ours: Vec<(u16, u32)> = ApiCode::ALL
+            .iter()
+            .map(|c| (c.status().as_u16(), c.number()))
+            .collect();
+        ours.sort();
+        assert_eq!(documented, ours);
     }
 }

@@ -5,8 +5,12 @@
 pub mod accounts;
 pub mod cli;
 pub mod config;
+pub mod crypto;
 pub mod db;
+pub mod domain;
 pub mod error;
+pub mod i18n;
+pub mod login;
 pub mod providers;
 pub mod sandbox;
 pub mod startup;

@@ -1,4 +1,6 @@
-//! Builds the application from settings: migrations, pool, HTTP client, provider, routes.
+//! Builds the application from settings: migrations, pool, HTTP client, providers, the
+//! login service, middleware and routes. Each dependency is registered as its own
+//! `web::Data`, so a handler names exactly what it uses.
 
 use std::net::TcpListener;
 use std::sync::Arc;
@@ -14,15 +16,14 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
-use crate::accounts::LoginThrottle;
 use crate::config::{ConfigError, Settings};
 use crate::error::ApiError;
-use crate::providers::IdentityProvider;
+use crate::login::LoginService;
 use crate::providers::dingtalk::DingTalk;
 use crate::sandbox::{self, Sandbox};
 use crate::tokens::TokenService;
-use crate::web::rate_limit::RequestBudget;
-use crate::web::{dingtalk::Provider, middleware, password_login::PasswordChecks};
+use crate::web::flows::oauth::Providers;
+use crate::web::middleware::{self, rate_limit::RequestBudget};
 
 pub struct Application {
     port: u16,
@@ -67,8 +68,11 @@ impl Application {
 
         let http = outbound_client(&settings)?;
         let redirect_uri = format!("{}/user/dingtalkCallback/", settings.base_url());
-        let provider: Provider = Arc::new(DingTalk::new(&settings.dingtalk, http, redirect_uri))
-            as Arc<dyn IdentityProvider>;
+        let providers = Providers::new(vec![Arc::new(DingTalk::new(
+            &settings.dingtalk,
+            http,
+            redirect_uri,
+        ))]);
         let sandbox = settings
             .dingtalk
             .sandbox
@@ -97,12 +101,13 @@ impl Application {
             };
         let csp = HeaderValue::from_str(&middleware::content_security_policy(&form_targets))?;
 
-        let tokens = web::Data::new(TokenService::new(&settings));
-        let throttle = web::Data::new(LoginThrottle::default());
+        let login = web::Data::new(LoginService::new(
+            pool.clone(),
+            TokenService::new(&settings),
+        ));
         let budget = web::Data::new(RequestBudget::new(settings.rate_limit_per_minute));
-        let password_checks = web::Data::new(PasswordChecks::new());
         let pool = web::Data::new(pool);
-        let provider = web::Data::new(provider);
+        let providers = web::Data::new(providers);
         let settings = web::Data::new(settings);
 
         let server = HttpServer::new(move || {
@@ -135,11 +140,9 @@ impl Application {
                 )
                 .app_data(web::FormConfig::default().limit(16 * 1024))
                 .app_data(pool.clone())
-                .app_data(tokens.clone())
-                .app_data(throttle.clone())
+                .app_data(login.clone())
                 .app_data(budget.clone())
-                .app_data(password_checks.clone())
-                .app_data(provider.clone())
+                .app_data(providers.clone())
                 .app_data(settings.clone())
                 .configure(crate::web::routes);
             match &sandbox {

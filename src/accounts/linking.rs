@@ -13,40 +13,11 @@
 use diesel::Connection;
 use rand::Rng;
 
-use super::{AccountError, Phone};
+use super::AccountError;
 use crate::db::models::{NewLinkedAccount, NewUser, ROLE_USER, User, now};
 use crate::db::users::{self, LinkRefresh};
 use crate::db::{DbConn, DbError, write_transaction};
-
-/// What a provider told us about the person who just logged in.
-#[derive(Debug, Clone)]
-pub struct ProviderIdentity {
-    pub provider: i32,
-    pub uid: String,
-    pub unionid: Option<String>,
-    pub nick: String,
-    pub avatar_url: Option<String>,
-    pub phone: Option<Phone>,
-    pub access_token: Option<String>,
-}
-
-impl ProviderIdentity {
-    /// The `sflogin` row that links this identity to `userid`, made now.
-    pub fn new_link(&self, userid: i32) -> NewLinkedAccount<'_> {
-        let at = now();
-        NewLinkedAccount {
-            userid,
-            types: self.provider,
-            uid: &self.uid,
-            unionid: self.unionid.as_deref(),
-            token: self.access_token.as_deref(),
-            nick: &self.nick,
-            avatar_url: self.avatar_url.as_deref(),
-            created_at: at,
-            last_login_at: at,
-        }
-    }
-}
+use crate::domain::{Phone, ProviderIdentity};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkOutcome {
@@ -139,7 +110,7 @@ fn first_login(
                 LinkOutcome::Registered,
             ),
         };
-        users::insert_link(conn, &identity.new_link(user.id))?;
+        users::insert_link(conn, &NewLinkedAccount::new(user.id, identity))?;
         Ok((user, outcome))
     })
 }

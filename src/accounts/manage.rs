@@ -2,17 +2,15 @@
 //! someone else's. Each runs in one transaction; admin actions write their audit entry in
 //! the same transaction, so an action without its record cannot exist.
 
-use super::{
-    AccountError, PROVIDER_DINGTALK, ProviderIdentity, hash_password, provider_name,
-    verify_password,
-};
-use crate::db::models::{NewAuditEntry, ROLE_ADMIN, ROLE_USER, User, now};
+use super::{AccountError, hash_password, verify_password};
+use crate::db::models::{NewAuditEntry, NewLinkedAccount, ROLE_ADMIN, ROLE_USER, User, now};
 use crate::db::{DbConn, admin, sessions, users, write_transaction};
+use crate::domain::{ProviderIdentity, ProviderKind, UserId};
 
 /// Links a provider account to a signed-in user (from "My account").
 pub fn link_to_user(
     conn: &mut DbConn,
-    userid: i32,
+    userid: UserId,
     identity: &ProviderIdentity,
 ) -> Result<(), AccountError> {
     write_transaction(conn, |conn| {
@@ -29,7 +27,7 @@ pub fn link_to_user(
         {
             return Err(AccountError::AlreadyLinked);
         }
-        users::insert_link(conn, &identity.new_link(userid)).map_err(|e| {
+        users::insert_link(conn, &NewLinkedAccount::new(userid, identity)).map_err(|e| {
             if e.is_unique_violation() {
                 AccountError::LinkedElsewhere
             } else {
@@ -40,7 +38,11 @@ pub fn link_to_user(
 }
 
 /// Refused when it would leave the user no way to log in (no password, no other link).
-fn unlink_in_transaction(conn: &mut DbConn, userid: i32, types: i32) -> Result<(), AccountError> {
+fn unlink_in_transaction(
+    conn: &mut DbConn,
+    userid: UserId,
+    types: ProviderKind,
+) -> Result<(), AccountError> {
     let user = users::find_by_id(conn, userid)?.ok_or(AccountError::NotFound)?;
     let links = users::links_of(conn, userid)?;
     if !links.iter().any(|l| l.types == types) {
@@ -53,7 +55,7 @@ fn unlink_in_transaction(conn: &mut DbConn, userid: i32, types: i32) -> Result<(
     Ok(())
 }
 
-pub fn unlink(conn: &mut DbConn, userid: i32, types: i32) -> Result<(), AccountError> {
+pub fn unlink(conn: &mut DbConn, userid: UserId, types: ProviderKind) -> Result<(), AccountError> {
     write_transaction(conn, |conn| unlink_in_transaction(conn, userid, types))
 }
 
@@ -74,7 +76,7 @@ pub fn new_password_hash(
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdminAction {
-    Unlink(i32),
+    Unlink(ProviderKind),
     EndSessions,
     Deactivate,
     Reactivate,
@@ -83,9 +85,13 @@ pub enum AdminAction {
 }
 
 impl AdminAction {
+    /// `provider` is the number of `sflogin.types`; an unknown one makes no action.
     pub fn parse(name: &str, provider: Option<i32>) -> Option<AdminAction> {
         Some(match name {
-            "unlink" => AdminAction::Unlink(provider.unwrap_or(PROVIDER_DINGTALK)),
+            "unlink" => AdminAction::Unlink(match provider {
+                Some(number) => ProviderKind::from_number(number)?,
+                None => ProviderKind::DingTalk,
+            }),
             "end-sessions" => AdminAction::EndSessions,
             "deactivate" => AdminAction::Deactivate,
             "reactivate" => AdminAction::Reactivate,
@@ -108,7 +114,7 @@ impl AdminAction {
 
     fn detail(&self) -> String {
         match self {
-            AdminAction::Unlink(types) => format!("provider={}", provider_name(*types)),
+            AdminAction::Unlink(types) => format!("provider={}", types.name()),
             _ => String::new(),
         }
     }
@@ -117,7 +123,7 @@ impl AdminAction {
 pub fn apply_admin_action(
     conn: &mut DbConn,
     actor: &User,
-    target: i32,
+    target: UserId,
     action: AdminAction,
 ) -> Result<(), AccountError> {
     // An admin cannot lock themselves out; another admin can.
@@ -145,26 +151,58 @@ pub fn apply_admin_action(
                 users::set_role(conn, target, ROLE_USER)?;
             }
         }
-        let detail = action.detail();
-        admin::record(
-            conn,
-            &NewAuditEntry {
-                actor_id: Some(actor.id),
-                actor_username: &actor.username,
-                action: action.name(),
-                target_user_id: Some(target),
-                detail: &detail,
-                created_at: now(),
-            },
-        )?;
-        Ok::<(), AccountError>(())
+        record(conn, actor, target, action.name(), &action.detail())
     })?;
     tracing::info!(
         security_event = "admin_action",
-        admin = actor.id,
-        target,
+        admin = %actor.id,
+        %target,
         action = action.name(),
         "admin action"
     );
+    Ok(())
+}
+
+/// Ends every login session of `target` (the actor's own, or as an admin someone else's),
+/// with its audit entry in the same transaction.
+pub fn end_all_sessions(
+    conn: &mut DbConn,
+    actor: &User,
+    target: UserId,
+) -> Result<usize, AccountError> {
+    let reason = if actor.id == target {
+        "ended by user"
+    } else {
+        "ended by an admin"
+    };
+    write_transaction(conn, |conn| {
+        // Nobody to end sessions of, and no audit row that would point at nobody.
+        if users::find_by_id(conn, target)?.is_none() {
+            return Ok(0);
+        }
+        let ended = sessions::revoke_all_sessions(conn, target, reason)?;
+        record(conn, actor, target, AdminAction::EndSessions.name(), "")?;
+        Ok(ended)
+    })
+}
+
+fn record(
+    conn: &mut DbConn,
+    actor: &User,
+    target: UserId,
+    action: &str,
+    detail: &str,
+) -> Result<(), AccountError> {
+    admin::record(
+        conn,
+        &NewAuditEntry {
+            actor_id: Some(actor.id),
+            actor_username: &actor.username,
+            action,
+            target_user_id: Some(target),
+            detail,
+            created_at: now(),
+        },
+    )?;
     Ok(())
 }

@@ -1,34 +1,22 @@
-//! Who a person is here: local users with passwords, phone numbers, and the policy that
-//! binds a third-party account to a user or registers a new one.
+//! Who a person is here: local users with passwords, the policy that binds a third-party
+//! account to a user or registers a new one, linking and unlinking, and admin actions.
+//! Each rule runs on a database connection the caller provides (inside a transaction).
 
 mod linking;
 mod manage;
 mod password;
-mod phone;
 mod throttle;
 
-pub use linking::{LinkOutcome, ProviderIdentity, sign_in_with_provider};
-pub use manage::{AdminAction, apply_admin_action, link_to_user, new_password_hash, unlink};
+pub use linking::{LinkOutcome, sign_in_with_provider};
+pub use manage::{
+    AdminAction, apply_admin_action, end_all_sessions, link_to_user, new_password_hash, unlink,
+};
 pub use password::{PasswordError, hash_password, verify_password};
-pub use phone::Phone;
 pub use throttle::LoginThrottle;
 
 use crate::db::models::{NewUser, ROLE_ADMIN, ROLE_USER, User, now};
 use crate::db::{DbConn, DbError, users};
-
-/// The tutorial's numbering of `sflogin.types`.
-pub const PROVIDER_DINGTALK: i32 = 1;
-pub const PROVIDER_WEIBO: i32 = 2;
-pub const PROVIDER_WECHAT: i32 = 3;
-
-pub fn provider_name(types: i32) -> &'static str {
-    match types {
-        PROVIDER_DINGTALK => "dingtalk",
-        PROVIDER_WEIBO => "weibo",
-        PROVIDER_WECHAT => "wechat",
-        _ => "unknown",
-    }
-}
+use crate::domain::Phone;
 
 #[derive(Debug, thiserror::Error)]
 pub enum AccountError {

@@ -8,6 +8,7 @@ use diesel::sql_types::Text;
 use super::models::{AuditEntry, LinkedAccount, NewAuditEntry, User, now};
 use super::schema::{audit_log, login_sessions, sflogin, susers};
 use super::{DbConn, DbError};
+use crate::domain::{ProviderKind, UserId};
 
 diesel::define_sql_function!(fn lower(x: Text) -> Text);
 
@@ -92,7 +93,7 @@ pub fn counts(conn: &mut DbConn) -> Result<Counts, DbError> {
     Ok(Counts {
         users: susers::table.count().get_result(conn)?,
         dingtalk_links: sflogin::table
-            .filter(sflogin::types.eq(crate::accounts::PROVIDER_DINGTALK))
+            .filter(sflogin::types.eq(ProviderKind::DingTalk))
             .count()
             .get_result(conn)?,
         logins_last_24h: login_sessions::table
@@ -109,7 +110,7 @@ pub fn record(conn: &mut DbConn, entry: &NewAuditEntry<'_>) -> Result<(), DbErro
     Ok(())
 }
 
-pub fn audit_for(conn: &mut DbConn, target_user_id: i32) -> Result<Vec<AuditEntry>, DbError> {
+pub fn audit_for(conn: &mut DbConn, target_user_id: UserId) -> Result<Vec<AuditEntry>, DbError> {
     Ok(audit_log::table
         .filter(audit_log::target_user_id.eq(target_user_id))
         .order(audit_log::id.desc())
@@ -118,7 +119,11 @@ pub fn audit_for(conn: &mut DbConn, target_user_id: i32) -> Result<Vec<AuditEntr
         .load(conn)?)
 }
 
-pub fn delete_link(conn: &mut DbConn, userid: i32, types: i32) -> Result<bool, DbError> {
+pub fn delete_link(
+    conn: &mut DbConn,
+    userid: UserId,
+    types: ProviderKind,
+) -> Result<bool, DbError> {
     Ok(diesel::delete(
         sflogin::table.filter(sflogin::userid.eq(userid).and(sflogin::types.eq(types))),
     )

@@ -1,6 +1,6 @@
 //! The data layer: one connection type over SQLite and PostgreSQL, chosen at run time by
-//! `DATABASE_URL`, an r2d2 pool, embedded migrations, and the one helper that moves
-//! blocking Diesel work off the actix workers.
+//! `DATABASE_URL`, an r2d2 pool, embedded migrations, the queries, and the one helper that
+//! moves blocking Diesel work off the async workers. It knows nothing of HTTP.
 
 pub mod admin;
 /// Runs a query on the backend's own connection instead of the `DbConn` enum. Diesel caches
@@ -26,17 +26,16 @@ mod connection;
 pub mod models;
 pub mod schema;
 pub mod sessions;
+mod url;
 pub mod users;
 
 pub use connection::{
-    DatabaseUrl, DbConn, DbPool, PooledConn, connect_pool, establish, run_migrations,
-    write_transaction,
+    DbConn, DbPool, PooledConn, connect_pool, establish, run_migrations, write_transaction,
 };
+pub use url::DatabaseUrl;
 
-use actix_web::web;
-
-/// Errors of the data layer. The web layer maps them to 503 (unavailable) or to the
-/// domain error a caller derived from them; the message never holds a secret.
+/// Errors of the data layer. `error.rs` maps them to 503 (unavailable); the message never
+/// holds a secret.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
     #[error("database unavailable: {0}")]
@@ -59,7 +58,7 @@ impl DbError {
     }
 }
 
-/// Runs `f` with a pooled connection on actix's blocking thread pool, so that a slow
+/// Runs `f` with a pooled connection on the runtime's blocking thread pool, so that a slow
 /// query (or a pool wait) never stalls an async worker.
 pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
 where
@@ -68,7 +67,7 @@ where
     E: From<DbError> + Send + 'static,
 {
     let pool = pool.clone();
-    web::block(move || {
+    tokio::task::spawn_blocking(move || {
         let mut conn = pool.get().map_err(DbError::from)?;
         f(&mut conn)
     })

@@ -1,12 +1,17 @@
+//! Rows of the five tables. `Debug` never prints a password hash or a provider token.
+
+use std::fmt;
+
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{audit_log, login_sessions, refresh_tokens, sflogin, susers};
+use crate::domain::{ProviderIdentity, ProviderKind, UserId};
 
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[derive(Clone, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = susers)]
 pub struct User {
-    pub id: i32,
+    pub id: UserId,
     pub username: String,
     pub name: String,
     pub phone: Option<String>,
@@ -23,10 +28,22 @@ impl User {
     }
 }
 
+impl fmt::Debug for User {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("User")
+            .field("id", &self.id)
+            .field("username", &self.username)
+            .field("role", &self.role)
+            .field("is_active", &self.is_active)
+            .field("has_password", &self.password_hash.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 pub const ROLE_USER: &str = "user";
 pub const ROLE_ADMIN: &str = "admin";
 
-#[derive(Debug, Insertable)]
+#[derive(Insertable)]
 #[diesel(table_name = susers)]
 pub struct NewUser<'a> {
     pub username: &'a str,
@@ -40,12 +57,12 @@ pub struct NewUser<'a> {
 }
 
 /// A row of `sflogin`: one third-party account linked to one user.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Associations)]
+#[derive(Clone, Queryable, Selectable, Identifiable, Associations)]
 #[diesel(table_name = sflogin, belongs_to(User, foreign_key = userid))]
 pub struct LinkedAccount {
     pub id: i32,
-    pub userid: i32,
-    pub types: i32,
+    pub userid: UserId,
+    pub types: ProviderKind,
     pub uid: String,
     pub unionid: Option<String>,
     pub token: Option<String>,
@@ -55,11 +72,23 @@ pub struct LinkedAccount {
     pub last_login_at: NaiveDateTime,
 }
 
-#[derive(Debug, Insertable)]
+impl fmt::Debug for LinkedAccount {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LinkedAccount")
+            .field("id", &self.id)
+            .field("userid", &self.userid)
+            .field("types", &self.types)
+            .field("uid", &self.uid)
+            .field("nick", &self.nick)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Insertable)]
 #[diesel(table_name = sflogin)]
 pub struct NewLinkedAccount<'a> {
-    pub userid: i32,
-    pub types: i32,
+    pub userid: UserId,
+    pub types: ProviderKind,
     pub uid: &'a str,
     pub unionid: Option<&'a str>,
     pub token: Option<&'a str>,
@@ -69,11 +98,29 @@ pub struct NewLinkedAccount<'a> {
     pub last_login_at: NaiveDateTime,
 }
 
+impl<'a> NewLinkedAccount<'a> {
+    /// The `sflogin` row that links `identity` to `userid`, made now.
+    pub fn new(userid: UserId, identity: &'a ProviderIdentity) -> NewLinkedAccount<'a> {
+        let at = now();
+        NewLinkedAccount {
+            userid,
+            types: identity.provider,
+            uid: &identity.uid,
+            unionid: identity.unionid.as_deref(),
+            token: identity.access_token.as_deref(),
+            nick: &identity.nick,
+            avatar_url: identity.avatar_url.as_deref(),
+            created_at: at,
+            last_login_at: at,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = login_sessions)]
 pub struct LoginSession {
     pub id: String,
-    pub userid: i32,
+    pub userid: UserId,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
     pub last_used_at: NaiveDateTime,
@@ -98,10 +145,10 @@ pub struct RefreshTokenRow {
 #[diesel(table_name = audit_log)]
 pub struct AuditEntry {
     pub id: i32,
-    pub actor_id: Option<i32>,
+    pub actor_id: Option<UserId>,
     pub actor_username: String,
     pub action: String,
-    pub target_user_id: Option<i32>,
+    pub target_user_id: Option<UserId>,
     pub detail: String,
     pub created_at: NaiveDateTime,
 }
@@ -109,10 +156,10 @@ pub struct AuditEntry {
 #[derive(Debug, Insertable)]
 #[diesel(table_name = audit_log)]
 pub struct NewAuditEntry<'a> {
-    pub actor_id: Option<i32>,
+    pub actor_id: Option<UserId>,
     pub actor_username: &'a str,
     pub action: &'a str,
-    pub target_user_id: Option<i32>,
+    pub target_user_id: Option<UserId>,
     pub detail: &'a str,
     pub created_at: NaiveDateTime,
 }

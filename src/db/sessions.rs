@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use super::models::{LoginSession, RefreshTokenRow, User, now};
 use super::schema::{login_sessions, refresh_tokens, susers};
 use super::{DbConn, DbError, at_most_one};
+use crate::domain::UserId;
 
 pub fn insert_session(conn: &mut DbConn, session: &LoginSession) -> Result<(), DbError> {
     diesel::insert_into(login_sessions::table)
@@ -83,7 +84,11 @@ pub fn revoke_session(conn: &mut DbConn, session_id: &str, reason: &str) -> Resu
     Ok(updated == 1)
 }
 
-pub fn revoke_all_sessions(conn: &mut DbConn, userid: i32, reason: &str) -> Result<usize, DbError> {
+pub fn revoke_all_sessions(
+    conn: &mut DbConn,
+    userid: UserId,
+    reason: &str,
+) -> Result<usize, DbError> {
     Ok(diesel::update(
         login_sessions::table
             .filter(login_sessions::userid.eq(userid))
@@ -98,7 +103,7 @@ pub fn revoke_all_sessions(conn: &mut DbConn, userid: i32, reason: &str) -> Resu
 
 pub fn active_sessions(
     conn: &mut DbConn,
-    userid: i32,
+    userid: UserId,
     at: NaiveDateTime,
 ) -> Result<Vec<LoginSession>, DbError> {
     Ok(login_sessions::table

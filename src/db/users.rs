@@ -5,6 +5,7 @@ use diesel::prelude::*;
 use super::models::{LinkedAccount, NewLinkedAccount, NewUser, User, now};
 use super::schema::{sflogin, susers};
 use super::{DbConn, DbError, at_most_one};
+use crate::domain::{ProviderKind, UserId};
 
 pub fn insert_user(conn: &mut DbConn, new: &NewUser<'_>) -> Result<User, DbError> {
     // Savepoint, so that a unique violation inside a larger PostgreSQL transaction
@@ -20,7 +21,7 @@ pub fn insert_user(conn: &mut DbConn, new: &NewUser<'_>) -> Result<User, DbError
     })?)
 }
 
-pub fn find_by_id(conn: &mut DbConn, id: i32) -> Result<Option<User>, DbError> {
+pub fn find_by_id(conn: &mut DbConn, id: UserId) -> Result<Option<User>, DbError> {
     Ok(susers::table
         .find(id)
         .select(User::as_select())
@@ -68,7 +69,7 @@ pub fn list_with_links(conn: &mut DbConn) -> Result<Vec<(User, Vec<LinkedAccount
         .collect())
 }
 
-pub fn links_of(conn: &mut DbConn, userid: i32) -> Result<Vec<LinkedAccount>, DbError> {
+pub fn links_of(conn: &mut DbConn, userid: UserId) -> Result<Vec<LinkedAccount>, DbError> {
     Ok(on_backend!(conn, |c| sflogin::table
         .filter(sflogin::userid.eq(userid))
         .order(sflogin::types)
@@ -78,7 +79,7 @@ pub fn links_of(conn: &mut DbConn, userid: i32) -> Result<Vec<LinkedAccount>, Db
 
 pub fn find_link(
     conn: &mut DbConn,
-    types: i32,
+    types: ProviderKind,
     uid: &str,
 ) -> Result<Option<LinkedAccount>, DbError> {
     Ok(sflogin::table
@@ -90,7 +91,7 @@ pub fn find_link(
 
 pub fn find_link_by_unionid(
     conn: &mut DbConn,
-    types: i32,
+    types: ProviderKind,
     unionid: &str,
 ) -> Result<Option<LinkedAccount>, DbError> {
     Ok(sflogin::table
@@ -137,21 +138,21 @@ pub fn refresh_link(
     Ok(())
 }
 
-pub fn set_active(conn: &mut DbConn, id: i32, active: bool) -> Result<bool, DbError> {
+pub fn set_active(conn: &mut DbConn, id: UserId, active: bool) -> Result<bool, DbError> {
     let updated = diesel::update(susers::table.find(id))
         .set((susers::is_active.eq(active), susers::updated_at.eq(now())))
         .execute(conn)?;
     Ok(updated == 1)
 }
 
-pub fn set_password_hash(conn: &mut DbConn, id: i32, hash: &str) -> Result<bool, DbError> {
+pub fn set_password_hash(conn: &mut DbConn, id: UserId, hash: &str) -> Result<bool, DbError> {
     let updated = diesel::update(susers::table.find(id))
         .set((susers::password_hash.eq(hash), susers::updated_at.eq(now())))
         .execute(conn)?;
     Ok(updated == 1)
 }
 
-pub fn set_role(conn: &mut DbConn, id: i32, role: &str) -> Result<bool, DbError> {
+pub fn set_role(conn: &mut DbConn, id: UserId, role: &str) -> Result<bool, DbError> {
     let updated = diesel::update(susers::table.find(id))
         .set((susers::role.eq(role), susers::updated_at.eq(now())))
         .execute(conn)?;
@@ -159,7 +160,7 @@ pub fn set_role(conn: &mut DbConn, id: i32, role: &str) -> Result<bool, DbError>
 }
 
 /// Deletes a user; their links and login sessions go with them (ON DELETE CASCADE).
-pub fn delete_user(conn: &mut DbConn, id: i32) -> Result<bool, DbError> {
+pub fn delete_user(conn: &mut DbConn, id: UserId) -> Result<bool, DbError> {
     Ok(diesel::delete(susers::table.find(id)).execute(conn)? == 1)
 }
 

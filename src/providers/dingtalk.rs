@@ -1,5 +1,5 @@
 //! DingTalk's new-style OAuth2 (login.dingtalk.com + api.dingtalk.com/v1.0), with the
-//! shapes in docs `dingtalk-api.md`: the code is exchanged at `/v1.0/oauth2/userAccessToken`
+//! shapes in `docs/dingtalk-api.md`: the code is exchanged at `/v1.0/oauth2/userAccessToken`
 //! (JSON body, camelCase), the profile read at `/v1.0/contact/users/me`.
 
 use futures_util::future::BoxFuture;
@@ -7,8 +7,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{IdentityProvider, ProviderError};
-use crate::accounts::{PROVIDER_DINGTALK, Phone, ProviderIdentity};
 use crate::config::{DingTalkSettings, Secret};
+use crate::domain::{Phone, ProviderIdentity, ProviderKind};
 
 /// Enough for any real answer; a bigger body is refused, not buffered (a 50 MB reply or a
 /// gzip bomb must not cost memory).
@@ -126,8 +126,8 @@ async fn call(
 }
 
 impl IdentityProvider for DingTalk {
-    fn types(&self) -> i32 {
-        PROVIDER_DINGTALK
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::DingTalk
     }
 
     fn authorize_url(&self, state: &str) -> Url {
@@ -154,7 +154,7 @@ impl IdentityProvider for DingTalk {
                 .as_deref()
                 .and_then(|m| Phone::parse(m, profile.state_code.as_deref()));
             Ok(ProviderIdentity {
-                provider: PROVIDER_DINGTALK,
+                provider: ProviderKind::DingTalk,
                 uid: profile.open_id.unwrap_or_default(),
                 unionid: profile.union_id.filter(|u| !u.is_empty()),
                 // Control characters (CR/LF, ANSI escapes, a NUL PostgreSQL would refuse) dropped.

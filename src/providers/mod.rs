@@ -6,11 +6,10 @@ pub mod dingtalk;
 use futures_util::future::BoxFuture;
 use url::Url;
 
-use crate::accounts::ProviderIdentity;
+use crate::domain::{ProviderIdentity, ProviderKind};
 
 pub trait IdentityProvider: Send + Sync {
-    /// The `sflogin.types` value of this provider.
-    fn types(&self) -> i32;
+    fn kind(&self) -> ProviderKind;
     /// Where to send the browser; `state` comes back unchanged on the callback.
     fn authorize_url(&self, state: &str) -> Url;
     /// Exchanges the one-time code and reads the profile.

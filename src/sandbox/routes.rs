@@ -4,8 +4,8 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::state::{Sandbox, SandboxIdentity, preset_identities};
-use crate::config::random_token;
-use crate::web::i18n::Lang;
+use crate::crypto::random_token;
+use crate::i18n::Lang;
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
@@ -63,11 +63,10 @@ fn html(status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse
 
 /// Like DingTalk, a wrong request shows an error page instead of the consent page.
 async fn consent_page(
-    req: HttpRequest,
+    lang: Lang,
     query: web::Query<AuthorizeQuery>,
     sandbox: web::Data<Sandbox>,
 ) -> HttpResponse {
-    let lang = Lang::from_request(&req);
     let problem = match &*query {
         q if q.client_id.as_deref() != Some(sandbox.client_id.as_str()) => {
             Some("client_id 无效 (invalid client_id)")

@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::config::{DingTalkSettings, random_token};
-use crate::tokens::sha256_hex;
+use crate::config::DingTalkSettings;
+use crate::crypto::{random_token, sha256_hex};
 
 /// DingTalk documents single-use codes; free-login codes live 5 minutes.
 const CODE_TTL: Duration = Duration::from_secs(300);

@@ -8,6 +8,9 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, erro
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::crypto::hex;
+use crate::domain::UserId;
+
 pub const TYP_ACCESS: &str = "access";
 pub const TYP_REFRESH: &str = "refresh";
 
@@ -16,7 +19,7 @@ const LEEWAY: u64 = 30;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
-    pub userid: i32,
+    pub userid: UserId,
     pub username: String,
     pub iat: i64,
     pub nbf: i64,
@@ -91,13 +94,5 @@ impl JwtKeys {
 
 /// A public fingerprint of a key: enough to choose it, nothing about the key itself.
 fn key_id(secret: &str) -> String {
-    let digest = Sha256::digest(secret.as_bytes());
-    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
-}
-
-pub fn sha256_hex(value: &str) -> String {
-    Sha256::digest(value.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex(&Sha256::digest(secret.as_bytes())[..6])
 }

@@ -5,13 +5,15 @@
 
 mod jwt;
 
-pub use jwt::{Claims, JwtError, JwtKeys, TYP_ACCESS, TYP_REFRESH, sha256_hex};
+pub use jwt::{Claims, JwtError, JwtKeys, TYP_ACCESS, TYP_REFRESH};
 
 use chrono::{NaiveDateTime, TimeDelta};
 
-use crate::config::{Settings, random_token};
+use crate::config::Settings;
+use crate::crypto::{random_token, sha256_hex};
 use crate::db::models::{LoginSession, RefreshTokenRow, User, now};
 use crate::db::{DbConn, DbError, sessions, write_transaction};
+use crate::domain::UserId;
 
 /// A second refresh with the same token within this window (two tabs refreshing at
 /// once) gets the successor the first one created instead of counting as theft.
@@ -51,13 +53,22 @@ impl From<diesel::result::Error> for TokenError {
 }
 
 /// What the SPA receives after a login or a refresh (the tutorial's handoff fields).
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct TokenPair {
-    pub userid: i32,
+    pub userid: UserId,
     pub username: String,
     pub access_token: String,
     pub refresh_token: String,
     pub session_id: String,
+}
+
+impl std::fmt::Debug for TokenPair {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenPair")
+            .field("userid", &self.userid)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// The user an access token stands for, as of this request.
@@ -145,7 +156,7 @@ impl TokenService {
             Rotation::Reused(userid) => {
                 tracing::warn!(
                     security_event = "refresh_token_reuse",
-                    userid,
+                    %userid,
                     "a rotated refresh token was presented again; its session is revoked"
                 );
                 Err(TokenError::Revoked)
@@ -232,7 +243,7 @@ impl TokenService {
     pub fn load_session(
         conn: &mut DbConn,
         session_id: &str,
-        userid: i32,
+        userid: UserId,
     ) -> Result<Authenticated, TokenError> {
         let (session, user) =
             sessions::session_with_user(conn, session_id)?.ok_or(TokenError::Revoked)?;
@@ -294,6 +305,6 @@ impl TokenService {
 enum Rotation {
     Rotated(User, String),
     Concurrent(User, RefreshTokenRow),
-    Reused(i32),
+    Reused(UserId),
     Raced,
 }

@@ -1,25 +1,27 @@
-//! The HTTP face of the service: the route table, middleware, handlers and pages.
+//! The HTTP face of the service: the route table, and handlers grouped by audience —
+//! `pages` for people, `api` for programs, `admin` for administrators, `flows` for the
+//! round trips through an identity provider — apart from what guards them (`auth`,
+//! `middleware`) and what they take from a request (`extract`, `session`). Handlers
+//! translate HTTP into calls of `login`, `accounts` and `db` and back; errors become
+//! responses in `crate::error`.
 
-pub mod account;
 pub mod admin;
 pub mod api;
-pub mod assets;
-pub mod csrf;
-pub mod dingtalk;
-pub mod guard;
-pub mod handoff;
-pub mod health;
-pub mod i18n;
-pub mod login;
+pub mod auth;
+pub mod extract;
+pub mod flows;
 pub mod middleware;
-pub mod page_auth;
 pub mod pages;
-pub mod password_login;
-pub mod rate_limit;
+pub mod render;
 pub mod session;
 
 use actix_web::middleware::from_fn;
 use actix_web::web;
+
+use crate::domain::ProviderKind;
+use flows::oauth::{self, ProviderRoute};
+use middleware::rate_limit;
+use pages::{account, assets, health, login};
 
 /// The per-address request budget of one group of login endpoints (see `rate_limit`).
 macro_rules! limited {
@@ -45,26 +47,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .route("/account/unlink", web::post().to(account::unlink))
         .route("/account/password", web::post().to(account::set_password))
-        .route("/admin/accounts", web::get().to(admin::accounts))
-        .route("/admin/users/{id}", web::get().to(admin::user))
-        .route("/admin/users/{id}/confirm", web::get().to(admin::confirm))
-        .route("/admin/users/{id}/actions", web::post().to(admin::act))
+        .route("/admin/accounts", web::get().to(admin::pages::accounts))
+        .route("/admin/users/{id}", web::get().to(admin::pages::user))
         .route(
-            "/user/dingtalk/authorize",
-            web::get()
-                .to(dingtalk::authorize)
-                .wrap(limited!("dingtalk")),
+            "/admin/users/{id}/confirm",
+            web::get().to(admin::pages::confirm),
         )
         .route(
-            "/user/dingtalk/",
-            web::get()
-                .to(dingtalk::authorize_json)
-                .wrap(limited!("dingtalk")),
+            "/admin/users/{id}/actions",
+            web::post().to(admin::pages::act),
         )
-        .route(
-            "/user/dingtalkCallback/",
-            web::get().to(dingtalk::callback).wrap(limited!("dingtalk")),
-        )
+        // The tutorial's paths for DingTalk.
+        .configure(|cfg| {
+            provider_flow(
+                cfg,
+                ProviderKind::DingTalk,
+                [
+                    "/user/dingtalk/authorize",
+                    "/user/dingtalk/",
+                    "/user/dingtalkCallback/",
+                ],
+            )
+        })
         .route("/app/", web::get().to(assets::spa_index))
         .route("/static/{path:.*}", web::get().to(assets::static_file))
         .service(
@@ -77,23 +81,48 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::scope("")
-                        .wrap(from_fn(guard::require_access_token))
+                        .wrap(from_fn(auth::require_access_token))
                         .route("/me", web::get().to(api::me))
                         .route("/me/sessions/revoke", web::post().to(api::end_my_sessions))
                         .route("/logout", web::post().to(api::logout))
                         .service(
                             web::scope("/admin")
-                                .wrap(from_fn(guard::require_admin))
-                                .configure(admin_api),
+                                .wrap(from_fn(auth::require_admin))
+                                .route("/accounts", web::get().to(admin::api::accounts))
+                                .route(
+                                    "/users/{id}/sessions/revoke",
+                                    web::post().to(admin::api::end_user_sessions),
+                                ),
                         ),
                 ),
         );
 }
 
-fn admin_api(cfg: &mut web::ServiceConfig) {
-    cfg.route("/accounts", web::get().to(admin::accounts_json))
-        .route(
-            "/users/{id}/sessions/revoke",
-            web::post().to(api::end_user_sessions),
-        );
+/// A provider's three routes — start (302), start as JSON (`{"url"}`), callback — served
+/// by the same handlers for every provider, each counted against the provider group's
+/// per-address budget.
+fn provider_flow(
+    cfg: &mut web::ServiceConfig,
+    kind: ProviderKind,
+    [authorize, authorize_json, callback]: [&str; 3],
+) {
+    let route = web::Data::new(ProviderRoute(kind));
+    cfg.service(
+        web::resource(authorize)
+            .app_data(route.clone())
+            .wrap(limited!("dingtalk"))
+            .route(web::get().to(oauth::authorize)),
+    )
+    .service(
+        web::resource(authorize_json)
+            .app_data(route.clone())
+            .wrap(limited!("dingtalk"))
+            .route(web::get().to(oauth::authorize_json)),
+    )
+    .service(
+        web::resource(callback)
+            .app_data(route)
+            .wrap(limited!("dingtalk"))
+            .route(web::get().to(oauth::callback)),
+    );
 }

@@ -1,19 +1,24 @@
 //! The browser session (actix-session, signed and encrypted cookie). It holds the pending
-//! OAuth `state` values and, after login, the user id and login-session id; the latter is
-//! checked against the database on every server page, because a cookie cannot be revoked.
+//! OAuth `state` values, the CSRF token of the forms and, after login, the user id and
+//! login-session id; the latter is checked against the database on every server page,
+//! because a cookie cannot be revoked.
 
 use std::future::{Ready, ready};
 
 use actix_session::{Session, SessionExt};
 use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde::{Deserialize, Serialize};
-use subtle::ConstantTimeEq;
+
+use crate::crypto::{constant_time_eq, random_token};
+use crate::domain::UserId;
+use crate::login::SessionRef;
 
 /// A few logins may be in flight at once (two tabs); older ones fall out.
 const MAX_PENDING_STATES: usize = 5;
 
 const PENDING_KEY: &str = "oauth_pending";
 const LOGIN_KEY: &str = "login";
+const CSRF_KEY: &str = "csrf";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
@@ -22,15 +27,24 @@ pub struct PendingLogin {
     pub created_at: i64,
     /// Where to go after login (a local path), kept here and never in `state`.
     pub next: Option<String>,
-    /// Set when a signed-in user links DingTalk to their account instead of logging in.
+    /// Set when a signed-in user links a provider to their account instead of logging in.
     #[serde(default)]
-    pub link_userid: Option<i32>,
+    pub link_userid: Option<UserId>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct SessionLogin {
-    pub userid: i32,
+    pub userid: UserId,
     pub sid: String,
+}
+
+impl SessionLogin {
+    pub fn session_ref(&self) -> SessionRef {
+        SessionRef {
+            userid: self.userid,
+            session_id: self.sid.clone(),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -63,9 +77,7 @@ impl TypedSession {
             return StateCheck::Missing;
         };
         let mut all = self.pending();
-        let found = all
-            .iter()
-            .position(|p| bool::from(p.state.as_bytes().ct_eq(state.as_bytes())));
+        let found = all.iter().position(|p| constant_time_eq(&p.state, state));
         let Some(index) = found else {
             return StateCheck::Unknown;
         };
@@ -100,8 +112,25 @@ impl TypedSession {
         self.0.purge();
     }
 
-    pub fn inner(&self) -> &Session {
-        &self.0
+    /// The CSRF token of this session's forms, made on first use.
+    pub fn csrf_token(&self) -> String {
+        if let Ok(Some(existing)) = self.0.get::<String>(CSRF_KEY) {
+            return existing;
+        }
+        let fresh = random_token(32);
+        let _ = self.0.insert(CSRF_KEY, &fresh);
+        fresh
+    }
+
+    pub fn csrf_matches(&self, submitted: Option<&str>) -> bool {
+        match (self.0.get::<String>(CSRF_KEY).ok().flatten(), submitted) {
+            (Some(expected), Some(submitted)) => constant_time_eq(&expected, submitted),
+            _ => false,
+        }
+    }
+
+    pub fn from_request_sync(req: &HttpRequest) -> TypedSession {
+        TypedSession(req.get_session())
     }
 }
 

@@ -57,7 +57,11 @@ async fn first_login_registers_a_user_without_a_password(backend: Backend) {
     assert_eq!(user.password_hash, None, "never the phone as a password");
     let links = users::links_of(&mut conn, user.id).unwrap();
     assert_eq!(links.len(), 1);
-    assert_eq!(links[0].types, 1);
+    assert_eq!(
+        links[0].types.number(),
+        1,
+        "the tutorial's number for DingTalk"
+    );
     assert!(links[0].uid.starts_with("sbx"));
     assert!(links[0].token.is_some());
 }
@@ -210,7 +214,7 @@ async fn login_with_next_goes_there(backend: Backend) {
 async fn new_app_openid_is_found_by_unionid(backend: Backend) {
     let app = spawn_app(backend).await;
     let first = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
-    let userid: i32 = first["userid"].parse().unwrap();
+    let userid: dingtalk_login::domain::UserId = first["userid"].parse().unwrap();
     // The company re-created its DingTalk app: openIds change, unionIds do not.
     diesel::update(sflogin::table.filter(sflogin::userid.eq(userid)))
         .set(sflogin::uid.eq("old-app-openid"))

@@ -22,7 +22,7 @@ async fn api_login_returns_the_four_values(backend: Backend) {
     assert_eq!(response.status(), 200);
     assert_eq!(response.headers()["cache-control"], "no-store");
     let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["userid"], user.id);
+    assert_eq!(body["userid"], user.id.0);
     assert_eq!(body["username"], "alice");
     assert_eq!(app.me(body["token"].as_str().unwrap()).await.status(), 200);
     assert_eq!(

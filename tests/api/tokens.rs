@@ -3,6 +3,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dingtalk_login::db::users;
+use dingtalk_login::domain::UserId;
 use dingtalk_login::tokens::{Claims, JwtKeys};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 
@@ -91,7 +92,7 @@ async fn forged_tokens_are_40102(backend: Backend) {
 
     // payload changed to another user, signature kept
     let mut other = claims.clone();
-    other.userid += 1;
+    other.userid.0 += 1;
     let tampered = format!(
         "{header}.{}.{}",
         URL_SAFE_NO_PAD.encode(serde_json::to_vec(&other).unwrap()),
@@ -307,7 +308,7 @@ async fn two_tabs_refreshing_at_once_rotate_once(backend: Backend) {
 async fn deactivated_and_deleted_users_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let tokens = app.dingtalk_tokens(ZHANGSAN).await;
-    let userid: i32 = tokens["userid"].parse().unwrap();
+    let userid: UserId = tokens["userid"].parse().unwrap();
     users::set_active(&mut app.conn(), userid, false).unwrap();
     assert_eq!(error_code(app.me(&tokens["token"]).await, 401).await, 40104);
     assert_eq!(

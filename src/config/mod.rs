@@ -2,15 +2,20 @@
 //! developer's machine, validated once at start-up. A bad setting is a [`ConfigError`]
 //! that names the variable and the fix; `main` turns it into exit code 2.
 
-use std::fmt;
-use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+mod providers;
+mod secrets;
 
-use base64::Engine;
-use rand::RngCore;
+pub use providers::DingTalkSettings;
+pub use secrets::{MIN_SECRET_LEN, Secret};
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
 use url::Url;
 
 use crate::db::DatabaseUrl;
+use providers::dingtalk_settings;
+use secrets::load_secret;
 
 /// A setting that is wrong, with the variable's name and what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -21,7 +26,7 @@ pub struct ConfigError {
     pub fix: String,
 }
 
-fn config_error(
+pub(crate) fn config_error(
     var: &'static str,
     problem: impl Into<String>,
     fix: impl Into<String>,
@@ -33,46 +38,10 @@ fn config_error(
     }
 }
 
-/// A secret value whose `Debug` never prints it.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret([redacted])")
-    }
-}
-
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
     Development,
     Production,
-}
-
-/// HMAC keys need at least 256 bits (RFC 8725 §3.5); the session key is derived from its
-/// secret with HKDF, which actix-web's `Key::derive_from` also wants 32 bytes for.
-pub const MIN_SECRET_LEN: usize = 32;
-
-#[derive(Debug, Clone)]
-pub struct DingTalkSettings {
-    pub client_id: String,
-    pub client_secret: Secret,
-    /// The browser-facing authorize page.
-    pub auth_url: Url,
-    /// Base of `/v1.0/oauth2/userAccessToken` and `/v1.0/contact/users/me`.
-    pub api_base: Url,
-    /// Serve the built-in DingTalk simulator under `/sandbox/dingtalk`.
-    pub sandbox: bool,
-    pub timeout_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -104,9 +73,8 @@ pub struct Settings {
 }
 
 impl Settings {
-    /// Reads `.env` (if any) and the process environment.
+    /// Reads the process environment (the command line loads `.env` into it first).
     pub fn from_env() -> Result<Settings, ConfigError> {
-        let _ = dotenvy::dotenv();
         Settings::from_lookup(|key| std::env::var(key).ok())
     }
 
@@ -155,7 +123,13 @@ impl Settings {
 
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
         let database_url = match get("DATABASE_URL") {
-            Some(raw) => parse_database_url(&raw)?,
+            Some(raw) => DatabaseUrl::parse(&raw).map_err(|problem| {
+                config_error(
+                    "DATABASE_URL",
+                    problem,
+                    "Use sqlite://PATH (e.g. sqlite://data/dingtalk-login.sqlite3) or postgres://USER@HOST:5432/DB.",
+                )
+            })?,
             None => DatabaseUrl::Sqlite(data_dir.join("dingtalk-login.sqlite3")),
         };
         let database_pool_size =
@@ -273,85 +247,7 @@ impl Settings {
     }
 }
 
-fn dingtalk_settings(
-    get: &impl Fn(&str) -> Option<String>,
-    base: &str,
-    production: bool,
-) -> Result<DingTalkSettings, ConfigError> {
-    let client_id = get("DINGTALK_CLIENT_ID");
-    let sandbox = match get("DINGTALK_SANDBOX").as_deref() {
-        Some("true") | Some("1") => true,
-        Some("false") | Some("0") => false,
-        Some(other) => {
-            return Err(config_error(
-                "DINGTALK_SANDBOX",
-                format!("unknown value `{other}`"),
-                "Use true or false.",
-            ));
-        }
-        None => client_id.is_none(),
-    };
-    if production && sandbox {
-        return Err(config_error(
-            "DINGTALK_CLIENT_ID",
-            "the DingTalk sandbox cannot run when APP_ENV=production",
-            "Set DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET from the DingTalk developer console, and unset DINGTALK_SANDBOX.",
-        ));
-    }
-    let client_secret = get("DINGTALK_CLIENT_SECRET");
-    let (client_id, client_secret) = match (client_id, client_secret) {
-        (Some(id), Some(secret)) => (id, Secret::new(secret)),
-        (Some(_), None) if !sandbox => {
-            return Err(config_error(
-                "DINGTALK_CLIENT_SECRET",
-                "is missing while DINGTALK_CLIENT_ID is set",
-                "Copy the Client Secret of your DingTalk app (开发配置 > 凭证与基础信息).",
-            ));
-        }
-        // The sandbox accepts the credentials it was started with; a random secret per
-        // process keeps any literal secret out of the code.
-        (id, _) => (
-            id.unwrap_or_else(|| "sandbox-client".into()),
-            Secret::new(random_token(24)),
-        ),
-    };
-    let (default_auth, default_api) = if sandbox {
-        (
-            format!("{base}/sandbox/dingtalk/oauth2/auth"),
-            format!("{base}/sandbox/dingtalk"),
-        )
-    } else {
-        (
-            "https://login.dingtalk.com/oauth2/auth".into(),
-            "https://api.dingtalk.com".into(),
-        )
-    };
-    let auth_url = parse_http_url(
-        "DINGTALK_AUTH_URL",
-        &get("DINGTALK_AUTH_URL").unwrap_or(default_auth),
-    )?;
-    let api_base = parse_http_url(
-        "DINGTALK_API_BASE",
-        &get("DINGTALK_API_BASE").unwrap_or(default_api),
-    )?;
-    let timeout_ms = parse_number(
-        "DINGTALK_TIMEOUT_MS",
-        get("DINGTALK_TIMEOUT_MS"),
-        10_000,
-        100,
-        60_000,
-    )? as u64;
-    Ok(DingTalkSettings {
-        client_id,
-        client_secret,
-        auth_url,
-        api_base,
-        sandbox,
-        timeout_ms,
-    })
-}
-
-fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
+pub(crate) fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(raw).map_err(|e| {
         config_error(
             var,
@@ -369,47 +265,7 @@ fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
     Ok(url)
 }
 
-fn parse_database_url(raw: &str) -> Result<DatabaseUrl, ConfigError> {
-    let fix = "Use sqlite://PATH (e.g. sqlite://data/dingtalk-login.sqlite3) or postgres://USER@HOST:5432/DB.";
-    if let Some(path) = raw
-        .strip_prefix("sqlite://")
-        .or_else(|| raw.strip_prefix("sqlite:"))
-    {
-        if path.is_empty() {
-            return Err(config_error(
-                "DATABASE_URL",
-                "the SQLite path is empty",
-                fix,
-            ));
-        }
-        return Ok(DatabaseUrl::Sqlite(PathBuf::from(path)));
-    }
-    if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
-        let parsed = Url::parse(raw).map_err(|e| {
-            config_error(
-                "DATABASE_URL",
-                format!("not a valid PostgreSQL URL ({e})"),
-                fix,
-            )
-        })?;
-        if parsed.host_str().is_none_or(str::is_empty) {
-            return Err(config_error(
-                "DATABASE_URL",
-                "the PostgreSQL URL has no host",
-                fix,
-            ));
-        }
-        return Ok(DatabaseUrl::Postgres(raw.to_owned()));
-    }
-    let scheme = raw.split_once("://").map(|(s, _)| s).unwrap_or(raw);
-    Err(config_error(
-        "DATABASE_URL",
-        format!("unsupported database `{scheme}`"),
-        fix,
-    ))
-}
-
-fn parse_number(
+pub(crate) fn parse_number(
     var: &'static str,
     raw: Option<String>,
     default: i64,
@@ -425,80 +281,4 @@ fn parse_number(
             format!("Unset it to use {default}."),
         )),
     }
-}
-
-/// A secret from the environment, or in development one generated once and kept in
-/// `DATA_DIR` (owner-only), so restarts keep sessions and tokens valid.
-fn load_secret(
-    var: &'static str,
-    value: Option<String>,
-    data_dir: &Path,
-    file_name: &str,
-    production: bool,
-) -> Result<Secret, ConfigError> {
-    let make_one = "Generate one with `openssl rand -base64 48`.";
-    if let Some(value) = value {
-        if value.len() < MIN_SECRET_LEN {
-            return Err(config_error(
-                var,
-                format!(
-                    "is too short ({} bytes; at least {MIN_SECRET_LEN} are needed)",
-                    value.len()
-                ),
-                make_one,
-            ));
-        }
-        return Ok(Secret::new(value));
-    }
-    if production {
-        return Err(config_error(
-            var,
-            "is not set (required when APP_ENV=production)",
-            make_one,
-        ));
-    }
-    let path = data_dir.join(file_name);
-    let io_error = |e: std::io::Error| {
-        config_error(
-            var,
-            format!("cannot keep a generated secret in {} ({e})", path.display()),
-            "Set DATA_DIR to a writable folder, or set the secret itself.",
-        )
-    };
-    match std::fs::read_to_string(&path) {
-        Ok(existing) if existing.trim().len() >= MIN_SECRET_LEN => Ok(Secret::new(existing.trim())),
-        Ok(_) => Err(config_error(
-            var,
-            format!("{} is shorter than {MIN_SECRET_LEN} bytes", path.display()),
-            "Delete the file to generate a new one, or set the variable.",
-        )),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let secret = random_token(48);
-            write_private_file(&path, &secret).map_err(io_error)?;
-            tracing::info!(variable = var, file = %path.display(), "generated a new secret and kept it in the data folder (owner-only); set the variable in production");
-            Ok(Secret::new(secret))
-        }
-        Err(e) => Err(io_error(e)),
-    }
-}
-
-fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    file.write_all(contents.as_bytes())?;
-    file.sync_all()
-}
-
-/// `bytes` random bytes from a CSPRNG (rand's thread RNG: ChaCha seeded by the OS), base64url.
-pub fn random_token(bytes: usize) -> String {
-    let mut buf = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut buf);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }

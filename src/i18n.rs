@@ -1,7 +1,5 @@
-//! Chinese by default; English when the browser's Accept-Language prefers it.
-
-use actix_web::HttpRequest;
-use actix_web::http::header::ACCEPT_LANGUAGE;
+//! The two languages of every page and message: Chinese by default, English when the
+//! browser's Accept-Language prefers it. (The web layer reads the header; see `web::extract`.)
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lang {
@@ -10,14 +8,6 @@ pub enum Lang {
 }
 
 impl Lang {
-    pub fn from_request(req: &HttpRequest) -> Lang {
-        req.headers()
-            .get(ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .map(Lang::from_accept_language)
-            .unwrap_or(Lang::Zh)
-    }
-
     /// The highest-weighted of zh / en wins; anything else keeps the default.
     pub fn from_accept_language(header: &str) -> Lang {
         let mut best: Option<(f32, Lang)> = None;

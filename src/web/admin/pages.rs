@@ -3,54 +3,23 @@
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::api::LinkedAccountView;
-use super::csrf;
-use super::guard::CurrentUser;
-use super::i18n::Lang;
-use super::page_auth::SignedInAdmin;
-use super::pages::render_page;
-use super::session::TypedSession;
-use crate::accounts::{self, AccountError, AdminAction, provider_name};
-use crate::db::admin::{AccountsPage, Counts, PAGE_SIZE};
+use super::{ListQuery, load_accounts};
+use crate::accounts::{self, AdminAction};
+use crate::db::admin::{Counts, PAGE_SIZE};
 use crate::db::models::{AuditEntry, LinkedAccount, LoginSession, User, now};
 use crate::db::{self, DbError, DbPool, admin, sessions, users};
-use crate::error::{ApiError, PageError};
-
-#[derive(Deserialize)]
-pub struct ListQuery {
-    q: Option<String>,
-    page: Option<i64>,
-}
-
-impl ListQuery {
-    fn parts(&self) -> (String, i64) {
-        let q: String = self
-            .q
-            .as_deref()
-            .unwrap_or("")
-            .trim()
-            .chars()
-            .filter(|c| !c.is_control())
-            .take(100)
-            .collect();
-        (q, self.page.unwrap_or(1).clamp(1, 1_000_000))
-    }
-}
-
-async fn load_accounts(
-    pool: &DbPool,
-    q: String,
-    page: i64,
-) -> Result<(AccountsPage, Counts), DbError> {
-    db::run(pool, move |conn| {
-        Ok((admin::accounts_page(conn, &q, page)?, admin::counts(conn)?))
-    })
-    .await
-}
+use crate::domain::UserId;
+use crate::error::{FormRefusal, PageError, Whose};
+use crate::i18n::Lang;
+use crate::login::LoginError;
+use crate::web::auth::Admin;
+use crate::web::extract::{CsrfForm, CsrfProtected};
+use crate::web::render::render_page;
+use crate::web::session::TypedSession;
 
 #[derive(Template)]
 #[template(path = "admin_accounts.html")]
@@ -66,9 +35,6 @@ struct AccountsTemplate<'a> {
 }
 
 impl AccountsTemplate<'_> {
-    fn provider(&self, types: &i32) -> &'static str {
-        provider_name(*types)
-    }
     fn page_link(&self, page: i64) -> String {
         url::form_urlencoded::Serializer::new(String::new())
             .append_pair("q", self.q)
@@ -79,23 +45,22 @@ impl AccountsTemplate<'_> {
 
 /// `GET /admin/accounts?q=&page=`.
 pub async fn accounts(
-    req: HttpRequest,
-    admin: SignedInAdmin,
+    lang: Lang,
+    Admin(admin): Admin,
     session: TypedSession,
     query: web::Query<ListQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, PageError> {
-    let lang = Lang::from_request(&req);
     let (q, page) = query.parts();
     let (list, counts) = load_accounts(&pool, q.clone(), page)
         .await
         .map_err(|e| PageError::from_db(e, lang))?;
     let pages = ((list.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
-    let csrf = csrf::token(&session);
+    let csrf = session.csrf_token();
     let template = AccountsTemplate {
         lang,
         csrf: &csrf,
-        me: &admin.0.user,
+        me: &admin.user,
         q: &q,
         page,
         pages,
@@ -103,33 +68,6 @@ pub async fn accounts(
         users: &list.users,
     };
     render_page(lang, &template, StatusCode::OK)
-}
-
-/// `GET /api/admin/accounts?q=&page=`: the same data for programs.
-pub async fn accounts_json(
-    _admin: CurrentUser,
-    query: web::Query<ListQuery>,
-    pool: web::Data<DbPool>,
-) -> Result<HttpResponse, ApiError> {
-    let (q, page) = query.parts();
-    let (list, counts) = load_accounts(&pool, q, page).await?;
-    let users: Vec<serde_json::Value> = list
-        .users
-        .into_iter()
-        .map(|(user, links)| {
-            let links: Vec<LinkedAccountView> = links.into_iter().map(Into::into).collect();
-            serde_json::json!({
-                "id": user.id, "username": user.username, "name": user.name, "phone": user.phone,
-                "role": user.role, "isActive": user.is_active, "createdAt": user.created_at.and_utc(),
-                "linkedAccounts": links,
-            })
-        })
-        .collect();
-    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({
-        "page": page, "pageSize": PAGE_SIZE, "total": list.total,
-        "counts": { "users": counts.users, "dingtalkLinks": counts.dingtalk_links, "loginsLast24h": counts.logins_last_24h },
-        "users": users,
-    })))
 }
 
 #[derive(Template)]
@@ -144,12 +82,6 @@ struct UserTemplate<'a> {
     error: Option<&'a str>,
 }
 
-impl UserTemplate<'_> {
-    fn provider(&self, types: &i32) -> &'static str {
-        provider_name(*types)
-    }
-}
-
 #[derive(Deserialize)]
 pub struct UserQuery {
     done: Option<String>,
@@ -157,7 +89,7 @@ pub struct UserQuery {
 
 type UserDetails = (User, Vec<LinkedAccount>, Vec<LoginSession>, Vec<AuditEntry>);
 
-async fn load_user(pool: &DbPool, id: i32, lang: Lang) -> Result<UserDetails, PageError> {
+async fn load_user(pool: &DbPool, id: UserId, lang: Lang) -> Result<UserDetails, PageError> {
     let details = db::run::<_, DbError, _>(pool, move |conn| {
         let Some(user) = users::find_by_id(conn, id)? else {
             return Ok(None);
@@ -176,20 +108,16 @@ async fn load_user(pool: &DbPool, id: i32, lang: Lang) -> Result<UserDetails, Pa
             lang.t("没有这个用户", "No such user"),
             lang.t("该用户不存在。", "This user does not exist."),
         )
-        .with_back(
-            "/admin/accounts",
-            lang.t("返回账号列表", "Back to accounts"),
-        )
+        .back_to_accounts_list()
     })
 }
 
 async fn render_user(
     lang: Lang,
     pool: &DbPool,
-    id: i32,
+    id: UserId,
     notice: Option<&str>,
-    error: Option<&str>,
-    status: StatusCode,
+    refusal: Option<FormRefusal>,
 ) -> Result<HttpResponse, PageError> {
     let (user, links, active, audit) = load_user(pool, id, lang).await?;
     let template = UserTemplate {
@@ -199,26 +127,29 @@ async fn render_user(
         sessions: &active,
         audit: &audit,
         notice,
-        error,
+        error: refusal.as_ref().map(|r| r.message),
     };
-    render_page(lang, &template, status)
+    render_page(
+        lang,
+        &template,
+        refusal.map_or(StatusCode::OK, |r| r.status),
+    )
 }
 
 /// `GET /admin/users/{id}`.
 pub async fn user(
-    req: HttpRequest,
-    _admin: SignedInAdmin,
-    path: web::Path<i32>,
+    lang: Lang,
+    _admin: Admin,
+    path: web::Path<UserId>,
     query: web::Query<UserQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, PageError> {
-    let lang = Lang::from_request(&req);
     let notice = query
         .done
         .as_deref()
         .and_then(|done| AdminAction::parse(done, None))
         .map(|_| lang.t("操作已完成。", "Done."));
-    render_user(lang, &pool, path.into_inner(), notice, None, StatusCode::OK).await
+    render_user(lang, &pool, path.into_inner(), notice, None).await
 }
 
 #[derive(Deserialize)]
@@ -270,28 +201,24 @@ fn unknown_action(lang: Lang) -> PageError {
         lang.t("无效的操作", "Unknown action"),
         lang.t("无效的操作。", "This action does not exist."),
     )
-    .with_back(
-        "/admin/accounts",
-        lang.t("返回账号列表", "Back to accounts"),
-    )
+    .back_to_accounts_list()
 }
 
 /// `GET /admin/users/{id}/confirm?action=..`: the confirmation step (changes nothing).
 pub async fn confirm(
-    req: HttpRequest,
-    _admin: SignedInAdmin,
+    lang: Lang,
+    _admin: Admin,
     session: TypedSession,
-    path: web::Path<i32>,
+    path: web::Path<UserId>,
     query: web::Query<ActionQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, PageError> {
-    let lang = Lang::from_request(&req);
     let action =
         AdminAction::parse(&query.action, query.provider).ok_or_else(|| unknown_action(lang))?;
     let (user, ..) = load_user(&pool, path.into_inner(), lang).await?;
-    let csrf = csrf::token(&session);
+    let csrf = session.csrf_token();
     let provider = match action {
-        AdminAction::Unlink(types) => types,
+        AdminAction::Unlink(types) => types.number(),
         _ => 0,
     };
     let template = ConfirmTemplate {
@@ -307,60 +234,40 @@ pub async fn confirm(
 
 #[derive(Deserialize)]
 pub struct ActionForm {
-    csrf: Option<String>,
     action: String,
     provider: Option<i32>,
 }
 
+impl CsrfProtected for ActionForm {
+    const FORM: &'static str = "admin action";
+}
+
 /// `POST /admin/users/{id}/actions`.
 pub async fn act(
-    req: HttpRequest,
-    admin: SignedInAdmin,
-    session: TypedSession,
-    path: web::Path<i32>,
-    form: web::Form<ActionForm>,
+    lang: Lang,
+    Admin(admin): Admin,
+    path: web::Path<UserId>,
+    CsrfForm(form): CsrfForm<ActionForm>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, PageError> {
-    let lang = Lang::from_request(&req);
     let target = path.into_inner();
-    if !csrf::verify(&session, form.csrf.as_deref()) {
-        return Err(PageError::csrf_rejected(lang, "admin action").with_back(
-            "/admin/accounts",
-            lang.t("返回账号列表", "Back to accounts"),
-        ));
-    }
     let action =
         AdminAction::parse(&form.action, form.provider).ok_or_else(|| unknown_action(lang))?;
-    let actor = admin.0.user.clone();
+    let actor = admin.user;
     let result = db::run(&pool, move |conn| {
         accounts::apply_admin_action(conn, &actor, target, action)
     })
     .await;
-    let refusal = match result {
+    match result {
         Ok(()) => {
             let location = format!("/admin/users/{target}?done={}", action.name());
-            return Ok(HttpResponse::SeeOther()
+            Ok(HttpResponse::SeeOther()
                 .insert_header((LOCATION, location))
-                .finish());
+                .finish())
         }
-        Err(AccountError::Db(e)) => return Err(PageError::from_db(e, lang)),
-        Err(AccountError::LastLoginMethod) => lang.t(
-            "这是该用户唯一的登录方式（没有密码），不能解绑。",
-            "This is the user's only way to log in (no password); it cannot be unlinked.",
-        ),
-        Err(AccountError::SelfLockout) => lang.t(
-            "不能停用自己或撤销自己的管理员权限。",
-            "You cannot deactivate yourself or remove your own admin role.",
-        ),
-        Err(_) => lang.t("没有找到该用户或绑定。", "No such user or linked account."),
-    };
-    render_user(
-        lang,
-        &pool,
-        target,
-        None,
-        Some(refusal),
-        StatusCode::CONFLICT,
-    )
-    .await
+        Err(error) => {
+            let refusal = FormRefusal::from_change(LoginError::from(error), lang, Whose::Other)?;
+            render_user(lang, &pool, target, None, Some(refusal)).await
+        }
+    }
 }

@@ -1,8 +1,11 @@
+//! Probes for load balancers and orchestrators.
+
 use std::time::Duration;
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpResponse, ResponseError, web};
 
 use crate::db::{DbError, DbPool, users};
+use crate::error::{ApiCode, ApiError};
 
 /// The process is up.
 pub async fn healthz() -> HttpResponse {
@@ -13,7 +16,7 @@ pub async fn healthz() -> HttpResponse {
 /// pooled connection one second at most.
 pub async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
     let pool = pool.into_inner();
-    let check = web::block(move || -> Result<(), DbError> {
+    let check = tokio::task::spawn_blocking(move || -> Result<(), DbError> {
         let mut conn = pool.get_timeout(Duration::from_secs(1))?;
         users::ping(&mut conn)
     })
@@ -23,8 +26,7 @@ pub async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");
-            HttpResponse::ServiceUnavailable()
-                .json(serde_json::json!({ "code": 50301, "msg": "database unreachable" }))
+            ApiError::new(ApiCode::Unavailable, "database unreachable").error_response()
         }
     }
 }

@@ -1,4 +1,5 @@
-//! A per-address request budget for the login endpoints (security row 60): a flood of
+//! A per-address request budget for the login endpoints (threat T-60 in
+//! `docs/threat-model.md`): a flood of
 //! `/user/dingtalk/*`, the callback, `/login`, `/api/login` or `/api/token/refresh` gets 429
 //! instead of reaching DingTalk (and the app's API quota) or the database. Counted per
 //! instance, in fixed one-minute windows.
@@ -10,14 +11,12 @@ use std::time::{Duration, Instant};
 
 use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::StatusCode;
-use actix_web::http::header::RETRY_AFTER;
 use actix_web::middleware::Next;
-use actix_web::{HttpRequest, ResponseError, web};
+use actix_web::{ResponseError, web};
 
-use super::i18n::Lang;
 use crate::config::Settings;
 use crate::error::{ApiError, PageError};
+use crate::web::extract::{client_address, lang_of};
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// Bounds memory under a flood from many addresses.
@@ -65,23 +64,6 @@ impl RequestBudget {
     }
 }
 
-/// The client's address: the peer, or, when the peer is a trusted proxy, the last address
-/// that proxy appended to `X-Forwarded-For` (anything before it is the client's own claim).
-pub fn client_address(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
-    let peer = req.peer_addr()?.ip();
-    if !trusted_proxies.contains(&peer) {
-        return Some(peer);
-    }
-    let forwarded = req
-        .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    forwarded
-        .and_then(|list| list.rsplit(',').next())
-        .and_then(|ip| ip.trim().parse().ok())
-        .or(Some(peer))
-}
-
 /// Middleware: spends one request of `group`'s budget for the client's address.
 pub async fn limit(
     group: &'static str,
@@ -108,28 +90,10 @@ pub async fn limit(
         group,
         "too many requests from one address"
     );
-    let mut response = if req.path().starts_with("/api/") {
-        ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            42902,
-            "too many requests; try again later",
-        )
-        .error_response()
+    let response = if req.path().starts_with("/api/") {
+        ApiError::too_many_requests(wait).error_response()
     } else {
-        let lang = Lang::from_request(req.request());
-        PageError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            lang,
-            lang.t("请求过于频繁", "Too many requests"),
-            lang.t(
-                "请求过于频繁，请稍后再试。",
-                "Too many requests. Please try again in a minute.",
-            ),
-        )
-        .error_response()
+        PageError::too_many_requests(lang_of(req.request()), wait).error_response()
     };
-    response
-        .headers_mut()
-        .insert(RETRY_AFTER, wait.as_secs().max(1).into());
     Ok(req.into_response(response).map_into_right_body())
 }

@@ -1,5 +1,8 @@
-//! Cross-cutting response policy: security headers on every response, and one log line
-//! per request (method, path without its query, status, latency).
+//! Cross-cutting request and response policy: security headers on every response, one log
+//! line per request (method, path without its query, status, latency), CORS for the API,
+//! and the per-address budget of the login endpoints (`rate_limit`).
+
+pub mod rate_limit;
 
 use std::time::Instant;
 
@@ -75,7 +78,7 @@ pub async fn access_log(
 
 /// CORS for the JSON API, for an SPA served from another origin (`FRONTEND_LOGIN_URL`):
 /// only that origin is ever named in `Access-Control-Allow-Origin`, never a reflected one
-/// (security row #59). Other origins get no CORS headers, so browsers withhold the answer.
+/// (threat T-59). Other origins get no CORS headers, so browsers withhold the answer.
 /// Credentials are not allowed: the API takes its token from the Authorization header.
 pub async fn api_cors(
     req: ServiceRequest,

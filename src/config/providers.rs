@@ -1,0 +1,98 @@
+//! Settings of the identity providers: DingTalk's app credentials and endpoints, or the
+//! built-in sandbox when no app is configured.
+
+use url::Url;
+
+use super::{ConfigError, Secret, config_error, parse_http_url, parse_number};
+use crate::crypto::random_token;
+
+#[derive(Debug, Clone)]
+pub struct DingTalkSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The browser-facing authorize page.
+    pub auth_url: Url,
+    /// Base of `/v1.0/oauth2/userAccessToken` and `/v1.0/contact/users/me`.
+    pub api_base: Url,
+    /// Serve the built-in DingTalk simulator under `/sandbox/dingtalk`.
+    pub sandbox: bool,
+    pub timeout_ms: u64,
+}
+
+pub(crate) fn dingtalk_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    base: &str,
+    production: bool,
+) -> Result<DingTalkSettings, ConfigError> {
+    let client_id = get("DINGTALK_CLIENT_ID");
+    let sandbox = match get("DINGTALK_SANDBOX").as_deref() {
+        Some("true") | Some("1") => true,
+        Some("false") | Some("0") => false,
+        Some(other) => {
+            return Err(config_error(
+                "DINGTALK_SANDBOX",
+                format!("unknown value `{other}`"),
+                "Use true or false.",
+            ));
+        }
+        None => client_id.is_none(),
+    };
+    if production && sandbox {
+        return Err(config_error(
+            "DINGTALK_CLIENT_ID",
+            "the DingTalk sandbox cannot run when APP_ENV=production",
+            "Set DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET from the DingTalk developer console, and unset DINGTALK_SANDBOX.",
+        ));
+    }
+    let client_secret = get("DINGTALK_CLIENT_SECRET");
+    let (client_id, client_secret) = match (client_id, client_secret) {
+        (Some(id), Some(secret)) => (id, Secret::new(secret)),
+        (Some(_), None) if !sandbox => {
+            return Err(config_error(
+                "DINGTALK_CLIENT_SECRET",
+                "is missing while DINGTALK_CLIENT_ID is set",
+                "Copy the Client Secret of your DingTalk app (开发配置 > 凭证与基础信息).",
+            ));
+        }
+        // The sandbox accepts the credentials it was started with; a random secret per
+        // process keeps any literal secret out of the code.
+        (id, _) => (
+            id.unwrap_or_else(|| "sandbox-client".into()),
+            Secret::new(random_token(24)),
+        ),
+    };
+    let (default_auth, default_api) = if sandbox {
+        (
+            format!("{base}/sandbox/dingtalk/oauth2/auth"),
+            format!("{base}/sandbox/dingtalk"),
+        )
+    } else {
+        (
+            "https://login.dingtalk.com/oauth2/auth".into(),
+            "https://api.dingtalk.com".into(),
+        )
+    };
+    let auth_url = parse_http_url(
+        "DINGTALK_AUTH_URL",
+        &get("DINGTALK_AUTH_URL").unwrap_or(default_auth),
+    )?;
+    let api_base = parse_http_url(
+        "DINGTALK_API_BASE",
+        &get("DINGTALK_API_BASE").unwrap_or(default_api),
+    )?;
+    let timeout_ms = parse_number(
+        "DINGTALK_TIMEOUT_MS",
+        get("DINGTALK_TIMEOUT_MS"),
+        10_000,
+        100,
+        60_000,
+    )? as u64;
+    Ok(DingTalkSettings {
+        client_id,
+        client_secret,
+        auth_url,
+        api_base,
+        sandbox,
+        timeout_ms,
+    })
+}

@@ -1,0 +1,107 @@
+use std::fmt;
+
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromSql, FromSqlRow};
+use diesel::expression::AsExpression;
+use diesel::serialize::{self, Output, ToSql};
+use diesel::sql_types::Integer;
+
+use super::Phone;
+
+/// A third-party login provider, stored in `sflogin.types` with the tutorial's numbers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow)]
+#[diesel(sql_type = Integer)]
+pub enum ProviderKind {
+    DingTalk = 1,
+    Weibo = 2,
+    WeChat = 3,
+}
+
+impl ProviderKind {
+    pub const ALL: [ProviderKind; 3] = [
+        ProviderKind::DingTalk,
+        ProviderKind::Weibo,
+        ProviderKind::WeChat,
+    ];
+
+    /// The number in `sflogin.types` (and in the forms that name a provider).
+    pub fn number(self) -> i32 {
+        self as i32
+    }
+
+    pub fn from_number(number: i32) -> Option<ProviderKind> {
+        ProviderKind::ALL.into_iter().find(|p| p.number() == number)
+    }
+
+    /// The name in URLs, JSON (`linkedAccounts[].provider`) and icon file names.
+    pub fn name(self) -> &'static str {
+        match self {
+            ProviderKind::DingTalk => "dingtalk",
+            ProviderKind::Weibo => "weibo",
+            ProviderKind::WeChat => "wechat",
+        }
+    }
+}
+
+impl fmt::Display for ProviderKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl serde::Serialize for ProviderKind {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.name())
+    }
+}
+
+impl<DB: Backend> ToSql<Integer, DB> for ProviderKind
+where
+    i32: ToSql<Integer, DB>,
+{
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, DB>) -> serialize::Result {
+        // The bound value must outlive `out`: a static holds the numbers.
+        static NUMBERS: [i32; 4] = [0, 1, 2, 3];
+        NUMBERS[self.number() as usize].to_sql(out)
+    }
+}
+
+impl<DB: Backend> FromSql<Integer, DB> for ProviderKind
+where
+    i32: FromSql<Integer, DB>,
+{
+    fn from_sql(bytes: DB::RawValue<'_>) -> deserialize::Result<Self> {
+        let number = i32::from_sql(bytes)?;
+        ProviderKind::from_number(number)
+            .ok_or_else(|| format!("sflogin.types = {number} is no known provider").into())
+    }
+}
+
+/// What a provider told us about the person who just logged in.
+#[derive(Clone)]
+pub struct ProviderIdentity {
+    pub provider: ProviderKind,
+    pub uid: String,
+    pub unionid: Option<String>,
+    pub nick: String,
+    pub avatar_url: Option<String>,
+    pub phone: Option<Phone>,
+    /// The provider's access token for this person (a secret: never printed).
+    pub access_token: Option<String>,
+}
+
+impl fmt::Debug for ProviderIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderIdentity")
+            .field("provider", &self.provider)
+            .field("uid", &self.uid)
+            .field("unionid", &self.unionid)
+            .field("nick", &self.nick)
+            .field("phone", &self.phone)
+            .field(
+                "access_token",
+                &self.access_token.as_ref().map(|_| "[redacted]"),
+            )
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,291 @@
+//! Signing people in and out, as one service beside `accounts` and `tokens`: password
+//! login (throttled, argon2 on its own threads), provider login (bind or register and the
+//! login session in one transaction), linking a provider to the signed-in user, refresh,
+//! ending one or all sessions, changing a password, unlinking. Every database call runs off
+//! the async workers. The web layer only translates HTTP to these calls and back; nothing
+//! here knows HTTP.
+
+mod password_checks;
+
+pub use password_checks::{PasswordChecks, PasswordChecksGone};
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::accounts::{self, AccountError, LinkOutcome, LoginThrottle};
+use crate::db::models::User;
+use crate::db::{self, DbConn, DbError, DbPool, sessions, users, write_transaction};
+use crate::domain::{ProviderIdentity, ProviderKind, UserId};
+use crate::tokens::{Authenticated, TokenError, TokenPair, TokenService};
+
+/// Who is asking, as far as the login rules care: the client's address (for throttling)
+/// and its User-Agent (shown in the list of sessions).
+#[derive(Debug, Clone, Default)]
+pub struct ClientInfo {
+    pub address: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// A login session as a browser or a token names it.
+#[derive(Debug, Clone)]
+pub struct SessionRef {
+    pub userid: UserId,
+    pub session_id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// One answer for an unknown user, a wrong password and a user without one.
+    #[error("wrong username or password")]
+    BadCredentials,
+    #[error("too many failed attempts")]
+    Throttled(Duration),
+    #[error("this account is deactivated")]
+    Inactive,
+    /// The session that started a linking round trip is gone (logged out, revoked).
+    #[error("the login session has ended")]
+    SessionEnded,
+    /// A rule of `accounts` said no (already linked elsewhere, last way to log in, …).
+    #[error(transparent)]
+    Refused(AccountError),
+    #[error(transparent)]
+    PasswordChecks(#[from] PasswordChecksGone),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl From<AccountError> for LoginError {
+    fn from(error: AccountError) -> Self {
+        match error {
+            AccountError::Inactive => LoginError::Inactive,
+            AccountError::BadCredentials => LoginError::BadCredentials,
+            AccountError::Db(db) => LoginError::Db(db),
+            other => LoginError::Refused(other),
+        }
+    }
+}
+
+impl From<TokenError> for LoginError {
+    fn from(error: TokenError) -> Self {
+        match error {
+            TokenError::Db(db) => LoginError::Db(db),
+            TokenError::Inactive => LoginError::Inactive,
+            _ => LoginError::SessionEnded,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for LoginError {
+    fn from(error: diesel::result::Error) -> Self {
+        LoginError::Db(DbError::Query(error))
+    }
+}
+
+pub struct LoginService {
+    pool: DbPool,
+    tokens: Arc<TokenService>,
+    throttle: LoginThrottle,
+    checks: PasswordChecks,
+}
+
+impl LoginService {
+    pub fn new(pool: DbPool, tokens: TokenService) -> LoginService {
+        LoginService {
+            pool,
+            tokens: Arc::new(tokens),
+            throttle: LoginThrottle::default(),
+            checks: PasswordChecks::new(),
+        }
+    }
+
+    pub fn tokens(&self) -> &TokenService {
+        &self.tokens
+    }
+
+    /// Runs `f` on a pooled connection off the async workers.
+    async fn db<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+    {
+        db::run(&self.pool, f).await
+    }
+
+    /// Whether a login session still counts, and for whom, as of now: one indexed lookup,
+    /// so logout, revocation, deactivation and role changes apply from the next request.
+    pub async fn authenticate(&self, session: SessionRef) -> Result<Authenticated, TokenError> {
+        self.db(move |conn| TokenService::load_session(conn, &session.session_id, session.userid))
+            .await
+    }
+
+    pub async fn password_login(
+        &self,
+        client: &ClientInfo,
+        username: &str,
+        password: &str,
+    ) -> Result<TokenPair, LoginError> {
+        let address = client.address.map(|ip| ip.to_string()).unwrap_or_default();
+        self.throttle
+            .check(username, &address)
+            .map_err(LoginError::Throttled)?;
+        // A name no account can have (control characters: PostgreSQL rejects a NUL in a
+        // query outright) is looked up nowhere, and answered like any unknown user.
+        let user = if accounts::validate_username(username).is_ok() {
+            let name = username.to_owned();
+            self.db::<_, DbError, _>(move |conn| users::find_by_username(conn, &name))
+                .await?
+        } else {
+            None
+        };
+        let password = password.to_owned();
+        let checked = self
+            .checks
+            .run(move || accounts::check_password(user, &password))
+            .await?;
+        let user = match checked {
+            Ok(user) => user,
+            Err(error) => {
+                if matches!(error, AccountError::BadCredentials) {
+                    self.throttle.record_failure(username, &address);
+                    tracing::info!(
+                        security_event = "login_failed",
+                        method = "password",
+                        "wrong username or password"
+                    );
+                }
+                return Err(error.into());
+            }
+        };
+        let tokens = self.tokens.clone();
+        let user_agent = client.user_agent.clone();
+        let pair = self
+            .db::<_, TokenError, _>(move |conn| {
+                tokens.start_session(conn, &user, user_agent.as_deref())
+            })
+            .await?;
+        self.throttle.record_success(username);
+        tracing::info!(
+            security_event = "login",
+            method = "password",
+            userid = %pair.userid,
+            "signed in"
+        );
+        Ok(pair)
+    }
+
+    /// Signs in whoever `identity` is: the linked user, or a bound or new one (see
+    /// `accounts::sign_in_with_provider`), and starts their login session — one short
+    /// write transaction, so nothing is half-written.
+    pub async fn provider_login(
+        &self,
+        client: &ClientInfo,
+        identity: ProviderIdentity,
+    ) -> Result<TokenPair, LoginError> {
+        let tokens = self.tokens.clone();
+        let user_agent = client.user_agent.clone();
+        let provider = identity.provider;
+        let (outcome, pair) = self
+            .db(move |conn| {
+                write_transaction(
+                    conn,
+                    |conn| -> Result<(LinkOutcome, TokenPair), LoginError> {
+                        let (user, outcome) = accounts::sign_in_with_provider(conn, &identity)?;
+                        let pair = tokens.start_session(conn, &user, user_agent.as_deref())?;
+                        Ok((outcome, pair))
+                    },
+                )
+            })
+            .await?;
+        tracing::info!(security_event = "login", method = %provider, userid = %pair.userid, outcome = ?outcome, "signed in");
+        Ok(pair)
+    }
+
+    /// Links `identity` to the user of `session`, which must still be alive.
+    pub async fn link_provider(
+        &self,
+        session: SessionRef,
+        identity: ProviderIdentity,
+    ) -> Result<(), LoginError> {
+        let userid = session.userid;
+        let provider = identity.provider;
+        self.db(move |conn| -> Result<(), LoginError> {
+            TokenService::load_session(conn, &session.session_id, session.userid)?;
+            Ok(accounts::link_to_user(conn, session.userid, &identity)?)
+        })
+        .await?;
+        tracing::info!(
+            security_event = "link",
+            %provider,
+            %userid,
+            "linked a provider account"
+        );
+        Ok(())
+    }
+
+    /// Rotates a refresh token (see `TokenService::refresh`).
+    pub async fn refresh(&self, refresh_token: String) -> Result<TokenPair, TokenError> {
+        let tokens = self.tokens.clone();
+        self.db(move |conn| tokens.refresh(conn, &refresh_token))
+            .await
+    }
+
+    /// Logout: this login session's tokens stop working at once, everywhere.
+    pub async fn end_session(&self, session: SessionRef) -> Result<(), LoginError> {
+        let session_id = session.session_id;
+        self.db::<_, DbError, _>(move |conn| sessions::revoke_session(conn, &session_id, "logout"))
+            .await?;
+        tracing::info!(security_event = "logout", userid = %session.userid, "logged out");
+        Ok(())
+    }
+
+    /// Ends every login session of `target`: the actor's own ("log out everywhere") or,
+    /// for an admin, someone else's. Audited.
+    pub async fn end_all_sessions(
+        &self,
+        actor: &User,
+        target: UserId,
+    ) -> Result<usize, LoginError> {
+        let owner = actor.clone();
+        let ended = self
+            .db(move |conn| accounts::end_all_sessions(conn, &owner, target))
+            .await
+            .map_err(LoginError::from)?;
+        tracing::info!(
+            security_event = "sessions_ended",
+            userid = %target,
+            by = %actor.id,
+            ended,
+            "ended all sessions"
+        );
+        Ok(ended)
+    }
+
+    /// Sets a first password, or changes it given the current one.
+    pub async fn change_password(
+        &self,
+        user: User,
+        current: Option<String>,
+        new: String,
+    ) -> Result<(), LoginError> {
+        let userid = user.id;
+        let hash = self
+            .checks
+            .run(move || accounts::new_password_hash(&user, current.as_deref(), &new))
+            .await??;
+        self.db::<_, DbError, _>(move |conn| users::set_password_hash(conn, userid, &hash))
+            .await?;
+        tracing::info!(security_event = "password_set", %userid, "password set");
+        Ok(())
+    }
+
+    /// Refused when it would leave the user no way to log in.
+    pub async fn unlink(&self, userid: UserId, provider: ProviderKind) -> Result<(), LoginError> {
+        self.db(move |conn| accounts::unlink(conn, userid, provider))
+            .await
+            .map_err(LoginError::from)?;
+        tracing::info!(security_event = "unlink", %userid, %provider, "unlinked an account");
+        Ok(())
+    }
+}

@@ -1,0 +1,43 @@
+//! The administrators' side: pages (users and their linked accounts, one user, actions
+//! behind a confirmation page) and the same list as JSON under `/api/admin`.
+
+pub mod api;
+pub mod pages;
+
+use serde::Deserialize;
+
+use crate::db::admin::{AccountsPage, Counts};
+use crate::db::{self, DbError, DbPool, admin};
+
+#[derive(Deserialize)]
+pub struct ListQuery {
+    q: Option<String>,
+    page: Option<i64>,
+}
+
+impl ListQuery {
+    /// The search (without control characters, at most 100 characters) and the page.
+    fn parts(&self) -> (String, i64) {
+        let q: String = self
+            .q
+            .as_deref()
+            .unwrap_or("")
+            .trim()
+            .chars()
+            .filter(|c| !c.is_control())
+            .take(100)
+            .collect();
+        (q, self.page.unwrap_or(1).clamp(1, 1_000_000))
+    }
+}
+
+async fn load_accounts(
+    pool: &DbPool,
+    q: String,
+    page: i64,
+) -> Result<(AccountsPage, Counts), DbError> {
+    db::run(pool, move |conn| {
+        Ok((admin::accounts_page(conn, &q, page)?, admin::counts(conn)?))
+    })
+    .await
+}

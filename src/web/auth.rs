@@ -1,0 +1,185 @@
+//! Who is signed in, under one name for pages and API: `SignedIn` (and `Admin`).
+//!
+//! - API (`/api/*` except login and refresh): the `require_access_token` middleware checks
+//!   the bearer token — signature and claims first (no I/O), then one indexed lookup of its
+//!   login session joined to the user — and hands the result to `SignedIn`.
+//! - Pages: the session cookie carries the user id and the login-session id, checked
+//!   against the database by the same lookup on every page.
+//!
+//! Either way logout, "end all sessions", deactivation, deletion and role changes count
+//! from the next request, and a database failure fails closed (503).
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::http::StatusCode;
+use actix_web::http::header::{AUTHORIZATION, LOCATION};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
+use futures_util::future::LocalBoxFuture;
+
+use super::extract::lang_of;
+use super::session::TypedSession;
+use crate::error::{ApiError, PageError};
+use crate::login::{LoginService, SessionRef};
+use crate::tokens::{Authenticated, TokenError};
+
+/// The person signed in on this page or API request.
+pub struct SignedIn(pub Authenticated);
+
+/// An administrator signed in; anyone else gets 403 (a page, or `40301`).
+pub struct Admin(pub Authenticated);
+
+/// Why a request has nobody (allowed) signed in.
+#[derive(Debug)]
+pub enum AuthRefusal {
+    /// A page without a live login: to the login page, coming back afterwards.
+    SignIn {
+        next: String,
+    },
+    Page(PageError),
+    Api(ApiError),
+}
+
+impl std::fmt::Display for AuthRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("access refused")
+    }
+}
+
+impl ResponseError for AuthRefusal {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            AuthRefusal::SignIn { .. } => StatusCode::SEE_OTHER,
+            AuthRefusal::Page(page) => page.status_code(),
+            AuthRefusal::Api(api) => api.status_code(),
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        match self {
+            AuthRefusal::SignIn { next } => {
+                let query = url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair("next", next)
+                    .finish();
+                HttpResponse::SeeOther()
+                    .insert_header((LOCATION, format!("/login?{query}")))
+                    .finish()
+            }
+            AuthRefusal::Page(page) => page.error_response(),
+            AuthRefusal::Api(api) => api.error_response(),
+        }
+    }
+}
+
+impl FromRequest for SignedIn {
+    type Error = AuthRefusal;
+    type Future = LocalBoxFuture<'static, Result<SignedIn, AuthRefusal>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { signed_in(&req).await.map(SignedIn) })
+    }
+}
+
+impl FromRequest for Admin {
+    type Error = AuthRefusal;
+    type Future = LocalBoxFuture<'static, Result<Admin, AuthRefusal>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let authenticated = signed_in(&req).await?;
+            if authenticated.user.is_admin() {
+                Ok(Admin(authenticated))
+            } else if is_api(&req) {
+                Err(AuthRefusal::Api(ApiError::role_required()))
+            } else {
+                Err(AuthRefusal::Page(PageError::admins_only(lang_of(&req))))
+            }
+        })
+    }
+}
+
+fn is_api(req: &HttpRequest) -> bool {
+    req.path().starts_with("/api/")
+}
+
+fn login_service(req: &HttpRequest) -> web::Data<LoginService> {
+    req.app_data::<web::Data<LoginService>>()
+        .expect("LoginService is registered")
+        .clone()
+}
+
+async fn signed_in(req: &HttpRequest) -> Result<Authenticated, AuthRefusal> {
+    if is_api(req) {
+        // Put there by `require_access_token`; an API route outside the guard has nobody.
+        return req
+            .extensions()
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or(AuthRefusal::Api(TokenError::Missing.into()));
+    }
+    let next = req
+        .uri()
+        .path_and_query()
+        .map(|p| p.as_str().to_owned())
+        .unwrap_or_else(|| "/".into());
+    let session = TypedSession::from_request_sync(req);
+    let Some(login) = session.login() else {
+        return Err(AuthRefusal::SignIn { next });
+    };
+    match login_service(req).authenticate(login.session_ref()).await {
+        Ok(authenticated) => Ok(authenticated),
+        Err(TokenError::Db(error)) => {
+            Err(AuthRefusal::Page(PageError::from_db(error, lang_of(req))))
+        }
+        Err(_) => {
+            session.log_out();
+            Err(AuthRefusal::SignIn { next })
+        }
+    }
+}
+
+/// The API guard: the bearer token must be valid and its login session alive.
+pub async fn require_access_token(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let token = bearer_token(req.request()).ok_or(ApiError::from(TokenError::Missing))?;
+    let login = login_service(req.request());
+    let claims = login
+        .tokens()
+        .verify_access(&token)
+        .map_err(ApiError::from)?;
+    let authenticated = login
+        .authenticate(SessionRef {
+            userid: claims.userid,
+            session_id: claims.sid,
+        })
+        .await
+        .map_err(ApiError::from)?;
+    req.extensions_mut().insert(authenticated);
+    next.call(req).await
+}
+
+/// `/api/admin/*`: the role is read from the database on this request, not from the token.
+pub async fn require_admin(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let is_admin = req
+        .extensions()
+        .get::<Authenticated>()
+        .is_some_and(|a| a.user.is_admin());
+    if !is_admin {
+        return Err(ApiError::role_required().into());
+    }
+    next.call(req).await
+}
+
+fn bearer_token(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+}

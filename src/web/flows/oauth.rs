@@ -1,0 +1,237 @@
+//! The authorization-code round trip with any identity provider: start (a fresh `state`
+//! bound to this browser), and the callback that checks the state, asks the provider who
+//! the person is, and signs them in (or links the account to the signed-in user). Which
+//! provider a route serves is attached to the route (`ProviderRoute`), so one set of
+//! handlers serves every provider.
+
+use std::sync::Arc;
+
+use actix_web::http::StatusCode;
+use actix_web::http::header;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::handoff::{handoff_url, redirect_with_tokens, safe_next};
+use crate::config::Settings;
+use crate::crypto::random_token;
+use crate::domain::{ProviderKind, UserId};
+use crate::error::{ApiError, PageError};
+use crate::i18n::Lang;
+use crate::login::{ClientInfo, LoginService};
+use crate::providers::IdentityProvider;
+use crate::web::session::{PendingLogin, SessionLogin, StateCheck, TypedSession};
+
+/// Authorization codes are short opaque strings; anything longer is not one.
+const MAX_CODE_BYTES: usize = 512;
+
+/// The configured providers, each behind the trait.
+#[derive(Clone, Default)]
+pub struct Providers(Vec<Arc<dyn IdentityProvider>>);
+
+impl Providers {
+    pub fn new(providers: Vec<Arc<dyn IdentityProvider>>) -> Providers {
+        Providers(providers)
+    }
+
+    pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn IdentityProvider>> {
+        self.0.iter().find(|p| p.kind() == kind)
+    }
+}
+
+/// Which provider the route it is attached to serves.
+#[derive(Debug, Clone, Copy)]
+pub struct ProviderRoute(pub ProviderKind);
+
+#[derive(Deserialize)]
+pub struct StartQuery {
+    next: Option<String>,
+}
+
+/// Starts a round trip with `kind`: a fresh state in this browser's session, and the URL
+/// to send the browser to. With `link_userid`, the callback links instead of logging in.
+pub fn begin(
+    session: &TypedSession,
+    providers: &Providers,
+    kind: ProviderKind,
+    settings: &Settings,
+    next: Option<&str>,
+    link_userid: Option<UserId>,
+) -> Result<String, BeginError> {
+    let provider = providers.get(kind).ok_or(BeginError::NotConfigured(kind))?;
+    // 256 bits from a CSPRNG; opaque: nothing is encoded in it (RFC 9700 §4.7.1).
+    let state = random_token(32);
+    let pending = PendingLogin {
+        state: state.clone(),
+        created_at: chrono::Utc::now().timestamp(),
+        next: safe_next(next),
+        link_userid,
+    };
+    session.push_pending(pending, settings.oauth_state_ttl)?;
+    Ok(provider.authorize_url(&state).to_string())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BeginError {
+    #[error("the provider {0} is not configured")]
+    NotConfigured(ProviderKind),
+    #[error("storing the OAuth state failed: {0}")]
+    Session(#[from] actix_session::SessionInsertError),
+}
+
+/// `GET /user/{provider}/authorize`: straight to the provider.
+pub async fn authorize(
+    lang: Lang,
+    route: web::Data<ProviderRoute>,
+    session: TypedSession,
+    providers: web::Data<Providers>,
+    query: web::Query<StartQuery>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, PageError> {
+    let url = begin(
+        &session,
+        &providers,
+        route.0,
+        &settings,
+        query.next.as_deref(),
+        None,
+    )
+    .map_err(|e| PageError::internal(lang, "starting a provider login", &e))?;
+    Ok(HttpResponse::Found()
+        .insert_header((header::LOCATION, url))
+        .finish())
+}
+
+/// `GET /user/{provider}/`: the tutorial's JSON contract for SPAs, `{"url": ...}`.
+pub async fn authorize_json(
+    route: web::Data<ProviderRoute>,
+    session: TypedSession,
+    providers: web::Data<Providers>,
+    query: web::Query<StartQuery>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, ApiError> {
+    let url = begin(
+        &session,
+        &providers,
+        route.0,
+        &settings,
+        query.next.as_deref(),
+        None,
+    )
+    .map_err(|e| {
+        tracing::error!(error = %e, "starting a provider login failed");
+        ApiError::unavailable()
+    })?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "url": url })))
+}
+
+#[derive(Deserialize)]
+pub struct CallbackQuery {
+    /// DingTalk's name for the code; the others (and older DingTalk) use `code`.
+    #[serde(rename = "authCode")]
+    auth_code: Option<String>,
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// `GET /user/dingtalkCallback/` (and each provider's callback).
+#[allow(clippy::too_many_arguments)]
+pub async fn callback(
+    lang: Lang,
+    client: ClientInfo,
+    route: web::Data<ProviderRoute>,
+    session: TypedSession,
+    query: web::Query<CallbackQuery>,
+    providers: web::Data<Providers>,
+    login: web::Data<LoginService>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, PageError> {
+    let query = query.into_inner();
+    // The state is used up first, whatever follows.
+    let pending = match session.take_pending(query.state.as_deref(), settings.oauth_state_ttl) {
+        StateCheck::Valid(pending) => pending,
+        check => {
+            tracing::warn!(security_event = "oauth_state_rejected", reason = ?check, "provider callback without a valid state");
+            return Err(restart(
+                lang,
+                "登录请求无效或已过期（例如重复打开了回调链接）。请回到登录页重新登录。",
+                "This sign-in request is invalid or has expired (for example, the callback link was opened twice). Please start again from the login page.",
+            ));
+        }
+    };
+    if query.error.is_some() {
+        tracing::info!("provider sign-in cancelled by the user");
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            lang,
+            lang.t("已取消钉钉登录", "DingTalk sign-in cancelled"),
+            lang.t(
+                "您在钉钉取消了授权。可以随时重新登录。",
+                "You cancelled the authorization at DingTalk. You can sign in again at any time.",
+            ),
+        ));
+    }
+    let code = query.auth_code.or(query.code).unwrap_or_default();
+    if code.is_empty() || code.len() > MAX_CODE_BYTES || !code.bytes().all(|b| b.is_ascii_graphic())
+    {
+        tracing::warn!("provider callback with a missing or malformed code");
+        return Err(restart(
+            lang,
+            "钉钉没有返回有效的授权码，请重新登录。",
+            "DingTalk did not return a valid authorization code. Please sign in again.",
+        ));
+    }
+    let provider = providers
+        .get(route.0)
+        .ok_or_else(|| PageError::internal(lang, "a provider callback", &"no such provider"))?;
+    let identity = provider
+        .fetch_identity(&code)
+        .await
+        .map_err(|e| PageError::from_provider(e, lang))?;
+
+    if let Some(userid) = pending.link_userid {
+        // Linking: the person must still be signed in as the user who started it.
+        let Some(signed_in) = session.login().filter(|login| login.userid == userid) else {
+            return Err(PageError::new(
+                StatusCode::BAD_REQUEST,
+                lang,
+                lang.t("绑定失败", "Linking failed"),
+                lang.t(
+                    "登录状态已变化，请重新登录后再绑定钉钉。",
+                    "You are no longer signed in as the same user. Please sign in again and retry.",
+                ),
+            ));
+        };
+        login
+            .link_provider(signed_in.session_ref(), identity)
+            .await
+            .map_err(|e| PageError::from_linking(e, lang))?;
+        return Ok(HttpResponse::SeeOther()
+            .insert_header((header::LOCATION, "/account?done=linked"))
+            .finish());
+    }
+
+    let pair = login
+        .provider_login(&client, identity)
+        .await
+        .map_err(|e| PageError::from_login(e, lang))?;
+    session
+        .log_in(&SessionLogin {
+            userid: pair.userid,
+            sid: pair.session_id.clone(),
+        })
+        .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
+    let location = pending
+        .next
+        .unwrap_or_else(|| handoff_url(&settings.frontend_login_url, &pair));
+    Ok(redirect_with_tokens(&location))
+}
+
+fn restart(lang: Lang, zh: &'static str, en: &'static str) -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        lang,
+        lang.t("登录请求已失效", "Sign-in request expired"),
+        lang.t(zh, en),
+    )
+}

@@ -1,0 +1,190 @@
+//! "My account": profile, linked accounts, link / unlink a provider, set a password.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::LOCATION;
+use actix_web::{HttpResponse, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::accounts::AccountError;
+use crate::config::Settings;
+use crate::db::models::{LinkedAccount, User};
+use crate::db::{self, DbError, DbPool, users};
+use crate::domain::ProviderKind;
+use crate::error::{FormRefusal, PageError, Whose};
+use crate::i18n::Lang;
+use crate::login::{LoginError, LoginService};
+use crate::web::auth::SignedIn;
+use crate::web::extract::{CsrfForm, CsrfProtected};
+use crate::web::flows::oauth::{Providers, begin};
+use crate::web::render::render_page;
+use crate::web::session::TypedSession;
+
+#[derive(Template)]
+#[template(path = "account.html")]
+struct AccountPage<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    user: &'a User,
+    links: &'a [LinkedAccount],
+    has_dingtalk: bool,
+    notice: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+#[derive(Deserialize)]
+pub struct AccountQuery {
+    done: Option<String>,
+}
+
+fn notice(lang: Lang, done: Option<&str>) -> Option<&'static str> {
+    Some(match done? {
+        "linked" => lang.t("已绑定钉钉账号。", "Your DingTalk account is linked."),
+        "unlinked" => lang.t("已解除绑定。", "The account was unlinked."),
+        "password" => lang.t("密码已设置。", "Your password is set."),
+        _ => return None,
+    })
+}
+
+/// The account page, with a notice after a change or the refusal of one.
+async fn render(
+    lang: Lang,
+    session: &TypedSession,
+    pool: &DbPool,
+    user: User,
+    notice: Option<&str>,
+    refusal: Option<FormRefusal>,
+) -> Result<HttpResponse, PageError> {
+    let userid = user.id;
+    let links = db::run::<_, DbError, _>(pool, move |conn| users::links_of(conn, userid))
+        .await
+        .map_err(|e| PageError::from_db(e, lang))?;
+    let csrf = session.csrf_token();
+    let has_dingtalk = links.iter().any(|l| l.types == ProviderKind::DingTalk);
+    let page = AccountPage {
+        lang,
+        csrf: &csrf,
+        user: &user,
+        links: &links,
+        has_dingtalk,
+        notice,
+        error: refusal.as_ref().map(|r| r.message),
+    };
+    render_page(lang, &page, refusal.map_or(StatusCode::OK, |r| r.status))
+}
+
+fn see_other(location: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, location))
+        .finish()
+}
+
+/// `GET /account`.
+pub async fn account(
+    lang: Lang,
+    SignedIn(signed_in): SignedIn,
+    session: TypedSession,
+    query: web::Query<AccountQuery>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, PageError> {
+    let notice = notice(lang, query.done.as_deref());
+    render(lang, &session, &pool, signed_in.user, notice, None).await
+}
+
+#[derive(Deserialize)]
+pub struct LinkForm {}
+
+impl CsrfProtected for LinkForm {
+    const FORM: &'static str = "account";
+}
+
+/// `POST /account/link/dingtalk`: starts the DingTalk flow in linking mode.
+pub async fn link_dingtalk(
+    lang: Lang,
+    SignedIn(signed_in): SignedIn,
+    session: TypedSession,
+    _form: CsrfForm<LinkForm>,
+    providers: web::Data<Providers>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, PageError> {
+    let url = begin(
+        &session,
+        &providers,
+        ProviderKind::DingTalk,
+        &settings,
+        None,
+        Some(signed_in.user.id),
+    )
+    .map_err(|e| PageError::internal(lang, "starting to link a provider", &e))?;
+    Ok(see_other(&url))
+}
+
+#[derive(Deserialize)]
+pub struct UnlinkForm {
+    /// The number of `sflogin.types`.
+    provider: i32,
+}
+
+impl CsrfProtected for UnlinkForm {
+    const FORM: &'static str = "account";
+}
+
+/// `POST /account/unlink`.
+pub async fn unlink(
+    lang: Lang,
+    SignedIn(signed_in): SignedIn,
+    session: TypedSession,
+    CsrfForm(form): CsrfForm<UnlinkForm>,
+    pool: web::Data<DbPool>,
+    login: web::Data<LoginService>,
+) -> Result<HttpResponse, PageError> {
+    let user = signed_in.user;
+    let result = match ProviderKind::from_number(form.provider) {
+        Some(provider) => login.unlink(user.id, provider).await,
+        None => Err(LoginError::Refused(AccountError::NotFound)),
+    };
+    match result {
+        Ok(()) => Ok(see_other("/account?done=unlinked")),
+        Err(error) => {
+            let refusal = FormRefusal::from_change(error, lang, Whose::Own)?;
+            render(lang, &session, &pool, user, None, Some(refusal)).await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    current: Option<String>,
+    password: String,
+    confirm: String,
+}
+
+impl CsrfProtected for PasswordForm {
+    const FORM: &'static str = "account";
+}
+
+/// `POST /account/password`: set a first password, or change it with the current one.
+pub async fn set_password(
+    lang: Lang,
+    SignedIn(signed_in): SignedIn,
+    session: TypedSession,
+    CsrfForm(form): CsrfForm<PasswordForm>,
+    pool: web::Data<DbPool>,
+    login: web::Data<LoginService>,
+) -> Result<HttpResponse, PageError> {
+    let user = signed_in.user;
+    if form.password != form.confirm {
+        let refusal = FormRefusal::passwords_differ(lang);
+        return render(lang, &session, &pool, user, None, Some(refusal)).await;
+    }
+    match login
+        .change_password(user.clone(), form.current, form.password)
+        .await
+    {
+        Ok(()) => Ok(see_other("/account?done=password")),
+        Err(error) => {
+            let refusal = FormRefusal::from_change(error, lang, Whose::Own)?;
+            render(lang, &session, &pool, user, None, Some(refusal)).await
+        }
+    }
+}

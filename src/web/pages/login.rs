@@ -1,0 +1,177 @@
+//! The login page (a password form and the DingTalk button), its form, and logout.
+
+use actix_web::http::{StatusCode, header};
+use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
+use askama::Template;
+use serde::Deserialize;
+
+use crate::config::Settings;
+use crate::error::{FormRefusal, PageError};
+use crate::i18n::Lang;
+use crate::login::{ClientInfo, LoginService};
+use crate::web::extract::{CsrfForm, CsrfProtected, lang_of};
+use crate::web::flows::handoff::{handoff_url, redirect_with_tokens, safe_next};
+use crate::web::render::render_page;
+use crate::web::session::{SessionLogin, TypedSession};
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    lang: Lang,
+    csrf: &'a str,
+    sandbox: bool,
+    next: Option<&'a str>,
+    error: Option<&'a str>,
+    username: &'a str,
+}
+
+#[derive(Deserialize)]
+pub struct LoginQuery {
+    next: Option<String>,
+}
+
+pub async fn root() -> HttpResponse {
+    HttpResponse::Found()
+        .insert_header((header::LOCATION, "/login"))
+        .finish()
+}
+
+pub async fn login_form(
+    lang: Lang,
+    session: TypedSession,
+    query: web::Query<LoginQuery>,
+    settings: web::Data<Settings>,
+) -> Result<HttpResponse, PageError> {
+    let view = LoginView {
+        lang,
+        sandbox: settings.dingtalk.sandbox,
+        session: &session,
+    };
+    view.render(safe_next(query.next.as_deref()).as_deref(), None, "")
+}
+
+/// The login page as one person sees it (language, sandbox badge, their CSRF token).
+pub struct LoginView<'a> {
+    pub lang: Lang,
+    pub sandbox: bool,
+    pub session: &'a TypedSession,
+}
+
+impl LoginView<'_> {
+    /// The page, with a refusal above the form when there is one.
+    pub fn render(
+        &self,
+        next: Option<&str>,
+        refusal: Option<&FormRefusal>,
+        username: &str,
+    ) -> Result<HttpResponse, PageError> {
+        let csrf = self.session.csrf_token();
+        let page = LoginPage {
+            lang: self.lang,
+            csrf: &csrf,
+            sandbox: self.sandbox,
+            next,
+            error: refusal.map(|r| r.message),
+            username,
+        };
+        let status = refusal.map_or(StatusCode::OK, |r| r.status);
+        let mut response = render_page(self.lang, &page, status)?;
+        if let Some(wait) = refusal.and_then(|r| r.retry_after) {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
+        }
+        Ok(response)
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    username: String,
+    password: String,
+    next: Option<String>,
+}
+
+impl CsrfProtected for LoginForm {
+    const FORM: &'static str = "login";
+
+    /// The login form is shown again (with what was typed), to be submitted again.
+    fn rejected(&self, req: &HttpRequest, lang: Lang) -> HttpResponse {
+        let session = TypedSession::from_request_sync(req);
+        let sandbox = req
+            .app_data::<web::Data<Settings>>()
+            .is_some_and(|settings| settings.dingtalk.sandbox);
+        let view = LoginView {
+            lang,
+            sandbox,
+            session: &session,
+        };
+        let next = safe_next(self.next.as_deref());
+        let refusal = FormRefusal::expired_login_form(lang);
+        view.render(next.as_deref(), Some(&refusal), self.username.trim())
+            .unwrap_or_else(|page| page.error_response())
+    }
+}
+
+/// `POST /login`: the login page's form.
+pub async fn login(
+    lang: Lang,
+    client: ClientInfo,
+    session: TypedSession,
+    CsrfForm(form): CsrfForm<LoginForm>,
+    settings: web::Data<Settings>,
+    login: web::Data<LoginService>,
+) -> Result<HttpResponse, PageError> {
+    let next = safe_next(form.next.as_deref());
+    let username = form.username.trim();
+    match login
+        .password_login(&client, username, &form.password)
+        .await
+    {
+        Ok(pair) => {
+            session
+                .log_in(&SessionLogin {
+                    userid: pair.userid,
+                    sid: pair.session_id.clone(),
+                })
+                .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
+            let location = next.unwrap_or_else(|| handoff_url(&settings.frontend_login_url, &pair));
+            Ok(redirect_with_tokens(&location))
+        }
+        Err(error) => {
+            let refusal = FormRefusal::from_login(error, lang)?;
+            let view = LoginView {
+                lang,
+                sandbox: settings.dingtalk.sandbox,
+                session: &session,
+            };
+            view.render(next.as_deref(), Some(&refusal), username)
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {}
+
+impl CsrfProtected for LogoutForm {
+    const FORM: &'static str = "logout";
+}
+
+/// `POST /logout`: ends the login session (its tokens stop working) and the browser session.
+pub async fn logout(
+    req: HttpRequest,
+    session: TypedSession,
+    _form: CsrfForm<LogoutForm>,
+    login: web::Data<LoginService>,
+) -> Result<HttpResponse, PageError> {
+    if let Some(signed_in) = session.login() {
+        login
+            .end_session(signed_in.session_ref())
+            .await
+            .map_err(|e| PageError::from_login(e, lang_of(&req)))?;
+    }
+    session.log_out();
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, "/login"))
+        .finish())
+}
