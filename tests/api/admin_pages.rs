@@ -3,7 +3,7 @@
 use dingtalk_login::db::users;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, browser, csrf_from, error_code, location, spawn_app};
+use crate::helpers::{Backend, TestApp, error_code, location, spawn_app};
 
 backend_tests!(
     anonymous_visitors_are_sent_to_log_in,
@@ -16,10 +16,7 @@ backend_tests!(
 );
 
 async fn admin_browser(app: &TestApp) -> reqwest::Client {
-    app.create_user("boss", None, true);
-    let client = browser();
-    app.form_login(&client, "boss").await;
-    client
+    app.signed_in_browser("boss", true).await
 }
 
 async fn anonymous_visitors_are_sent_to_log_in(backend: Backend) {
@@ -38,9 +35,7 @@ async fn anonymous_visitors_are_sent_to_log_in(backend: Backend) {
 
 async fn non_admins_get_the_403_page(backend: Backend) {
     let app = spawn_app(backend).await;
-    app.create_user("alice", None, false);
-    let client = browser();
-    app.form_login(&client, "alice").await;
+    let client = app.signed_in_browser("alice", false).await;
     let response = client.get(app.url("/admin/accounts")).send().await.unwrap();
     assert_eq!(response.status(), 403);
     assert!(response.text().await.unwrap().contains("仅限管理员"));
@@ -61,14 +56,7 @@ async fn admins_see_linked_accounts_escaped_and_searchable(backend: Backend) {
         .uid
         .clone();
 
-    let html = admin
-        .get(app.url("/admin/accounts"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = app.page(&admin, "/admin/accounts").await;
     assert!(html.contains(&uid), "the DingTalk uid is listed");
     assert!(html.contains("张三"));
     assert!(
@@ -86,8 +74,9 @@ async fn admins_see_linked_accounts_escaped_and_searchable(backend: Backend) {
     );
 
     for query in [&uid[..10], "张三", "13800138000", &zhangsan["username"]] {
-        let url = app.url(&format!("/admin/accounts?q={}", urlencode(query)));
-        let html = admin.get(url).send().await.unwrap().text().await.unwrap();
+        let html = app
+            .page(&admin, &format!("/admin/accounts?q={}", urlencode(query)))
+            .await;
         assert!(html.contains(&uid), "search {query}");
         assert!(
             !html.contains(&evil["username"]),
@@ -104,14 +93,7 @@ async fn admins_see_linked_accounts_escaped_and_searchable(backend: Backend) {
         200,
         "a NUL in the search is dropped, not sent to the database"
     );
-    let none = admin
-        .get(app.url("/admin/accounts?q=%25"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let none = app.page(&admin, "/admin/accounts?q=%25").await;
     assert!(
         none.contains("没有匹配的用户"),
         "% is a literal, not a wildcard"
@@ -130,11 +112,11 @@ async fn admin_actions_need_confirmation_and_csrf_and_are_audited(backend: Backe
 
     // The confirmation page changes nothing; its form carries the CSRF token.
     let confirm = format!("/admin/users/{id}/confirm?action=deactivate");
-    let csrf = csrf_from(&app, &admin, &confirm).await;
+    app.page(&admin, &confirm).await;
     assert_eq!(app.me(&user["token"]).await.status(), 200);
-    let actions = app.url(&format!("/admin/users/{id}/actions"));
+    let actions = format!("/admin/users/{id}/actions");
     let forged = admin
-        .post(&actions)
+        .post(app.url(&actions))
         .form(&[("csrf", "forged"), ("action", "deactivate")])
         .send()
         .await
@@ -146,12 +128,9 @@ async fn admin_actions_need_confirmation_and_csrf_and_are_audited(backend: Backe
         "nothing changed"
     );
 
-    let done = admin
-        .post(&actions)
-        .form(&[("csrf", csrf.as_str()), ("action", "deactivate")])
-        .send()
-        .await
-        .unwrap();
+    let done = app
+        .submit(&admin, &confirm, &actions, &[("action", "deactivate")])
+        .await;
     assert_eq!(done.status(), 303);
     assert_eq!(
         error_code(app.me(&user["token"]).await, 401).await,
@@ -160,27 +139,12 @@ async fn admin_actions_need_confirmation_and_csrf_and_are_audited(backend: Backe
     );
 
     // A DingTalk-only user cannot lose their only way to log in.
-    let refused = admin
-        .post(&actions)
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("action", "unlink"),
-            ("provider", "1"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let unlink = [("action", "unlink"), ("provider", "1")];
+    let refused = app.submit(&admin, &confirm, &actions, &unlink).await;
     assert_eq!(refused.status(), 409);
     assert_eq!(app.counts().links, 1);
 
-    let page = admin
-        .get(app.url(&format!("/admin/users/{id}")))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = app.page(&admin, &format!("/admin/users/{id}")).await;
     assert!(
         page.contains(r#"<td class="audit-action">deactivate</td>"#),
         "{page}"
@@ -198,18 +162,14 @@ async fn an_admins_own_lockout_is_refused(backend: Backend) {
     let me = users::find_by_username(&mut app.conn(), "boss")
         .unwrap()
         .unwrap();
-    let csrf = csrf_from(
-        &app,
-        &admin,
-        &format!("/admin/users/{}/confirm?action=revoke-admin", me.id),
-    )
-    .await;
-    let response = admin
-        .post(app.url(&format!("/admin/users/{}/actions", me.id)))
-        .form(&[("csrf", csrf.as_str()), ("action", "revoke-admin")])
-        .send()
-        .await
-        .unwrap();
+    let response = app
+        .submit(
+            &admin,
+            &format!("/admin/users/{}/confirm?action=revoke-admin", me.id),
+            &format!("/admin/users/{}/actions", me.id),
+            &[("action", "revoke-admin")],
+        )
+        .await;
     assert_eq!(response.status(), 409);
     assert!(
         users::find_by_id(&mut app.conn(), me.id)
@@ -245,13 +205,7 @@ async fn a_demoted_admin_loses_the_page_at_once(backend: Backend) {
         403
     );
     // and a logout ends the server session too
-    let csrf = csrf_from(&app, &admin, "/account").await;
-    admin
-        .post(app.url("/logout"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    app.submit(&admin, "/account", "/logout", &[]).await;
     assert_eq!(
         admin
             .get(app.url("/account"))

@@ -4,25 +4,21 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::config::binary;
-use crate::helpers::{Backend, KillOnDrop, fresh_postgres_database};
+use crate::helpers::{Backend, KillOnDrop, TestDatabase};
 
 struct Env {
+    database: TestDatabase,
     _dir: tempfile::TempDir,
     dir_path: std::path::PathBuf,
-    database_url: String,
 }
 
 impl Env {
     fn new(backend: Backend) -> Env {
         let dir = tempfile::tempdir().unwrap();
-        let database_url = match backend {
-            Backend::Sqlite => format!("sqlite://{}", dir.path().join("cli.sqlite3").display()),
-            Backend::Postgres => fresh_postgres_database(),
-        };
         Env {
+            database: TestDatabase::new(backend, dir.path()),
             dir_path: dir.path().to_owned(),
             _dir: dir,
-            database_url,
         }
     }
 
@@ -30,7 +26,7 @@ impl Env {
         let mut command = binary();
         command
             .current_dir(&self.dir_path)
-            .env("DATABASE_URL", &self.database_url)
+            .env("DATABASE_URL", &self.database.url)
             .env("DATA_DIR", self.dir_path.join("data"));
         command
     }

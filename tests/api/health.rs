@@ -1,5 +1,5 @@
 use crate::backend_tests;
-use crate::helpers::{Backend, drop_postgres_database, skip_postgres, spawn_app};
+use crate::helpers::{Backend, skip_postgres, spawn_app};
 
 backend_tests!(
     healthz_answers_ok,
@@ -53,7 +53,7 @@ async fn readyz_answers_503_when_postgresql_is_gone() {
     }
     let app = spawn_app(Backend::Postgres).await;
     assert_eq!(app.get("/readyz").await.status(), 200);
-    drop_postgres_database(&app.database_url);
+    app.database.as_ref().unwrap().drop_now();
     // a new connection: the server may have closed the idle keep-alive one meanwhile
     let response = reqwest::get(app.url("/readyz")).await.unwrap();
     assert_eq!(response.status(), 503);
@@ -130,7 +130,7 @@ async fn without_a_database_everything_fails_closed() {
         login["token"].as_str().unwrap().to_owned(),
         login["refreshToken"].as_str().unwrap().to_owned(),
     );
-    drop_postgres_database(&app.database_url);
+    app.database.as_ref().unwrap().drop_now();
     let client = crate::helpers::browser();
     let me = client
         .get(app.url("/api/me"))

@@ -52,27 +52,69 @@ fn without_tls(url: &str) -> String {
     format!("{url}{separator}sslmode=disable")
 }
 
-/// A new, empty PostgreSQL database; returns its URL.
-pub fn fresh_postgres_database() -> String {
-    let admin = postgres_admin_url();
-    let name = format!("dl_test_{:016x}", rand::rng().random::<u64>());
-    let mut conn = diesel::PgConnection::establish(&without_tls(&admin)).unwrap_or_else(|e| {
-        panic!("PostgreSQL is not reachable at {admin} ({e}); start it, or run the README's test command, which skips this half outside CI")
-    });
-    conn.batch_execute(&format!("CREATE DATABASE {name}"))
-        .expect("create test database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(base, _)| base)
-        .unwrap_or(&admin);
-    without_tls(&format!("{base}/{name}"))
+/// A test's own database: a SQLite file in the test's folder, or a fresh PostgreSQL
+/// database that is dropped when the test ends, however it ends (a failing assertion
+/// unwinds through `Drop` too).
+pub struct TestDatabase {
+    pub url: String,
+    postgres_name: Option<String>,
 }
 
-pub fn drop_postgres_database(url: &str) {
-    let name = url.rsplit('/').next().unwrap().split('?').next().unwrap();
-    let mut conn = diesel::PgConnection::establish(&without_tls(&postgres_admin_url())).unwrap();
-    conn.batch_execute(&format!("DROP DATABASE {name} WITH (FORCE)"))
-        .unwrap();
+impl TestDatabase {
+    pub fn new(backend: Backend, dir: &std::path::Path) -> TestDatabase {
+        match backend {
+            Backend::Sqlite => TestDatabase {
+                url: format!("sqlite://{}", dir.join("test.sqlite3").display()),
+                postgres_name: None,
+            },
+            Backend::Postgres => {
+                let name = format!("dl_test_{:016x}", rand::rng().random::<u64>());
+                admin_connection()
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .expect("create test database");
+                let admin = postgres_admin_url();
+                let base = admin
+                    .rsplit_once('/')
+                    .map(|(base, _)| base)
+                    .unwrap_or(&admin);
+                TestDatabase {
+                    url: without_tls(&format!("{base}/{name}")),
+                    postgres_name: Some(name),
+                }
+            }
+        }
+    }
+
+    /// Drops the PostgreSQL database now (the outage tests); its connections are cut.
+    pub fn drop_now(&self) {
+        if let Some(name) = &self.postgres_name {
+            admin_connection()
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .expect("drop the test database");
+        }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        if let Some(name) = &self.postgres_name {
+            let dropped = diesel::PgConnection::establish(&without_tls(&postgres_admin_url()))
+                .and_then(|mut conn| {
+                    conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .map_err(|e| diesel::ConnectionError::BadConnection(e.to_string()))
+                });
+            if let Err(error) = dropped {
+                eprintln!("could not drop the test database {name}: {error}");
+            }
+        }
+    }
+}
+
+fn admin_connection() -> diesel::PgConnection {
+    let admin = postgres_admin_url();
+    diesel::PgConnection::establish(&without_tls(&admin)).unwrap_or_else(|e| {
+        panic!("PostgreSQL is not reachable at {admin} ({e}); start it, or run the README's test command, which skips this half outside CI")
+    })
 }
 
 pub fn random_secret() -> String {
@@ -88,6 +130,9 @@ pub struct TestApp {
     pub pool: DbPool,
     pub settings: Settings,
     pub database_url: String,
+    /// Declared before the folder, so a SQLite database is closed... and a PostgreSQL one
+    /// dropped, when the app is. `None` when the test passed another app's DATABASE_URL.
+    pub database: Option<TestDatabase>,
     _data_dir: TempDir,
 }
 
@@ -109,13 +154,16 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let base = format!("http://127.0.0.1:{port}");
-    let database_url = match backend {
-        Backend::Sqlite => format!(
-            "sqlite://{}",
-            data_dir.path().join("test.sqlite3").display()
-        ),
-        Backend::Postgres => fresh_postgres_database(),
+    // A test that names a database (a second instance on the first one's) gets no new one.
+    let shared = overrides
+        .iter()
+        .find(|(key, _)| *key == "DATABASE_URL")
+        .map(|(_, url)| (*url).to_owned());
+    let database = match shared {
+        Some(_) => None,
+        None => Some(TestDatabase::new(backend, data_dir.path())),
     };
+    let database_url = shared.unwrap_or_else(|| database.as_ref().unwrap().url.clone());
     let mut env: HashMap<String, String> = [
         ("BIND_ADDR", format!("127.0.0.1:{port}")),
         ("PUBLIC_BASE_URL", base.clone()),
@@ -143,6 +191,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         pool,
         settings,
         database_url,
+        database,
         _data_dir: data_dir,
     }
 }
@@ -354,20 +403,65 @@ pub async fn csrf_token(app: &TestApp, client: &reqwest::Client) -> String {
 }
 
 impl TestApp {
-    /// Signs `client` in through the login form; returns the 303 that hands the tokens over.
-    pub async fn form_login(&self, client: &reqwest::Client, username: &str) -> reqwest::Response {
-        let csrf = csrf_token(self, client).await;
-        let form = [
-            ("csrf", csrf.as_str()),
-            ("username", username),
-            ("password", PASSWORD),
-        ];
-        let response = client
-            .post(self.url("/login"))
+    /// The HTML of the page at `path`, as `client` sees it.
+    pub async fn page(&self, client: &reqwest::Client, path: &str) -> String {
+        let response = client.get(self.url(path)).send().await.unwrap();
+        response.text().await.unwrap()
+    }
+
+    /// Submits a form the way a browser does: the CSRF token from the page at `page`,
+    /// then `fields`, posted to `action`.
+    pub async fn submit(
+        &self,
+        client: &reqwest::Client,
+        page: &str,
+        action: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let csrf = csrf_from(self, client, page).await;
+        let mut form = vec![("csrf", csrf.as_str())];
+        form.extend_from_slice(fields);
+        client
+            .post(self.url(action))
             .form(&form)
             .send()
             .await
-            .unwrap();
+            .unwrap()
+    }
+
+    /// DingTalk's redirect back to `client`, with `code` and `state` as given (not
+    /// encoded: tests pass malformed ones on purpose).
+    pub async fn callback(
+        &self,
+        client: &reqwest::Client,
+        code: &str,
+        state: &str,
+    ) -> reqwest::Response {
+        let path = format!("/user/dingtalkCallback/?authCode={code}&state={state}");
+        client.get(self.url(&path)).send().await.unwrap()
+    }
+
+    /// "Link DingTalk" on the account page of `client`; returns DingTalk's authorize URL.
+    pub async fn start_linking(&self, client: &reqwest::Client) -> String {
+        let start = self
+            .submit(client, "/account", "/account/link/dingtalk", &[])
+            .await;
+        assert_eq!(start.status(), 303, "linking starts");
+        location(&start)
+    }
+
+    /// A browser signed in (through the login form) as a new user `username`.
+    pub async fn signed_in_browser(&self, username: &str, admin: bool) -> reqwest::Client {
+        self.create_user(username, None, admin);
+        let client = browser();
+        self.form_login(&client, username).await;
+        client
+    }
+
+    /// Signs `client` in through the login form; returns the 303 that hands the tokens over.
+    pub async fn form_login(&self, client: &reqwest::Client, username: &str) -> reqwest::Response {
+        let fields = [("username", username), ("password", PASSWORD)];
+        let response = self.submit(client, "/login", "/login", &fields).await;
         assert_eq!(response.status(), 303, "form login of {username}");
         response
     }

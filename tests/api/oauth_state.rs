@@ -125,22 +125,12 @@ async fn callback_with_another_browsers_state_is_refused(backend: Backend) {
     let (_, attacker_state) = app.start_dingtalk_login(&attacker).await;
     let victim = browser();
     app.start_dingtalk_login(&victim).await;
-    let response = victim
-        .get(app.url(&format!(
-            "/user/dingtalkCallback/?authCode=attackers-code&state={attacker_state}"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let response = app
+        .callback(&victim, "attackers-code", &attacker_state)
+        .await;
     assert_refused(&app, response).await;
     // A browser with no session at all is refused the same way.
-    let response = browser()
-        .get(app.url(&format!(
-            "/user/dingtalkCallback/?authCode=x&state={attacker_state}"
-        )))
-        .send()
-        .await
-        .unwrap();
+    let response = app.callback(&browser(), "x", &attacker_state).await;
     assert_refused(&app, response).await;
 }
 
@@ -165,11 +155,7 @@ async fn callback_after_the_state_expired_is_refused(backend: Backend) {
     let (app, _dingtalk) =
         app_with_untouchable_dingtalk(backend, &[("OAUTH_STATE_TTL", "0")]).await;
     let (_, state) = app.start_dingtalk_login(&app.client).await;
-    let response = app
-        .get(&format!(
-            "/user/dingtalkCallback/?authCode=abc&state={state}"
-        ))
-        .await;
+    let response = app.callback(&app.client, "abc", &state).await;
     assert_refused(&app, response).await;
 }
 
@@ -178,11 +164,7 @@ async fn callback_with_a_malformed_code_is_refused(backend: Backend) {
     let long = "a".repeat(513);
     for code in ["", long.as_str(), "代码", "abc%0D%0ALocation:%20x", "a%20b"] {
         let (_, state) = app.start_dingtalk_login(&app.client).await;
-        let response = app
-            .get(&format!(
-                "/user/dingtalkCallback/?authCode={code}&state={state}"
-            ))
-            .await;
+        let response = app.callback(&app.client, code, &state).await;
         assert_refused(&app, response).await;
     }
 }
@@ -199,11 +181,7 @@ async fn cancel_at_dingtalk_shows_a_friendly_page_and_uses_up_the_state(backend:
     let html = response.text().await.unwrap();
     assert!(html.contains("已取消钉钉登录"));
     assert!(!html.contains("<script>alert(1)"));
-    let again = app
-        .get(&format!(
-            "/user/dingtalkCallback/?authCode=abc&state={state}"
-        ))
-        .await;
+    let again = app.callback(&app.client, "abc", &state).await;
     assert_refused(&app, again).await;
 }
 

@@ -302,13 +302,7 @@ async fn a_copied_session_cookie_is_refused_after_logout(backend: Backend) {
         200,
         "the copy works while the login lasts"
     );
-    let csrf = crate::helpers::csrf_from(&app, &app.client, "/account").await;
-    app.client
-        .post(app.url("/logout"))
-        .form(&[("csrf", csrf.as_str())])
-        .send()
-        .await
-        .unwrap();
+    app.submit(&app.client, "/account", "/logout", &[]).await;
     let after = replay().await.unwrap();
     assert_eq!(after.status(), 303);
     assert!(location(&after).starts_with("/login?next="));
