@@ -18,7 +18,7 @@ use crate::db::models::{NewUser, ROLE_ADMIN, ROLE_USER, User, now};
 use crate::db::{DbConn, DbError, users};
 use crate::domain::Phone;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum AccountError {
     #[error("the username `{0}` is already taken")]
     UsernameTaken(String),
@@ -47,6 +47,8 @@ pub enum AccountError {
     #[error(transparent)]
     Db(#[from] DbError),
 }
+
+crate::report::debug_as_chain!(AccountError);
 
 impl From<diesel::result::Error> for AccountError {
     fn from(error: diesel::result::Error) -> Self {

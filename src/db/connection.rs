@@ -1,3 +1,6 @@
+//! The connection enum over SQLite and PostgreSQL, its r2d2 manager (SQLite pragmas on
+//! every connection), embedded migrations per backend, and write transactions.
+
 use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};

@@ -36,7 +36,7 @@ pub use url::DatabaseUrl;
 
 /// Errors of the data layer. `error.rs` maps them to 503 (unavailable); the message never
 /// holds a secret.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum DbError {
     #[error("database unavailable: {0}")]
     Pool(#[from] diesel::r2d2::PoolError),
@@ -45,6 +45,8 @@ pub enum DbError {
     #[error("database task was cancelled")]
     Cancelled,
 }
+
+crate::report::debug_as_chain!(DbError);
 
 impl DbError {
     pub fn is_unique_violation(&self) -> bool {

@@ -1,3 +1,5 @@
+//! Ids that must not be mixed up with other integers.
+
 use std::fmt;
 
 use diesel::backend::Backend;

@@ -1,3 +1,6 @@
+//! Which provider (`ProviderKind`, stored with the tutorial's numbers) and what it told us
+//! about a person (`ProviderIdentity`).
+
 use std::fmt;
 
 use diesel::backend::Backend;

@@ -34,7 +34,7 @@ pub struct SessionRef {
     pub session_id: String,
 }
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum LoginError {
     /// One answer for an unknown user, a wrong password and a user without one.
     #[error("wrong username or password")]
@@ -51,9 +51,11 @@ pub enum LoginError {
     Refused(AccountError),
     #[error(transparent)]
     PasswordChecks(#[from] PasswordChecksGone),
-    #[error(transparent)]
+    #[error("the database failed")]
     Db(#[from] DbError),
 }
+
+crate::report::debug_as_chain!(LoginError);
 
 impl From<AccountError> for LoginError {
     fn from(error: AccountError) -> Self {

@@ -1,3 +1,6 @@
+//! The simulator's HTTP face: DingTalk's consent page and its two JSON endpoints, with
+//! DingTalk's paths, parameters, answers and error shapes.
+
 use actix_web::http::{StatusCode, header};
 use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;

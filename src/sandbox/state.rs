@@ -1,3 +1,6 @@
+//! The simulator's memory: preset test accounts, and the codes and tokens it has issued
+//! (single-use codes for 5 minutes, tokens for 2 hours), pruned as they expire.
+
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

@@ -19,7 +19,7 @@ use crate::domain::UserId;
 /// once) gets the successor the first one created instead of counting as theft.
 const ROTATION_GRACE_SECONDS: i64 = 10;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum TokenError {
     #[error("no token was sent")]
     Missing,
@@ -36,6 +36,8 @@ pub enum TokenError {
     #[error(transparent)]
     Db(#[from] DbError),
 }
+
+crate::report::debug_as_chain!(TokenError);
 
 impl From<JwtError> for TokenError {
     fn from(error: JwtError) -> Self {

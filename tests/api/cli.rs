@@ -182,7 +182,7 @@ async fn the_binary_serves_and_keeps_data_across_restarts(backend: Backend) {
     assert!(env.list().contains("dora"), "the user survived the restart");
 }
 
-/// Security row #55: the logs hold no authorization code, state, token or session cookie,
+/// Threat T-55: the logs hold no authorization code, state, token or session cookie,
 /// even at debug level, through a whole DingTalk login, a refresh and a logout.
 #[actix_web::test]
 async fn logs_hold_no_codes_states_or_tokens() {

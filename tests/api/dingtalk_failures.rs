@@ -1,4 +1,4 @@
-//! Security rows B10–B13: whatever DingTalk answers, the person gets a friendly page and
+//! Threats T-10–T-13 (docs/threat-model.md): whatever DingTalk answers, the person gets a friendly page and
 //! nothing is written. DingTalk is a misbehaving test double on a loopback port.
 
 use std::time::{Duration, Instant};

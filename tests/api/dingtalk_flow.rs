@@ -1,5 +1,5 @@
 //! The DingTalk login end to end through the built-in sandbox, and the linking policy
-//! (security rows C14–C19).
+//! (threats T-14–T-22, docs/threat-model.md).
 
 use diesel::prelude::*;
 use dingtalk_login::db::schema::{sflogin, susers};

@@ -66,7 +66,7 @@ async fn readyz_answers_503_when_postgresql_is_gone() {
     );
 }
 
-/// Security row #59: the API names only the configured SPA origin in CORS headers.
+/// Threat T-59: the API names only the configured SPA origin in CORS headers.
 async fn cors_allows_only_the_frontend_origin(backend: Backend) {
     let app = crate::helpers::spawn_app_with(
         backend,
@@ -111,7 +111,7 @@ async fn cors_allows_only_the_frontend_origin(backend: Backend) {
     );
 }
 
-/// Row 57: with the database gone, logins, refreshes and the guard answer 503 and issue
+/// Threat T-57: with the database gone, logins, refreshes and the guard answer 503 and issue
 /// nothing; the guard fails closed (never reads "no answer" as "not revoked").
 #[actix_web::test]
 async fn without_a_database_everything_fails_closed() {

@@ -1,4 +1,4 @@
-//! Security rows A1–A9: the `state` binds a callback to the browser that started the login,
+//! Threats T-1–T-9 (docs/threat-model.md): the `state` binds a callback to the browser that started the login,
 //! once, for a limited time; a rejected callback never calls DingTalk and writes nothing.
 
 use wiremock::matchers::any;

@@ -276,7 +276,7 @@ async fn odd_usernames_and_long_unicode_passwords(backend: Backend) {
     );
 }
 
-/// Row 34: a session cookie copied before logout does not sign anybody in afterwards.
+/// Threat T-34: a session cookie copied before logout does not sign anybody in afterwards.
 async fn a_copied_session_cookie_is_refused_after_logout(backend: Backend) {
     let app = spawn_app(backend).await;
     app.create_user("alice", None, false);

@@ -1,4 +1,4 @@
-//! Security row 60 (and 28's proxy rule): floods of the login endpoints get 429, counted per
+//! Threat T-60 (and T-28's proxy rule, docs/threat-model.md): floods of the login endpoints get 429, counted per
 //! client address; X-Forwarded-For counts only when it comes from a trusted proxy.
 
 use crate::backend_tests;

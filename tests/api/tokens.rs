@@ -1,4 +1,4 @@
-//! Security rows E–H: the guard's answers, refresh rotation, logout that really logs out.
+//! Threats T-39–T-54 (docs/threat-model.md): the guard's answers, refresh rotation, logout that really logs out.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -132,7 +132,7 @@ async fn forged_tokens_are_40102(backend: Backend) {
     );
 }
 
-/// Security rows 42, 44, 45 and 50: a future `nbf`, claims of the wrong type, a `kid` that
+/// Threats T-42, T-44, T-45 and T-50: a future `nbf`, claims of the wrong type, a `kid` that
 /// is not ours, and a token anywhere but the Authorization header.
 async fn claims_and_headers_an_attacker_controls_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;

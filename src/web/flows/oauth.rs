@@ -87,15 +87,9 @@ pub async fn authorize(
     query: web::Query<StartQuery>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, PageError> {
-    let url = begin(
-        &session,
-        &providers,
-        route.0,
-        &settings,
-        query.next.as_deref(),
-        None,
-    )
-    .map_err(|e| PageError::internal(lang, "starting a provider login", &e))?;
+    let next = query.next.as_deref();
+    let url = begin(&session, &providers, route.0, &settings, next, None)
+        .map_err(|e| PageError::internal(lang, "starting a provider login", &e))?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))
         .finish())
@@ -109,15 +103,8 @@ pub async fn authorize_json(
     query: web::Query<StartQuery>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ApiError> {
-    let url = begin(
-        &session,
-        &providers,
-        route.0,
-        &settings,
-        query.next.as_deref(),
-        None,
-    )
-    .map_err(|e| {
+    let next = query.next.as_deref();
+    let url = begin(&session, &providers, route.0, &settings, next, None).map_err(|e| {
         tracing::error!(error = %e, "starting a provider login failed");
         ApiError::unavailable()
     })?;

@@ -46,31 +46,59 @@ fn notice(lang: Lang, done: Option<&str>) -> Option<&'static str> {
     })
 }
 
-/// The account page, with a notice after a change or the refusal of one.
-async fn render(
+/// The account page of one signed-in person.
+struct AccountView<'a> {
     lang: Lang,
-    session: &TypedSession,
-    pool: &DbPool,
+    session: &'a TypedSession,
+    pool: &'a DbPool,
     user: User,
-    notice: Option<&str>,
-    refusal: Option<FormRefusal>,
-) -> Result<HttpResponse, PageError> {
-    let userid = user.id;
-    let links = db::run::<_, DbError, _>(pool, move |conn| users::links_of(conn, userid))
-        .await
-        .map_err(|e| PageError::from_db(e, lang))?;
-    let csrf = session.csrf_token();
-    let has_dingtalk = links.iter().any(|l| l.types == ProviderKind::DingTalk);
-    let page = AccountPage {
-        lang,
-        csrf: &csrf,
-        user: &user,
-        links: &links,
-        has_dingtalk,
-        notice,
-        error: refusal.as_ref().map(|r| r.message),
-    };
-    render_page(lang, &page, refusal.map_or(StatusCode::OK, |r| r.status))
+}
+
+impl AccountView<'_> {
+    /// After a change: back to the page with its notice, or the page with the refusal.
+    async fn after_change(
+        self,
+        result: Result<(), LoginError>,
+        done: &str,
+    ) -> Result<HttpResponse, PageError> {
+        match result {
+            Ok(()) => Ok(see_other(&format!("/account?done={done}"))),
+            Err(error) => {
+                let refusal = FormRefusal::from_change(error, self.lang, Whose::Own)?;
+                self.render(None, Some(refusal)).await
+            }
+        }
+    }
+
+    /// The page, with a notice after a change or the refusal of one.
+    async fn render(
+        self,
+        notice: Option<&str>,
+        refusal: Option<FormRefusal>,
+    ) -> Result<HttpResponse, PageError> {
+        let AccountView {
+            lang,
+            session,
+            pool,
+            user,
+        } = self;
+        let userid = user.id;
+        let links = db::run::<_, DbError, _>(pool, move |conn| users::links_of(conn, userid))
+            .await
+            .map_err(|e| PageError::from_db(e, lang))?;
+        let csrf = session.csrf_token();
+        let has_dingtalk = links.iter().any(|l| l.types == ProviderKind::DingTalk);
+        let page = AccountPage {
+            lang,
+            csrf: &csrf,
+            user: &user,
+            links: &links,
+            has_dingtalk,
+            notice,
+            error: refusal.as_ref().map(|r| r.message),
+        };
+        render_page(lang, &page, refusal.map_or(StatusCode::OK, |r| r.status))
+    }
 }
 
 fn see_other(location: &str) -> HttpResponse {
@@ -87,8 +115,13 @@ pub async fn account(
     query: web::Query<AccountQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, PageError> {
-    let notice = notice(lang, query.done.as_deref());
-    render(lang, &session, &pool, signed_in.user, notice, None).await
+    let page = AccountView {
+        lang,
+        session: &session,
+        pool: &pool,
+        user: signed_in.user,
+    };
+    page.render(notice(lang, query.done.as_deref()), None).await
 }
 
 #[derive(Deserialize)]
@@ -143,13 +176,13 @@ pub async fn unlink(
         Some(provider) => login.unlink(user.id, provider).await,
         None => Err(LoginError::Refused(AccountError::NotFound)),
     };
-    match result {
-        Ok(()) => Ok(see_other("/account?done=unlinked")),
-        Err(error) => {
-            let refusal = FormRefusal::from_change(error, lang, Whose::Own)?;
-            render(lang, &session, &pool, user, None, Some(refusal)).await
-        }
-    }
+    let page = AccountView {
+        lang,
+        session: &session,
+        pool: &pool,
+        user,
+    };
+    page.after_change(result, "unlinked").await
 }
 
 #[derive(Deserialize)]
@@ -173,18 +206,19 @@ pub async fn set_password(
     login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
     let user = signed_in.user;
+    let page = AccountView {
+        lang,
+        session: &session,
+        pool: &pool,
+        user: user.clone(),
+    };
     if form.password != form.confirm {
-        let refusal = FormRefusal::passwords_differ(lang);
-        return render(lang, &session, &pool, user, None, Some(refusal)).await;
+        return page
+            .render(None, Some(FormRefusal::passwords_differ(lang)))
+            .await;
     }
-    match login
-        .change_password(user.clone(), form.current, form.password)
-        .await
-    {
-        Ok(()) => Ok(see_other("/account?done=password")),
-        Err(error) => {
-            let refusal = FormRefusal::from_change(error, lang, Whose::Own)?;
-            render(lang, &session, &pool, user, None, Some(refusal)).await
-        }
-    }
+    let result = login
+        .change_password(user, form.current, form.password)
+        .await;
+    page.after_change(result, "password").await
 }
