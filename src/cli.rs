@@ -39,7 +39,7 @@ enum Command {
 
 #[derive(Debug, Subcommand)]
 enum UserCommand {
-    /// Create a user with a password (argon2id).
+    /// Create a user with a password (argon2id), or a provider-only user (--no-password).
     Create {
         #[arg(long)]
         username: String,
@@ -51,8 +51,11 @@ enum UserCommand {
         #[arg(long)]
         admin: bool,
         /// Read the password from the first line of standard input.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "no_password")]
         password_stdin: bool,
+        /// No password: the user signs in the first time with DingTalk, matched by --phone.
+        #[arg(long, requires = "phone")]
+        no_password: bool,
     },
     /// List users and their linked accounts.
     List,
@@ -77,7 +80,17 @@ pub fn main() -> ExitCode {
             phone,
             admin,
             password_stdin,
-        }) => create_user(&settings, username, name, phone, admin, password_stdin),
+            no_password,
+        }) => {
+            let password = if no_password {
+                PasswordSource::None
+            } else if password_stdin {
+                PasswordSource::Stdin
+            } else {
+                PasswordSource::Ask
+            };
+            create_user(&settings, username, name, phone, admin, password)
+        }
         Command::User(UserCommand::List) => list_users(&settings),
         Command::Sandbox { bind } => run_sandbox(&settings, bind),
     };
@@ -128,17 +141,18 @@ fn create_user(
     name: Option<String>,
     phone: Option<String>,
     admin: bool,
-    password_stdin: bool,
+    password: PasswordSource,
 ) -> anyhow::Result<()> {
-    let password = if password_stdin || !std::io::stdin().is_terminal() {
-        let mut line = String::new();
-        std::io::stdin().lock().read_line(&mut line)?;
-        line.trim_end_matches(['\r', '\n']).to_owned()
-    } else {
-        let first = rpassword::prompt_password("Password: ")?;
-        let again = rpassword::prompt_password("Password (again): ")?;
-        anyhow::ensure!(first == again, "the two passwords differ");
-        first
+    let password = match password {
+        PasswordSource::None => None,
+        PasswordSource::Stdin => Some(read_stdin_line()?),
+        PasswordSource::Ask if !std::io::stdin().is_terminal() => Some(read_stdin_line()?),
+        PasswordSource::Ask => {
+            let first = rpassword::prompt_password("Password: ")?;
+            let again = rpassword::prompt_password("Password (again): ")?;
+            anyhow::ensure!(first == again, "the two passwords differ");
+            Some(first)
+        }
     };
     let mut conn = open_database(settings)?;
     let new = NewLocalUser {
@@ -154,6 +168,18 @@ fn create_user(
         user.username, user.id, user.role
     );
     Ok(())
+}
+
+enum PasswordSource {
+    None,
+    Stdin,
+    Ask,
+}
+
+fn read_stdin_line() -> anyhow::Result<String> {
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn list_users(settings: &Settings) -> anyhow::Result<()> {

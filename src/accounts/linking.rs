@@ -1,9 +1,14 @@
 //! First-login policy for a third-party account, written down (ASVS 6.1.3):
 //! 1. a link for (provider, uid) exists → its user; else a link with the same unionId
 //!    (the id that survives re-creating the DingTalk app) → its user, and its uid is updated;
-//! 2. else a user with the same phone (E.164, with DingTalk's stateCode) who is not an
-//!    admin → bind to them; an empty or masked phone matches nobody; an admin links
-//!    DingTalk while signed in instead;
+//! 2. else a user with the same phone (E.164, with DingTalk's stateCode):
+//!    - who has no way to log in yet (no password, no link; an admin pre-created them for
+//!      this) and is not an admin → bound to them;
+//!    - anyone else → nothing is written: the person must prove they own that account (its
+//!      password) or continue as a new account (`AccountError::PhoneOwned`). Phone numbers
+//!      are recycled and the provider's word on a number is no proof (threat T-16,
+//!      Keycloak's "first broker login");
+//!    - an empty or masked phone matches nobody;
 //! 3. else register a new user without a password: name = nick, username = the phone,
 //!    or a generated one when there is no phone or the name is taken.
 //!
@@ -26,12 +31,22 @@ pub enum LinkOutcome {
     Registered,
 }
 
+/// What a first login does with a user who has the same phone number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PhoneMatch {
+    /// Bind to them only if they cannot log in yet; refuse (`PhoneOwned`) otherwise.
+    BindUnclaimed,
+    /// The person chose a new account: register, keeping the phone only if it is free.
+    RegisterAnyway,
+}
+
 /// How often a first login retries after losing a race to a concurrent one.
 const RACE_RETRIES: usize = 3;
 
 pub fn sign_in_with_provider(
     conn: &mut DbConn,
     identity: &ProviderIdentity,
+    phone_match: PhoneMatch,
 ) -> Result<(User, LinkOutcome), AccountError> {
     write_transaction(conn, |conn| {
         let mut attempt = 0;
@@ -40,7 +55,7 @@ pub fn sign_in_with_provider(
             if let Some(user) = returning_user(conn, identity)? {
                 return active(user).map(|u| (u, LinkOutcome::Returning));
             }
-            match first_login(conn, identity) {
+            match first_login(conn, identity, phone_match) {
                 Err(AccountError::Db(error))
                     if error.is_unique_violation() && attempt < RACE_RETRIES =>
                 {
@@ -85,7 +100,6 @@ fn link_refresh(identity: &ProviderIdentity) -> LinkRefresh<'_> {
     LinkRefresh {
         uid: &identity.uid,
         unionid: identity.unionid.as_deref(),
-        token: identity.access_token.as_deref(),
         nick: &identity.nick,
         avatar_url: identity.avatar_url.as_deref(),
     }
@@ -94,6 +108,7 @@ fn link_refresh(identity: &ProviderIdentity) -> LinkRefresh<'_> {
 fn first_login(
     conn: &mut DbConn,
     identity: &ProviderIdentity,
+    phone_match: PhoneMatch,
 ) -> Result<(User, LinkOutcome), AccountError> {
     // A savepoint: when a concurrent login wins, both the user and the link are undone.
     conn.transaction(|conn| {
@@ -101,18 +116,30 @@ fn first_login(
             Some(phone) => users::find_by_phone(conn, phone.as_str())?,
             None => None,
         };
-        let (user, outcome) = match owner {
-            Some(owner) if !owner.is_admin() => (active(owner)?, LinkOutcome::BoundByPhone),
-            // The phone belongs to an admin: never bound silently; the new user keeps no phone.
-            Some(_) => (register(conn, identity, None)?, LinkOutcome::Registered),
-            None => (
+        let (user, outcome) = match (owner, phone_match) {
+            (None, _) => (
                 register(conn, identity, identity.phone.as_ref())?,
                 LinkOutcome::Registered,
             ),
+            (Some(owner), PhoneMatch::BindUnclaimed) => {
+                if owner.is_admin() || !unclaimed(conn, &owner)? {
+                    return Err(AccountError::PhoneOwned);
+                }
+                (active(owner)?, LinkOutcome::BoundByPhone)
+            }
+            // The number stays with its owner; the new user has none.
+            (Some(_), PhoneMatch::RegisterAnyway) => {
+                (register(conn, identity, None)?, LinkOutcome::Registered)
+            }
         };
         users::insert_link(conn, &NewLinkedAccount::new(user.id, identity))?;
         Ok((user, outcome))
     })
+}
+
+/// A user nobody can log in as yet: no password and no linked account.
+fn unclaimed(conn: &mut DbConn, user: &User) -> Result<bool, AccountError> {
+    Ok(user.password_hash.is_none() && users::links_of(conn, user.id)?.is_empty())
 }
 
 fn register(

@@ -7,7 +7,7 @@ mod manage;
 mod password;
 mod throttle;
 
-pub use linking::{LinkOutcome, sign_in_with_provider};
+pub use linking::{LinkOutcome, PhoneMatch, sign_in_with_provider};
 pub use manage::{
     AdminAction, apply_admin_action, end_all_sessions, link_to_user, new_password_hash, unlink,
 };
@@ -32,12 +32,17 @@ pub enum AccountError {
     Password(#[from] PasswordError),
     #[error("this account is deactivated")]
     Inactive,
+    #[error("an admin needs a password (admins are never bound to a provider by phone)")]
+    AdminNeedsPassword,
     #[error("wrong username or password")]
     BadCredentials,
     #[error("no such user or linked account")]
     NotFound,
     #[error("this DingTalk account already belongs to another user")]
     LinkedElsewhere,
+    /// The provider's phone number belongs to an account that can already log in.
+    #[error("an account with this phone number exists; its owner must sign in to link")]
+    PhoneOwned,
     #[error("a DingTalk account is already linked; unlink it first")]
     AlreadyLinked,
     #[error("this is the user's only way to log in; set a password first")]
@@ -75,7 +80,9 @@ pub struct NewLocalUser {
     pub username: String,
     pub name: Option<String>,
     pub phone: Option<String>,
-    pub password: String,
+    /// `None`: a provider-only user, who signs in the first time through a provider whose
+    /// phone number matches (an admin vouches for the number by creating them).
+    pub password: Option<String>,
     pub admin: bool,
 }
 
@@ -99,23 +106,26 @@ pub fn validate_username(username: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
-/// Creates a user who logs in with a password (the CLI; later the admin pages).
+/// Creates a user (the CLI, the admin pages): with a password, or provider-only.
 pub fn create_local_user(conn: &mut DbConn, new: NewLocalUser) -> Result<User, AccountError> {
     validate_username(&new.username)?;
+    if new.admin && new.password.is_none() {
+        return Err(AccountError::AdminNeedsPassword);
+    }
     let phone = match new.phone.as_deref().filter(|p| !p.trim().is_empty()) {
         Some(raw) => Some(
             Phone::parse(raw, None).ok_or_else(|| AccountError::InvalidPhone(raw.to_owned()))?,
         ),
         None => None,
     };
-    let password_hash = hash_password(&new.password)?;
+    let password_hash = new.password.as_deref().map(hash_password).transpose()?;
     let name = new.name.unwrap_or_else(|| new.username.clone());
     let at = now();
     let row = NewUser {
         username: &new.username,
         name: &name,
         phone: phone.as_ref().map(Phone::as_str),
-        password_hash: Some(&password_hash),
+        password_hash: password_hash.as_deref(),
         role: if new.admin { ROLE_ADMIN } else { ROLE_USER },
         is_active: true,
         created_at: at,

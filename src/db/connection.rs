@@ -68,10 +68,8 @@ pub fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectionError> {
 
 /// Applies the embedded migrations of the chosen backend. Migrations only ever add.
 pub fn run_migrations(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
-    if let DatabaseUrl::Sqlite(path) = url
-        && let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-    {
-        std::fs::create_dir_all(dir)?;
+    if let DatabaseUrl::Sqlite(path) = url {
+        create_private_sqlite_file(path)?;
     }
     let mut conn = establish(url)?;
     let applied = match &mut conn {
@@ -80,6 +78,28 @@ pub fn run_migrations(url: &DatabaseUrl) -> anyhow::Result<Vec<String>> {
     }
     .map_err(|e| anyhow::anyhow!("applying migrations failed: {e}"))?;
     Ok(applied.iter().map(ToString::to_string).collect())
+}
+
+/// The database holds password hashes: a new SQLite file is made readable by its owner
+/// only, in a folder only its owner can enter (SQLite gives its -wal and -shm files the
+/// database file's mode). Existing files and folders keep what the operator chose.
+fn create_private_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
 }
 
 pub fn connect_pool(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, DbError> {

@@ -107,7 +107,9 @@ impl<'a> NewLinkedAccount<'a> {
             types: identity.provider,
             uid: &identity.uid,
             unionid: identity.unionid.as_deref(),
-            token: identity.access_token.as_deref(),
+            // The provider's token is used once, to read the profile, and never kept
+            // (threat T-23); the tutorial's column stays, empty.
+            token: None,
             nick: &identity.nick,
             avatar_url: identity.avatar_url.as_deref(),
             created_at: at,

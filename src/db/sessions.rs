@@ -101,6 +101,26 @@ pub fn revoke_all_sessions(
     .execute(conn)?)
 }
 
+/// Revokes every live session of `userid` except `keep` (the one that asked).
+pub fn revoke_other_sessions(
+    conn: &mut DbConn,
+    userid: UserId,
+    keep: &str,
+    reason: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        login_sessions::table
+            .filter(login_sessions::userid.eq(userid))
+            .filter(login_sessions::id.ne(keep))
+            .filter(login_sessions::revoked_at.is_null()),
+    )
+    .set((
+        login_sessions::revoked_at.eq(now()),
+        login_sessions::revoke_reason.eq(reason),
+    ))
+    .execute(conn)?)
+}
+
 pub fn active_sessions(
     conn: &mut DbConn,
     userid: UserId,

@@ -115,7 +115,6 @@ pub fn insert_link(conn: &mut DbConn, new: &NewLinkedAccount<'_>) -> Result<(), 
 pub struct LinkRefresh<'a> {
     pub uid: &'a str,
     pub unionid: Option<&'a str>,
-    pub token: Option<&'a str>,
     pub nick: &'a str,
     pub avatar_url: Option<&'a str>,
 }
@@ -129,7 +128,7 @@ pub fn refresh_link(
         .set((
             sflogin::uid.eq(update.uid),
             sflogin::unionid.eq(update.unionid),
-            sflogin::token.eq(update.token),
+            sflogin::token.eq(None::<String>),
             sflogin::nick.eq(update.nick),
             sflogin::avatar_url.eq(update.avatar_url),
             sflogin::last_login_at.eq(now()),

@@ -4,7 +4,9 @@
 
 use std::fmt;
 
-#[derive(Clone, PartialEq, Eq)]
+/// Serialised as its E.164 text; read back only through `parse`.
+#[derive(Clone, PartialEq, Eq, serde::Serialize)]
+#[serde(into = "String")]
 pub struct Phone(String);
 
 impl Phone {
@@ -54,9 +56,35 @@ impl Phone {
         &self.0
     }
 
+    /// The number with its middle hidden (`+86138****8000`), for pages that must name it
+    /// without giving it away.
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        let keep_end = 4.min(chars.len());
+        let keep_start = 6.min(chars.len() - keep_end);
+        let hidden = chars.len() - keep_start - keep_end;
+        let start: String = chars[..keep_start].iter().collect();
+        let end: String = chars[chars.len() - keep_end..].iter().collect();
+        format!("{start}{}{end}", "*".repeat(hidden))
+    }
+
     /// The number as people in its country write it: Chinese mobiles without +86.
     pub fn local_form(&self) -> &str {
         self.0.strip_prefix("+86").unwrap_or(&self.0[1..])
+    }
+}
+
+impl From<Phone> for String {
+    fn from(phone: Phone) -> String {
+        phone.0
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Phone {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Phone::parse(&text, None)
+            .ok_or_else(|| serde::de::Error::custom("not an E.164 phone number"))
     }
 }
 

@@ -9,6 +9,8 @@ use diesel::expression::AsExpression;
 use diesel::serialize::{self, Output, ToSql};
 use diesel::sql_types::Integer;
 
+use serde::{Deserialize, Serialize};
+
 use super::Phone;
 
 /// A third-party login provider, stored in `sflogin.types` with the tutorial's numbers.
@@ -52,9 +54,20 @@ impl fmt::Display for ProviderKind {
     }
 }
 
-impl serde::Serialize for ProviderKind {
+/// In JSON a provider is its name (`linkedAccounts[].provider`).
+impl Serialize for ProviderKind {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for ProviderKind {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        ProviderKind::ALL
+            .into_iter()
+            .find(|p| p.name() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("no provider `{name}`")))
     }
 }
 
@@ -80,8 +93,9 @@ where
     }
 }
 
-/// What a provider told us about the person who just logged in.
-#[derive(Clone)]
+/// What a provider told us about the person who just logged in. No secret: the provider's
+/// own access token is used to read the profile and then dropped (threat T-23).
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProviderIdentity {
     pub provider: ProviderKind,
     pub uid: String,
@@ -89,22 +103,4 @@ pub struct ProviderIdentity {
     pub nick: String,
     pub avatar_url: Option<String>,
     pub phone: Option<Phone>,
-    /// The provider's access token for this person (a secret: never printed).
-    pub access_token: Option<String>,
-}
-
-impl fmt::Debug for ProviderIdentity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ProviderIdentity")
-            .field("provider", &self.provider)
-            .field("uid", &self.uid)
-            .field("unionid", &self.unionid)
-            .field("nick", &self.nick)
-            .field("phone", &self.phone)
-            .field(
-                "access_token",
-                &self.access_token.as_ref().map(|_| "[redacted]"),
-            )
-            .finish_non_exhaustive()
-    }
 }

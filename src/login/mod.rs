@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::{self, AccountError, LinkOutcome, LoginThrottle};
+use crate::accounts::{self, AccountError, LoginThrottle, PhoneMatch};
 use crate::db::models::User;
 use crate::db::{self, DbConn, DbError, DbPool, sessions, users, write_transaction};
 use crate::domain::{ProviderIdentity, ProviderKind, UserId};
@@ -84,6 +84,16 @@ impl From<diesel::result::Error> for LoginError {
     }
 }
 
+/// How a provider login ended.
+#[derive(Debug)]
+pub enum ProviderLogin {
+    SignedIn(TokenPair),
+    /// The provider's phone number belongs to an account that can already log in. Nothing
+    /// was written: the person proves they own it (`link_with_password`) or continues as a
+    /// new account (`register_instead`).
+    ProofNeeded(ProviderIdentity),
+}
+
 pub struct LoginService {
     pool: DbPool,
     tokens: Arc<TokenService>,
@@ -128,6 +138,22 @@ impl LoginService {
         username: &str,
         password: &str,
     ) -> Result<TokenPair, LoginError> {
+        let user = self.check_password(client, username, password).await?;
+        let pair = self
+            .in_transaction(client, move |_| Ok(user), "password")
+            .await?;
+        self.throttle.record_success(username);
+        Ok(pair)
+    }
+
+    /// The user `username` if `password` is theirs: throttled per account and address,
+    /// one argon2 check whatever the answer (threat T-29).
+    async fn check_password(
+        &self,
+        client: &ClientInfo,
+        username: &str,
+        password: &str,
+    ) -> Result<User, LoginError> {
         let address = client.address.map(|ip| ip.to_string()).unwrap_or_default();
         self.throttle
             .check(username, &address)
@@ -146,61 +172,124 @@ impl LoginService {
             .checks
             .run(move || accounts::check_password(user, &password))
             .await?;
-        let user = match checked {
-            Ok(user) => user,
-            Err(error) => {
-                if matches!(error, AccountError::BadCredentials) {
-                    self.throttle.record_failure(username, &address);
-                    tracing::info!(
-                        security_event = "login_failed",
-                        method = "password",
-                        "wrong username or password"
-                    );
-                }
-                return Err(error.into());
+        checked.map_err(|error| {
+            if matches!(error, AccountError::BadCredentials) {
+                self.throttle.record_failure(username, &address);
+                tracing::info!(
+                    security_event = "login_failed",
+                    method = "password",
+                    "wrong username or password"
+                );
             }
-        };
+            error.into()
+        })
+    }
+
+    /// Finds or makes the user with `who` and starts their login session, in one short
+    /// write transaction: a failure leaves nothing half-written.
+    async fn in_transaction<F>(
+        &self,
+        client: &ClientInfo,
+        who: F,
+        method: &'static str,
+    ) -> Result<TokenPair, LoginError>
+    where
+        F: FnOnce(&mut DbConn) -> Result<User, LoginError> + Send + 'static,
+    {
         let tokens = self.tokens.clone();
         let user_agent = client.user_agent.clone();
         let pair = self
-            .db::<_, TokenError, _>(move |conn| {
-                tokens.start_session(conn, &user, user_agent.as_deref())
+            .db(move |conn| {
+                write_transaction(conn, |conn| -> Result<TokenPair, LoginError> {
+                    let user = who(conn)?;
+                    Ok(tokens.start_session(conn, &user, user_agent.as_deref())?)
+                })
             })
             .await?;
-        self.throttle.record_success(username);
-        tracing::info!(
-            security_event = "login",
-            method = "password",
-            userid = %pair.userid,
-            "signed in"
-        );
+        tracing::info!(security_event = "login", method, userid = %pair.userid, "signed in");
         Ok(pair)
     }
 
     /// Signs in whoever `identity` is: the linked user, or a bound or new one (see
-    /// `accounts::sign_in_with_provider`), and starts their login session — one short
-    /// write transaction, so nothing is half-written.
+    /// `accounts::sign_in_with_provider`) — unless its phone number belongs to an account
+    /// that can already log in, which needs proof first.
     pub async fn provider_login(
         &self,
         client: &ClientInfo,
         identity: ProviderIdentity,
+    ) -> Result<ProviderLogin, LoginError> {
+        let method = identity.provider.name();
+        let attempt = identity.clone();
+        let signed_in = self
+            .in_transaction(
+                client,
+                move |conn| {
+                    let (user, outcome) =
+                        accounts::sign_in_with_provider(conn, &attempt, PhoneMatch::BindUnclaimed)?;
+                    tracing::info!(outcome = ?outcome, "provider identity resolved");
+                    Ok(user)
+                },
+                method,
+            )
+            .await;
+        match signed_in {
+            Ok(pair) => Ok(ProviderLogin::SignedIn(pair)),
+            Err(LoginError::Refused(AccountError::PhoneOwned)) => {
+                tracing::info!(
+                    security_event = "phone_owned",
+                    provider = method,
+                    "a provider identity's phone belongs to an account that can log in: proof needed"
+                );
+                Ok(ProviderLogin::ProofNeeded(identity))
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// The person whose phone number matched an existing account chose a new account.
+    pub async fn register_instead(
+        &self,
+        client: &ClientInfo,
+        identity: ProviderIdentity,
     ) -> Result<TokenPair, LoginError> {
-        let tokens = self.tokens.clone();
-        let user_agent = client.user_agent.clone();
+        let method = identity.provider.name();
+        self.in_transaction(
+            client,
+            move |conn| {
+                let (user, outcome) =
+                    accounts::sign_in_with_provider(conn, &identity, PhoneMatch::RegisterAnyway)?;
+                tracing::info!(outcome = ?outcome, "provider identity resolved");
+                Ok(user)
+            },
+            method,
+        )
+        .await
+    }
+
+    /// The person proved they own an account with its password: `identity` is linked to it
+    /// and they are signed in as its user.
+    pub async fn link_with_password(
+        &self,
+        client: &ClientInfo,
+        identity: ProviderIdentity,
+        username: &str,
+        password: &str,
+    ) -> Result<TokenPair, LoginError> {
+        let user = self.check_password(client, username, password).await?;
+        let userid = user.id;
         let provider = identity.provider;
-        let (outcome, pair) = self
-            .db(move |conn| {
-                write_transaction(
-                    conn,
-                    |conn| -> Result<(LinkOutcome, TokenPair), LoginError> {
-                        let (user, outcome) = accounts::sign_in_with_provider(conn, &identity)?;
-                        let pair = tokens.start_session(conn, &user, user_agent.as_deref())?;
-                        Ok((outcome, pair))
-                    },
-                )
-            })
+        let pair = self
+            .in_transaction(
+                client,
+                move |conn| {
+                    accounts::link_to_user(conn, user.id, &identity)?;
+                    Ok(user)
+                },
+                "password",
+            )
             .await?;
-        tracing::info!(security_event = "login", method = %provider, userid = %pair.userid, outcome = ?outcome, "signed in");
+        self.throttle.record_success(username);
+        tracing::info!(security_event = "link", %provider, %userid, "linked after proving the password");
         Ok(pair)
     }
 
@@ -264,9 +353,12 @@ impl LoginService {
         Ok(ended)
     }
 
-    /// Sets a first password, or changes it given the current one.
+    /// Sets a first password, or changes it given the current one. Every other login
+    /// session of the user ends with it (whoever knew the old password, or held a token,
+    /// is out: threat T-48); the session that changed it stays.
     pub async fn change_password(
         &self,
+        session: SessionRef,
         user: User,
         current: Option<String>,
         new: String,
@@ -276,9 +368,20 @@ impl LoginService {
             .checks
             .run(move || accounts::new_password_hash(&user, current.as_deref(), &new))
             .await??;
-        self.db::<_, DbError, _>(move |conn| users::set_password_hash(conn, userid, &hash))
+        let ended = self
+            .db(move |conn| {
+                write_transaction(conn, |conn| -> Result<usize, DbError> {
+                    users::set_password_hash(conn, userid, &hash)?;
+                    sessions::revoke_other_sessions(
+                        conn,
+                        userid,
+                        &session.session_id,
+                        "password changed",
+                    )
+                })
+            })
             .await?;
-        tracing::info!(security_event = "password_set", %userid, "password set");
+        tracing::info!(security_event = "password_set", %userid, other_sessions_ended = ended, "password set");
         Ok(())
     }
 

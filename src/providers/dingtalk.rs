@@ -169,7 +169,6 @@ impl IdentityProvider for DingTalk {
                     .avatar_url
                     .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
                 phone,
-                access_token: Some(access_token),
             })
         })
     }

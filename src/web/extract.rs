@@ -35,21 +35,29 @@ impl FromRequest for Lang {
     }
 }
 
-/// The client's address: the peer, or, when the peer is a trusted proxy, the last address
-/// that proxy appended to `X-Forwarded-For` (anything before it is the client's own claim).
+/// The client's address: the peer, or, when the peer is a trusted proxy, the nearest
+/// address in `X-Forwarded-For` that is not a trusted proxy. All lines of the header count
+/// as one list (a client may send its own line before the proxy's, RFC 9110 §5.3), read
+/// from the right: everything left of the last untrusted hop is the client's own claim.
 pub fn client_address(req: &HttpRequest, trusted_proxies: &[IpAddr]) -> Option<IpAddr> {
     let peer = req.peer_addr()?.ip();
     if !trusted_proxies.contains(&peer) {
         return Some(peer);
     }
-    let forwarded = req
+    let lines: Vec<&str> = req
         .headers()
-        .get("x-forwarded-for")
-        .and_then(|v| v.to_str().ok());
-    forwarded
-        .and_then(|list| list.rsplit(',').next())
-        .and_then(|ip| ip.trim().parse().ok())
-        .or(Some(peer))
+        .get_all("x-forwarded-for")
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    for hop in lines.iter().flat_map(|line| line.split(',')).rev() {
+        match hop.trim().parse::<IpAddr>() {
+            Ok(ip) if trusted_proxies.contains(&ip) => continue,
+            Ok(ip) => return Some(ip),
+            // A proxy we trust would not pass on garbage as the hop before it.
+            Err(_) => return Some(peer),
+        }
+    }
+    Some(peer)
 }
 
 impl FromRequest for ClientInfo {

@@ -40,6 +40,20 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::post().to(login::login).wrap(limited!("login")),
         )
         .route("/logout", web::post().to(login::logout))
+        .route(
+            flows::link_account::PATH,
+            web::get().to(flows::link_account::choice),
+        )
+        .route(
+            flows::link_account::PATH,
+            web::post()
+                .to(flows::link_account::prove)
+                .wrap(limited!("login")),
+        )
+        .route(
+            "/login/link-account/new",
+            web::post().to(flows::link_account::new_account),
+        )
         .route("/account", web::get().to(account::account))
         .route(
             "/account/link/dingtalk",

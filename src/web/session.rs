@@ -10,7 +10,7 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload};
 use serde::{Deserialize, Serialize};
 
 use crate::crypto::{constant_time_eq, random_token};
-use crate::domain::UserId;
+use crate::domain::{ProviderIdentity, UserId};
 use crate::login::SessionRef;
 
 /// A few logins may be in flight at once (two tabs); older ones fall out.
@@ -19,6 +19,7 @@ const MAX_PENDING_STATES: usize = 5;
 const PENDING_KEY: &str = "oauth_pending";
 const LOGIN_KEY: &str = "login";
 const CSRF_KEY: &str = "csrf";
+const IDENTITY_KEY: &str = "pending_identity";
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingLogin {
@@ -45,6 +46,17 @@ impl SessionLogin {
             session_id: self.sid.clone(),
         }
     }
+}
+
+/// A provider identity waiting for its owner's choice: prove an existing account (its
+/// password) or continue as a new one. Kept in the signed, encrypted cookie for as long as
+/// an OAuth state lives.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingIdentity {
+    pub identity: ProviderIdentity,
+    pub next: Option<String>,
+    /// Unix seconds.
+    pub created_at: i64,
 }
 
 #[derive(Debug)]
@@ -110,6 +122,23 @@ impl TypedSession {
 
     pub fn log_out(&self) {
         self.0.purge();
+    }
+
+    pub fn hold_identity(
+        &self,
+        pending: &PendingIdentity,
+    ) -> Result<(), actix_session::SessionInsertError> {
+        self.0.insert(IDENTITY_KEY, pending)
+    }
+
+    /// The identity waiting for a choice, if it is younger than `max_age` seconds.
+    pub fn held_identity(&self, max_age: i64) -> Option<PendingIdentity> {
+        let pending = self.0.get::<PendingIdentity>(IDENTITY_KEY).ok().flatten()?;
+        (chrono::Utc::now().timestamp() - pending.created_at < max_age).then_some(pending)
+    }
+
+    pub fn release_identity(&self) {
+        self.0.remove(IDENTITY_KEY);
     }
 
     /// The CSRF token of this session's forms, made on first use.

@@ -3,12 +3,13 @@
 use dingtalk_login::db::users;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, PASSWORD, browser, handoff, location, spawn_app};
+use crate::helpers::{Backend, PASSWORD, browser, error_code, handoff, location, spawn_app};
 
 backend_tests!(
     a_password_user_links_dingtalk_and_logs_in_with_it,
     a_dingtalk_account_of_someone_else_cannot_be_linked,
     a_dingtalk_user_sets_a_password_before_unlinking,
+    changing_the_password_ends_every_other_session,
 );
 
 async fn a_password_user_links_dingtalk_and_logs_in_with_it(backend: Backend) {
@@ -96,4 +97,32 @@ async fn a_dingtalk_user_sets_a_password_before_unlinking(backend: Backend) {
         .await;
     assert_eq!(location(&unlinked), "/account?done=unlinked");
     assert_eq!(app.counts().links, 0);
+}
+
+/// T-48: a changed password ends the sessions of whoever knew the old one (or held its
+/// tokens); the browser that changed it stays signed in.
+async fn changing_the_password_ends_every_other_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.signed_in_browser("alice", false).await;
+    let elsewhere: serde_json::Value = app.api_login("alice", PASSWORD).await.json().await.unwrap();
+    let token = elsewhere["token"].as_str().unwrap();
+    let refresh = elsewhere["refreshToken"].as_str().unwrap();
+    assert_eq!(app.me(token).await.status(), 200);
+
+    let new = "a brand new passphrase";
+    let form = [("current", PASSWORD), ("password", new), ("confirm", new)];
+    let changed = app
+        .submit(&client, "/account", "/account/password", &form)
+        .await;
+    assert_eq!(location(&changed), "/account?done=password");
+
+    assert_eq!(error_code(app.me(token).await, 401).await, 40104);
+    assert_eq!(error_code(app.refresh(refresh).await, 401).await, 40104);
+    let page = client.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(
+        page.status(),
+        200,
+        "the browser that changed it stays signed in"
+    );
+    assert_eq!(app.api_login("alice", new).await.status(), 200);
 }

@@ -51,6 +51,23 @@ impl Env {
         (output.status.code().unwrap_or(-1), text)
     }
 
+    /// `user create ARGS` with nothing on standard input.
+    fn create(&self, args: &[&str]) -> (i32, String) {
+        let output = self
+            .command()
+            .args(["user", "create"])
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code().unwrap_or(-1), text)
+    }
+
     fn list(&self) -> String {
         let output = self.command().args(["user", "list"]).output().unwrap();
         assert!(
@@ -64,6 +81,7 @@ impl Env {
 
 crate::backend_tests!(
     users_are_created_listed_and_kept_unique,
+    provider_only_users_need_a_phone_and_are_never_admins,
     migrate_is_idempotent,
     the_binary_serves_and_keeps_data_across_restarts
 );
@@ -111,6 +129,37 @@ async fn users_are_created_listed_and_kept_unique(backend: Backend) {
     );
     assert!(!list.contains("bob") && !list.contains("carol"));
     assert!(!list.contains("argon2"), "hashes are never printed");
+}
+
+async fn provider_only_users_need_a_phone_and_are_never_admins(backend: Backend) {
+    let env = Env::new(backend);
+    let (code, text) = env.create(&[
+        "--username",
+        "dora",
+        "--phone",
+        "13900139000",
+        "--no-password",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("created user dora"), "{text}");
+    let (code, text) = env.create(&["--username", "erin", "--no-password"]);
+    assert_eq!(
+        code, 2,
+        "a provider-only user is found by its phone: {text}"
+    );
+    assert!(text.contains("--phone"), "{text}");
+    let (code, text) = env.create(&[
+        "--username",
+        "frank",
+        "--phone",
+        "13700137000",
+        "--admin",
+        "--no-password",
+    ]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("an admin needs a password"), "{text}");
+    let list = env.list();
+    assert!(list.contains("dora") && !list.contains("frank"), "{list}");
 }
 
 async fn migrate_is_idempotent(backend: Backend) {

@@ -136,4 +136,10 @@ fn generated_secrets_are_private_and_survive_restarts() {
         !format!("{first:?}").contains(first.jwt_secret.expose()),
         "Debug never prints a secret"
     );
+    let mode = |path: &std::path::Path| std::fs::metadata(path).unwrap().permissions().mode();
+    assert_eq!(mode(&data) & 0o777, 0o700, "DATA_DIR is its owner's only");
+    // The SQLite database holds password hashes: owner-only too.
+    dingtalk_login::db::run_migrations(&first.database_url).unwrap();
+    let database = data.join("dingtalk-login.sqlite3");
+    assert_eq!(mode(&database) & 0o777, 0o600);
 }

@@ -4,15 +4,18 @@
 use diesel::prelude::*;
 use dingtalk_login::db::schema::{sflogin, susers};
 use dingtalk_login::db::users;
+use dingtalk_login::domain::UserId;
 use dingtalk_login::tokens::{JwtKeys, TYP_ACCESS, TYP_REFRESH};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, browser, handoff, location, spawn_app};
+use crate::helpers::{Backend, PASSWORD, TestApp, browser, handoff, location, spawn_app};
 
 backend_tests!(
     first_login_registers_a_user_without_a_password,
     returning_login_finds_the_same_user,
-    first_login_binds_to_the_user_with_the_same_phone,
+    first_login_binds_to_a_provider_only_user_with_the_same_phone,
+    a_phone_of_an_account_that_can_log_in_is_never_bound_without_its_password,
+    continuing_as_a_new_account_leaves_the_phone_with_its_owner,
     an_admins_phone_is_never_bound_silently,
     a_login_without_phone_gets_a_generated_username,
     a_bound_openid_wins_over_a_matching_phone,
@@ -63,7 +66,10 @@ async fn first_login_registers_a_user_without_a_password(backend: Backend) {
         "the tutorial's number for DingTalk"
     );
     assert!(links[0].uid.starts_with("sbx"));
-    assert!(links[0].token.is_some());
+    assert!(
+        links[0].token.is_none(),
+        "the provider's token is not kept (T-23)"
+    );
 }
 
 async fn returning_login_finds_the_same_user(backend: Backend) {
@@ -82,10 +88,10 @@ async fn returning_login_finds_the_same_user(backend: Backend) {
     assert_ne!(first["token"], second["token"]);
 }
 
-async fn first_login_binds_to_the_user_with_the_same_phone(backend: Backend) {
+async fn first_login_binds_to_a_provider_only_user_with_the_same_phone(backend: Backend) {
     let app = spawn_app(backend).await;
-    // Written differently from DingTalk's "13900139000" + stateCode 86.
-    let local = app.create_user("wangwu", Some("+86 139-0013-9000"), false);
+    // Pre-created by an admin, written differently from DingTalk's "13900139000" + stateCode 86.
+    let local = app.create_provider_only_user("wangwu", "+86 139-0013-9000");
     let values = handoff(&location(
         &app.dingtalk_login(&app.client, &[("identity", "wangwu")])
             .await,
@@ -97,10 +103,112 @@ async fn first_login_binds_to_the_user_with_the_same_phone(backend: Backend) {
     assert_eq!(links.len(), 1);
 }
 
+/// The DingTalk login of someone whose number an account that can log in already has
+/// (T-16: a recycled number, or anyone in the sandbox), in a fresh browser: the choice page.
+async fn login_with_an_owned_phone(app: &TestApp) -> reqwest::Client {
+    let client = browser();
+    let response = app.dingtalk_login(&client, ZHANGSAN).await;
+    assert_eq!(response.status(), 303);
+    assert_eq!(location(&response), "/login/link-account");
+    client
+}
+
+async fn a_phone_of_an_account_that_can_log_in_is_never_bound_without_its_password(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let dave = app.create_user("dave", Some("13800138000"), false);
+    let before = app.counts();
+    let stranger = login_with_an_owned_phone(&app).await;
+    assert_eq!(
+        app.counts(),
+        before,
+        "nothing is written on DingTalk's word"
+    );
+    let page = app.page(&stranger, "/login/link-account").await;
+    assert!(page.contains("+86138****8000"), "{page}");
+    assert!(!page.contains("dave"), "the page does not name the account");
+
+    let wrong = [("username", "dave"), ("password", "not dave's password")];
+    let refused = app
+        .submit(
+            &stranger,
+            "/login/link-account",
+            "/login/link-account",
+            &wrong,
+        )
+        .await;
+    assert_eq!(refused.status(), 401);
+    assert_eq!(app.counts(), before);
+
+    let right = [("username", "dave"), ("password", PASSWORD)];
+    let linked = app
+        .submit(
+            &stranger,
+            "/login/link-account",
+            "/login/link-account",
+            &right,
+        )
+        .await;
+    assert_eq!(linked.status(), 303);
+    assert_eq!(handoff(&location(&linked))["userid"], dave.id.to_string());
+    assert_eq!(users::links_of(&mut app.conn(), dave.id).unwrap().len(), 1);
+    // From now on DingTalk signs dave in directly.
+    let again = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
+    assert_eq!(again["userid"], dave.id.to_string());
+}
+
+async fn continuing_as_a_new_account_leaves_the_phone_with_its_owner(backend: Backend) {
+    let app = spawn_app(backend).await;
+    // A user who logs in through another DingTalk account (a link, no password) owns the number.
+    let owner = app
+        .dingtalk_tokens(&[
+            ("identity", "custom"),
+            ("nick", "原主人"),
+            ("mobile", "13800138000"),
+        ])
+        .await;
+    let stranger = login_with_an_owned_phone(&app).await;
+    let created = app
+        .submit(
+            &stranger,
+            "/login/link-account",
+            "/login/link-account/new",
+            &[],
+        )
+        .await;
+    assert_eq!(created.status(), 303);
+    let values = handoff(&location(&created));
+    assert_ne!(values["userid"], owner["userid"]);
+    let newcomer = users::find_by_username(&mut app.conn(), &values["username"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(newcomer.phone, None, "the number stays with its owner");
+    assert_eq!(newcomer.name, "张三");
+    let owner_id: UserId = owner["userid"].parse().unwrap();
+    assert_eq!(users::links_of(&mut app.conn(), owner_id).unwrap().len(), 1);
+    // The waiting identity is used up: the page is gone.
+    let gone = stranger
+        .get(app.url("/login/link-account"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 400);
+}
+
 async fn an_admins_phone_is_never_bound_silently(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = app.create_user("boss", Some("13800138000"), true);
-    let values = handoff(&location(&app.dingtalk_login(&app.client, ZHANGSAN).await));
+    let stranger = login_with_an_owned_phone(&app).await;
+    let created = app
+        .submit(
+            &stranger,
+            "/login/link-account",
+            "/login/link-account/new",
+            &[],
+        )
+        .await;
+    let values = handoff(&location(&created));
     assert_ne!(values["userid"], admin.id.to_string());
     assert!(
         users::links_of(&mut app.conn(), admin.id)
@@ -214,7 +322,7 @@ async fn login_with_next_goes_there(backend: Backend) {
 async fn new_app_openid_is_found_by_unionid(backend: Backend) {
     let app = spawn_app(backend).await;
     let first = handoff(&location(&app.dingtalk_login(&browser(), ZHANGSAN).await));
-    let userid: dingtalk_login::domain::UserId = first["userid"].parse().unwrap();
+    let userid: UserId = first["userid"].parse().unwrap();
     // The company re-created its DingTalk app: openIds change, unionIds do not.
     diesel::update(sflogin::table.filter(sflogin::userid.eq(userid)))
         .set(sflogin::uid.eq("old-app-openid"))

@@ -299,8 +299,27 @@ impl TestApp {
                 username: username.into(),
                 name: None,
                 phone: phone.map(str::to_owned),
-                password: "correct horse battery staple".into(),
+                password: Some(PASSWORD.into()),
                 admin,
+            },
+        )
+        .unwrap()
+    }
+
+    /// A user an admin made for a provider login: a phone, no password, no link yet.
+    pub fn create_provider_only_user(
+        &self,
+        username: &str,
+        phone: &str,
+    ) -> dingtalk_login::db::models::User {
+        dingtalk_login::accounts::create_local_user(
+            &mut self.conn(),
+            dingtalk_login::accounts::NewLocalUser {
+                username: username.into(),
+                name: None,
+                phone: Some(phone.into()),
+                password: None,
+                admin: false,
             },
         )
         .unwrap()

@@ -256,7 +256,7 @@ async fn odd_usernames_and_long_unicode_passwords(backend: Backend) {
             username: "unicode".into(),
             name: None,
             phone: None,
-            password: password.into(),
+            password: Some(password.into()),
             admin: false,
         },
     )

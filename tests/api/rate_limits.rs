@@ -80,4 +80,21 @@ async fn forwarded_addresses_count_only_behind_a_trusted_proxy(backend: Backend)
             "each client behind the proxy has its own budget"
         );
     }
+    // The client sends its own X-Forwarded-For line, a new address each time; the proxy
+    // (HAProxy does this) adds a second line with the real address: that one counts.
+    for (i, expected) in [(1, 302), (2, 302), (3, 429)] {
+        let response = proxied
+            .client
+            .get(proxied.url("/user/dingtalk/authorize"))
+            .header("X-Forwarded-For", format!("192.0.2.{i}"))
+            .header("X-Forwarded-For", "198.51.100.99")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.status(),
+            expected,
+            "a forged first line does not escape the limit"
+        );
+    }
 }

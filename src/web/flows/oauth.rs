@@ -11,15 +11,16 @@ use actix_web::http::header;
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::handoff::{handoff_url, redirect_with_tokens, safe_next};
+use super::handoff::safe_next;
+use super::link_account::{self, finish};
 use crate::config::Settings;
 use crate::crypto::random_token;
 use crate::domain::{ProviderKind, UserId};
 use crate::error::{ApiError, PageError};
 use crate::i18n::Lang;
-use crate::login::{ClientInfo, LoginService};
+use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::IdentityProvider;
-use crate::web::session::{PendingLogin, SessionLogin, StateCheck, TypedSession};
+use crate::web::session::{PendingIdentity, PendingLogin, StateCheck, TypedSession};
 
 /// Authorization codes are short opaque strings; anything longer is not one.
 const MAX_CODE_BYTES: usize = 512;
@@ -198,20 +199,22 @@ pub async fn callback(
             .finish());
     }
 
-    let pair = login
+    let outcome = login
         .provider_login(&client, identity)
         .await
         .map_err(|e| PageError::from_login(e, lang))?;
-    session
-        .log_in(&SessionLogin {
-            userid: pair.userid,
-            sid: pair.session_id.clone(),
-        })
-        .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
-    let location = pending
-        .next
-        .unwrap_or_else(|| handoff_url(&settings.frontend_login_url, &pair));
-    Ok(redirect_with_tokens(&location))
+    match outcome {
+        ProviderLogin::SignedIn(pair) => finish(&session, &settings, pending.next, &pair, lang),
+        ProviderLogin::ProofNeeded(identity) => {
+            let waiting = PendingIdentity {
+                identity,
+                next: pending.next,
+                created_at: chrono::Utc::now().timestamp(),
+            };
+            link_account::ask(&session, &waiting)
+                .map_err(|e| PageError::internal(lang, "keeping the identity in the session", &e))
+        }
+    }
 }
 
 fn restart(lang: Lang, zh: &'static str, en: &'static str) -> PageError {

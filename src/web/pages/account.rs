@@ -13,7 +13,7 @@ use crate::db::{self, DbError, DbPool, users};
 use crate::domain::ProviderKind;
 use crate::error::{FormRefusal, PageError, Whose};
 use crate::i18n::Lang;
-use crate::login::{LoginError, LoginService};
+use crate::login::{LoginError, LoginService, SessionRef};
 use crate::web::auth::SignedIn;
 use crate::web::extract::{CsrfForm, CsrfProtected};
 use crate::web::flows::oauth::{Providers, begin};
@@ -217,8 +217,12 @@ pub async fn set_password(
             .render(None, Some(FormRefusal::passwords_differ(lang)))
             .await;
     }
+    let session_ref = SessionRef {
+        userid: user.id,
+        session_id: signed_in.session_id,
+    };
     let result = login
-        .change_password(user, form.current, form.password)
+        .change_password(session_ref, user, form.current, form.password)
         .await;
     page.after_change(result, "password").await
 }
