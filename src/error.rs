@@ -34,11 +34,12 @@ pub enum ApiCode {
     AccountInactive = 40302,
     TooManyFailures = 42901,
     TooManyRequests = 42902,
+    HeaderTooLarge = 43101,
     Unavailable = 50301,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 12] = [
+    pub const ALL: [ApiCode; 13] = [
         ApiCode::BadRequest,
         ApiCode::BadCredentials,
         ApiCode::TokenMissing,
@@ -50,6 +51,7 @@ impl ApiCode {
         ApiCode::AccountInactive,
         ApiCode::TooManyFailures,
         ApiCode::TooManyRequests,
+        ApiCode::HeaderTooLarge,
         ApiCode::Unavailable,
     ];
 
@@ -304,6 +306,19 @@ impl PageError {
             ),
         )
         .back_to_account()
+    }
+
+    /// A session cookie far bigger than any we write: refused before it is read.
+    pub fn cookie_too_large(lang: Lang) -> PageError {
+        PageError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            lang,
+            lang.t("Cookie 过大", "Cookie too large"),
+            lang.t(
+                "浏览器发送的 Cookie 过大，已被清除。请重新打开登录页。",
+                "Your browser sent an oversized cookie; it has been cleared. Please open the login page again.",
+            ),
+        )
     }
 
     pub fn too_many_requests(lang: Lang, wait: Duration) -> PageError {

@@ -128,6 +128,9 @@ impl Application {
                         .build(),
                 )
                 .wrap(from_fn(move |req, next| {
+                    middleware::cap_session_cookie(cookie_name, req, next)
+                }))
+                .wrap(from_fn(move |req, next| {
                     middleware::security_headers(csp.clone(), secure_cookies, req, next)
                 }))
                 .wrap(from_fn(middleware::access_log))

@@ -2,20 +2,34 @@
 //! at most `MAX_LOCK`, and a success clears the account's count, so an attacker can slow a
 //! real user down for minutes but never lock them out for good.
 //!
+//! Memory is bounded whatever arrives (threat T-28, issue #9): counters are keyed by a
+//! fixed-size keyed hash of the name or address (a 15 KB username costs the same 8 bytes
+//! as `alice`), and the table holds at most `MAX_ENTRIES`, dropping the least recently
+//! touched first.
+//!
 //! Counts live in this process: behind a load balancer each instance counts on its own,
 //! which bounds guessing at (instances × limit) per window.
 
-use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
+use std::num::NonZeroUsize;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use lru::LruCache;
 
 const ACCOUNT_FREE_FAILURES: u32 = 5;
 const ADDRESS_FREE_FAILURES: u32 = 20;
 const WINDOW: Duration = Duration::from_secs(15 * 60);
 const BASE_LOCK: Duration = Duration::from_secs(30);
 const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
-/// Bounds memory under a flood of distinct usernames or addresses.
-const MAX_ENTRIES: usize = 100_000;
+/// About 6 MB at most.
+pub const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Key {
+    Account(u64),
+    Address(u64),
+}
 
 #[derive(Default)]
 struct Entry {
@@ -24,19 +38,49 @@ struct Entry {
     locked_until: Option<Instant>,
 }
 
-#[derive(Default)]
 pub struct LoginThrottle {
-    entries: Mutex<HashMap<String, Entry>>,
+    /// Random per process, so nobody can pick names that collide.
+    hasher: RandomState,
+    entries: Mutex<LruCache<Key, Entry>>,
+}
+
+impl Default for LoginThrottle {
+    fn default() -> Self {
+        LoginThrottle::with_capacity(MAX_ENTRIES)
+    }
 }
 
 impl LoginThrottle {
+    pub fn with_capacity(capacity: usize) -> LoginThrottle {
+        let capacity = NonZeroUsize::new(capacity).unwrap_or(NonZeroUsize::MIN);
+        LoginThrottle {
+            hasher: RandomState::new(),
+            entries: Mutex::new(LruCache::new(capacity)),
+        }
+    }
+
+    fn keys(&self, account: &str, address: &str) -> [(Key, u32); 2] {
+        [
+            (self.account_key(account), ACCOUNT_FREE_FAILURES),
+            (
+                Key::Address(self.hasher.hash_one(address)),
+                ADDRESS_FREE_FAILURES,
+            ),
+        ]
+    }
+
+    fn account_key(&self, account: &str) -> Key {
+        Key::Account(self.hasher.hash_one(account.to_lowercase()))
+    }
+
     /// `Err(retry_after)` when either key is locked.
     pub fn check(&self, account: &str, address: &str) -> Result<(), Duration> {
         let entries = self.entries.lock().expect("throttle lock");
         let now = Instant::now();
-        let wait = [account_key(account), address_key(address)]
+        let wait = self
+            .keys(account, address)
             .iter()
-            .filter_map(|key| entries.get(key).and_then(|e| e.locked_until))
+            .filter_map(|(key, _)| entries.peek(key).and_then(|e| e.locked_until))
             .filter(|until| *until > now)
             .map(|until| until - now)
             .max();
@@ -47,19 +91,11 @@ impl LoginThrottle {
     }
 
     pub fn record_failure(&self, account: &str, address: &str) {
+        let keys = self.keys(account, address);
         let mut entries = self.entries.lock().expect("throttle lock");
         let now = Instant::now();
-        if entries.len() >= MAX_ENTRIES {
-            entries.retain(|_, e| {
-                e.first_failure.is_some_and(|t| now - t < WINDOW)
-                    || e.locked_until.is_some_and(|t| t > now)
-            });
-        }
-        for (key, free) in [
-            (account_key(account), ACCOUNT_FREE_FAILURES),
-            (address_key(address), ADDRESS_FREE_FAILURES),
-        ] {
-            let entry = entries.entry(key).or_default();
+        for (key, free) in keys {
+            let entry = entries.get_or_insert_mut(key, Entry::default);
             if entry.first_failure.is_none_or(|t| now - t > WINDOW) {
                 *entry = Entry {
                     failures: 0,
@@ -78,17 +114,45 @@ impl LoginThrottle {
     }
 
     pub fn record_success(&self, account: &str) {
-        self.entries
-            .lock()
-            .expect("throttle lock")
-            .remove(&account_key(account));
+        let key = self.account_key(account);
+        self.entries.lock().expect("throttle lock").pop(&key);
+    }
+
+    /// How many counters are held (for tests and metrics).
+    pub fn tracked(&self) -> usize {
+        self.entries.lock().expect("throttle lock").len()
     }
 }
 
-fn account_key(account: &str) -> String {
-    format!("u:{}", account.to_lowercase())
-}
+#[cfg(test)]
+mod tests {
+    use super::LoginThrottle;
 
-fn address_key(address: &str) -> String {
-    format!("ip:{address}")
+    #[test]
+    fn a_flood_of_new_names_stays_within_the_capacity() {
+        let throttle = LoginThrottle::with_capacity(1_000);
+        let long = "x".repeat(15_000);
+        for i in 0..5_000 {
+            throttle.record_failure(
+                &format!("{long}{i}"),
+                &format!("10.0.{}.{}", i / 256, i % 256),
+            );
+        }
+        assert_eq!(throttle.tracked(), 1_000);
+    }
+
+    #[test]
+    fn five_failures_lock_the_account_and_a_success_unlocks_it() {
+        let throttle = LoginThrottle::default();
+        for _ in 0..5 {
+            assert!(throttle.check("Alice", "192.0.2.1").is_ok());
+            throttle.record_failure("Alice", "192.0.2.1");
+        }
+        assert!(
+            throttle.check("alice", "192.0.2.99").is_err(),
+            "names ignore case"
+        );
+        throttle.record_success("alice");
+        assert!(throttle.check("alice", "192.0.2.99").is_ok());
+    }
 }

@@ -13,7 +13,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::{self, AccountError, LoginThrottle, PhoneMatch};
+use crate::accounts::{self, AccountError, LinkOutcome, LoginThrottle, PhoneMatch};
 use crate::db::models::User;
 use crate::db::{self, DbConn, DbError, DbPool, sessions, users, write_transaction};
 use crate::domain::{ProviderIdentity, ProviderKind, UserId};
@@ -140,7 +140,7 @@ impl LoginService {
     ) -> Result<TokenPair, LoginError> {
         let user = self.check_password(client, username, password).await?;
         let pair = self
-            .in_transaction(client, move |_| Ok(user), "password")
+            .in_transaction(client, move |_| Ok((user, None)), "password")
             .await?;
         self.throttle.record_success(username);
         Ok(pair)
@@ -194,19 +194,20 @@ impl LoginService {
         method: &'static str,
     ) -> Result<TokenPair, LoginError>
     where
-        F: FnOnce(&mut DbConn) -> Result<User, LoginError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<(User, Option<LinkOutcome>), LoginError> + Send + 'static,
     {
         let tokens = self.tokens.clone();
         let user_agent = client.user_agent.clone();
-        let pair = self
+        let (pair, outcome) = self
             .db(move |conn| {
-                write_transaction(conn, |conn| -> Result<TokenPair, LoginError> {
-                    let user = who(conn)?;
-                    Ok(tokens.start_session(conn, &user, user_agent.as_deref())?)
+                write_transaction(conn, |conn| -> Result<_, LoginError> {
+                    let (user, outcome) = who(conn)?;
+                    let pair = tokens.start_session(conn, &user, user_agent.as_deref())?;
+                    Ok((pair, outcome))
                 })
             })
             .await?;
-        tracing::info!(security_event = "login", method, userid = %pair.userid, "signed in");
+        tracing::info!(security_event = "login", method, userid = %pair.userid, outcome = ?outcome, "signed in");
         Ok(pair)
     }
 
@@ -226,8 +227,7 @@ impl LoginService {
                 move |conn| {
                     let (user, outcome) =
                         accounts::sign_in_with_provider(conn, &attempt, PhoneMatch::BindUnclaimed)?;
-                    tracing::info!(outcome = ?outcome, "provider identity resolved");
-                    Ok(user)
+                    Ok((user, Some(outcome)))
                 },
                 method,
             )
@@ -258,8 +258,7 @@ impl LoginService {
             move |conn| {
                 let (user, outcome) =
                     accounts::sign_in_with_provider(conn, &identity, PhoneMatch::RegisterAnyway)?;
-                tracing::info!(outcome = ?outcome, "provider identity resolved");
-                Ok(user)
+                Ok((user, Some(outcome)))
             },
             method,
         )
@@ -283,7 +282,7 @@ impl LoginService {
                 client,
                 move |conn| {
                     accounts::link_to_user(conn, user.id, &identity)?;
-                    Ok(user)
+                    Ok((user, None))
                 },
                 "password",
             )

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::config::DingTalkSettings;
-use crate::crypto::{random_token, sha256_hex};
+use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 
 /// DingTalk documents single-use codes; free-login codes live 5 minutes.
 const CODE_TTL: Duration = Duration::from_secs(300);
@@ -61,6 +61,10 @@ struct Grant {
     expires: Instant,
 }
 
+/// At most this many live codes and tokens each: a flood of consents costs bounded memory
+/// (the oldest grants go first).
+const MAX_GRANTS: usize = 100_000;
+
 /// Grants that expire a fixed time after they are made: insertion order is expiry order,
 /// so pruning pops from the front instead of scanning every grant on every login.
 #[derive(Default)]
@@ -75,7 +79,7 @@ impl Grants {
         while self
             .by_age
             .front()
-            .is_some_and(|(expires, _)| *expires <= now)
+            .is_some_and(|(expires, _)| *expires <= now || self.by_age.len() >= MAX_GRANTS)
         {
             if let Some((_, old)) = self.by_age.pop_front() {
                 self.by_key.remove(&old);
@@ -104,7 +108,10 @@ impl Sandbox {
     }
 
     pub fn credentials_match(&self, client_id: &str, client_secret: &str) -> bool {
-        client_id == self.client_id && client_secret == self.client_secret
+        // Both compared, in constant time, like a real authorization server would.
+        let id = constant_time_eq(client_id, &self.client_id);
+        let secret = constant_time_eq(client_secret, &self.client_secret);
+        id & secret
     }
 
     pub fn issue_code(&self, identity: SandboxIdentity) -> String {

@@ -17,6 +17,10 @@ pub const TYP_REFRESH: &str = "refresh";
 /// Allowed clock skew between instances (seconds).
 const LEEWAY: u64 = 30;
 
+/// Our tokens are about 400 bytes; anything far bigger is refused before it is decoded
+/// (threat T-50).
+pub const MAX_TOKEN_BYTES: usize = 8 * 1024;
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Claims {
     pub userid: UserId,
@@ -80,6 +84,9 @@ impl JwtKeys {
 
     /// Verifies signature, algorithm (HS256 only, so `alg: none` fails), `exp` and `nbf`.
     pub fn verify(&self, token: &str) -> Result<Claims, JwtError> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Err(JwtError::Invalid);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
         // Keys are chosen only from our own ring; a token without kid gets the active key.
         let kid = header.kid.unwrap_or_else(|| self.active_kid.clone());

@@ -25,6 +25,7 @@ backend_tests!(
     a_user_can_end_all_their_sessions,
     the_previous_key_still_verifies_after_rotation,
     malformed_json_is_a_clear_400,
+    oversized_tokens_and_cookies_are_refused_unread,
 );
 
 const ZHANGSAN: &[(&str, &str)] = &[("identity", "zhangsan")];
@@ -427,4 +428,30 @@ async fn malformed_json_is_a_clear_400(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(error_code(response, 400).await, 40001);
+}
+
+/// T-50: a bearer token or a session cookie far bigger than ours is refused before it is
+/// decoded; the cookie is cleared so the browser recovers.
+async fn oversized_tokens_and_cookies_are_refused_unread(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let huge = "a".repeat(12 * 1024);
+    assert_eq!(error_code(app.me(&huge).await, 401).await, 40102);
+    assert_eq!(error_code(app.refresh(&huge).await, 401).await, 40102);
+    let cookie = format!("dl_session={}", "b".repeat(9 * 1024));
+    let page = reqwest::Client::new()
+        .get(app.url("/login"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(page.status(), 431);
+    let cleared = page.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cleared.starts_with("dl_session=;"), "{cleared}");
+    let api = reqwest::Client::new()
+        .get(app.url("/api/me"))
+        .header("Cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(api, 431).await, 43101);
 }

@@ -6,6 +6,7 @@ pub mod rate_limit;
 
 use std::time::Instant;
 
+use actix_web::ResponseError;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
@@ -116,4 +117,40 @@ pub async fn api_cors(
         .headers_mut()
         .insert(header::VARY, HeaderValue::from_static("Origin"));
     Ok(response.map_into_left_body())
+}
+
+/// No cookie of ours comes near this; a bigger one is refused before the session layer
+/// decrypts and parses it (threat T-50), and cleared so the browser recovers.
+pub const MAX_SESSION_COOKIE_BYTES: usize = 8 * 1024;
+
+pub async fn cap_session_cookie(
+    cookie_name: &'static str,
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    let oversized = req
+        .cookie(cookie_name)
+        .is_some_and(|cookie| cookie.value().len() > MAX_SESSION_COOKIE_BYTES);
+    if !oversized {
+        return Ok(next.call(req).await?.map_into_left_body());
+    }
+    tracing::warn!(
+        security_event = "oversized_cookie",
+        "an oversized session cookie was refused"
+    );
+    let mut response = if req.path().starts_with("/api/") {
+        crate::error::ApiError::new(
+            crate::error::ApiCode::HeaderTooLarge,
+            "the session cookie is too large",
+        )
+        .error_response()
+    } else {
+        crate::error::PageError::cookie_too_large(crate::web::extract::lang_of(req.request()))
+            .error_response()
+    };
+    let mut removal = actix_web::cookie::Cookie::new(cookie_name, "");
+    removal.set_path("/");
+    removal.make_removal();
+    let _ = response.add_cookie(&removal);
+    Ok(req.into_response(response).map_into_right_body())
 }
