@@ -32,6 +32,8 @@ pub enum ApiCode {
     RefreshAsAccess = 40105,
     RoleRequired = 40301,
     AccountInactive = 40302,
+    NotFound = 40401,
+    MethodNotAllowed = 40501,
     TooManyFailures = 42901,
     TooManyRequests = 42902,
     HeaderTooLarge = 43101,
@@ -39,7 +41,7 @@ pub enum ApiCode {
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 13] = [
+    pub const ALL: [ApiCode; 15] = [
         ApiCode::BadRequest,
         ApiCode::BadCredentials,
         ApiCode::TokenMissing,
@@ -49,6 +51,8 @@ impl ApiCode {
         ApiCode::RefreshAsAccess,
         ApiCode::RoleRequired,
         ApiCode::AccountInactive,
+        ApiCode::NotFound,
+        ApiCode::MethodNotAllowed,
         ApiCode::TooManyFailures,
         ApiCode::TooManyRequests,
         ApiCode::HeaderTooLarge,
@@ -306,6 +310,25 @@ impl PageError {
             ),
         )
         .back_to_account()
+    }
+
+    /// No such page (404), or not with this method (405).
+    pub fn no_such_route(lang: Lang, status: StatusCode) -> PageError {
+        let (title, message) = if status == StatusCode::METHOD_NOT_ALLOWED {
+            (
+                lang.t("不支持的请求方式", "Method not allowed"),
+                lang.t(
+                    "此地址不接受这种请求。",
+                    "This address does not accept this kind of request.",
+                ),
+            )
+        } else {
+            (
+                lang.t("页面不存在", "Page not found"),
+                lang.t("没有这个页面。", "There is no such page."),
+            )
+        };
+        PageError::new(status, lang, title, message)
     }
 
     /// A session cookie far bigger than any we write: refused before it is read.

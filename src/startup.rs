@@ -127,6 +127,8 @@ impl Application {
                         )
                         .build(),
                 )
+                // Inside the security headers, which then apply to its pages too.
+                .wrap(from_fn(middleware::explain_bare_errors))
                 .wrap(from_fn(move |req, next| {
                     middleware::cap_session_cookie(cookie_name, req, next)
                 }))

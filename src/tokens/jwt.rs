@@ -1,12 +1,18 @@
 //! HS256 JWTs signed with the bytes of `JWT_SECRET`, so any backend sharing the secret can
 //! verify them with any JWT library. The header's `kid` names the key (a fingerprint of the
 //! secret), so the key can be rotated: `JWT_PREVIOUS_SECRET` is still accepted for reading.
+//! Every token names its issuer (`iss` = `PUBLIC_BASE_URL`) and audience (`aud` = its
+//! `/api`), and both are required, so a sibling service or a staging instance that shares
+//! the secret cannot pass its tokens off as ours (RFC 8725 §3.8–3.9).
 
 use std::collections::HashMap;
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::crypto::hex;
 use crate::domain::UserId;
@@ -32,6 +38,8 @@ pub struct Claims {
     pub typ: String,
     /// The login session (refresh-token family) this token belongs to.
     pub sid: String,
+    pub iss: String,
+    pub aud: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -43,6 +51,8 @@ pub enum JwtError {
 }
 
 pub struct JwtKeys {
+    issuer: String,
+    audience: String,
     active_kid: String,
     encoding: EncodingKey,
     decoding: HashMap<String, DecodingKey>,
@@ -50,7 +60,9 @@ pub struct JwtKeys {
 }
 
 impl JwtKeys {
-    pub fn new(secret: &str, previous: Option<&str>) -> JwtKeys {
+    /// `issuer` is `PUBLIC_BASE_URL` without a trailing slash.
+    pub fn new(secret: &str, previous: Option<&str>, issuer: &str) -> JwtKeys {
+        let audience = format!("{issuer}/api");
         let active_kid = key_id(secret);
         let mut decoding = HashMap::new();
         decoding.insert(
@@ -66,13 +78,25 @@ impl JwtKeys {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = LEEWAY;
         validation.validate_nbf = true;
-        validation.set_required_spec_claims(&["exp", "nbf", "iat"]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud"]);
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[&audience]);
         JwtKeys {
+            issuer: issuer.to_owned(),
+            audience,
             encoding: EncodingKey::from_secret(secret.as_bytes()),
             active_kid,
             decoding,
             validation,
         }
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    pub fn audience(&self) -> &str {
+        &self.audience
     }
 
     pub fn sign(&self, claims: &Claims) -> String {
@@ -88,6 +112,11 @@ impl JwtKeys {
             return Err(JwtError::Invalid);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
+        // We understand no JWS extension, so a header that marks one critical is refused
+        // (RFC 7515 §4.1.11).
+        if names_critical_extensions(token) {
+            return Err(JwtError::Invalid);
+        }
         // Keys are chosen only from our own ring; a token without kid gets the active key.
         let kid = header.kid.unwrap_or_else(|| self.active_kid.clone());
         let key = self.decoding.get(&kid).ok_or(JwtError::Invalid)?;
@@ -97,6 +126,19 @@ impl JwtKeys {
             Err(_) => Err(JwtError::Invalid),
         }
     }
+}
+
+fn names_critical_extensions(token: &str) -> bool {
+    #[derive(Deserialize)]
+    struct CritOnly {
+        crit: Option<serde::de::IgnoredAny>,
+    }
+    let segment = token.split('.').next().unwrap_or_default();
+    URL_SAFE_NO_PAD
+        .decode(segment)
+        .ok()
+        .and_then(|bytes| serde_json::from_slice::<CritOnly>(&bytes).ok())
+        .is_none_or(|header| header.crit.is_some())
 }
 
 /// A public fingerprint of a key: enough to choose it, nothing about the key itself.

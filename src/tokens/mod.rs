@@ -92,6 +92,7 @@ impl TokenService {
             keys: JwtKeys::new(
                 settings.jwt_secret.expose(),
                 settings.jwt_previous_secret.as_ref().map(|s| s.expose()),
+                settings.base_url(),
             ),
             access_ttl: settings.access_token_ttl,
             refresh_ttl: settings.refresh_token_ttl,
@@ -278,6 +279,8 @@ impl TokenService {
             jti: random_token(16),
             typ: TYP_ACCESS.into(),
             sid: session_id.to_owned(),
+            iss: self.keys.issuer().to_owned(),
+            aud: self.keys.audience().to_owned(),
         };
         TokenPair {
             userid: user.id,
@@ -300,6 +303,8 @@ impl TokenService {
             jti: row.id.clone(),
             typ: TYP_REFRESH.into(),
             sid: row.session_id.clone(),
+            iss: self.keys.issuer().to_owned(),
+            aud: self.keys.audience().to_owned(),
         })
     }
 }

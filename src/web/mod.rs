@@ -30,47 +30,36 @@ macro_rules! limited {
     };
 }
 
+/// One resource per path with all its methods, so a wrong method gets 405 with `Allow`
+/// (explained by `middleware::explain_bare_errors`), not 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(login::root))
-        .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz))
-        .route("/login", web::get().to(login::login_form))
-        .route(
-            "/login",
-            web::post().to(login::login).wrap(limited!("login")),
+    cfg.service(web::resource("/").get(login::root))
+        .service(web::resource("/healthz").get(health::healthz))
+        .service(web::resource("/readyz").get(health::readyz))
+        .service(
+            web::resource("/login")
+                .get(login::login_form)
+                .route(web::post().to(login::login).wrap(limited!("login"))),
         )
-        .route("/logout", web::post().to(login::logout))
-        .route(
-            flows::link_account::PATH,
-            web::get().to(flows::link_account::choice),
+        .service(web::resource("/logout").post(login::logout))
+        .service(
+            web::resource(flows::link_account::PATH)
+                .get(flows::link_account::choice)
+                .route(
+                    web::post()
+                        .to(flows::link_account::prove)
+                        .wrap(limited!("login")),
+                ),
         )
-        .route(
-            flows::link_account::PATH,
-            web::post()
-                .to(flows::link_account::prove)
-                .wrap(limited!("login")),
-        )
-        .route(
-            "/login/link-account/new",
-            web::post().to(flows::link_account::new_account),
-        )
-        .route("/account", web::get().to(account::account))
-        .route(
-            "/account/link/dingtalk",
-            web::post().to(account::link_dingtalk),
-        )
-        .route("/account/unlink", web::post().to(account::unlink))
-        .route("/account/password", web::post().to(account::set_password))
-        .route("/admin/accounts", web::get().to(admin::pages::accounts))
-        .route("/admin/users/{id}", web::get().to(admin::pages::user))
-        .route(
-            "/admin/users/{id}/confirm",
-            web::get().to(admin::pages::confirm),
-        )
-        .route(
-            "/admin/users/{id}/actions",
-            web::post().to(admin::pages::act),
-        )
+        .service(web::resource("/login/link-account/new").post(flows::link_account::new_account))
+        .service(web::resource("/account").get(account::account))
+        .service(web::resource("/account/link/dingtalk").post(account::link_dingtalk))
+        .service(web::resource("/account/unlink").post(account::unlink))
+        .service(web::resource("/account/password").post(account::set_password))
+        .service(web::resource("/admin/accounts").get(admin::pages::accounts))
+        .service(web::resource("/admin/users/{id}").get(admin::pages::user))
+        .service(web::resource("/admin/users/{id}/confirm").get(admin::pages::confirm))
+        .service(web::resource("/admin/users/{id}/actions").post(admin::pages::act))
         // The tutorial's paths for DingTalk.
         .configure(|cfg| {
             provider_flow(
@@ -83,29 +72,32 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 ],
             )
         })
-        .route("/app/", web::get().to(assets::spa_index))
-        .route("/static/{path:.*}", web::get().to(assets::static_file))
+        .service(web::resource("/app/").get(assets::spa_index))
+        .service(web::resource("/static/{path:.*}").get(assets::static_file))
         .service(
             web::scope("/api")
                 .wrap(from_fn(middleware::api_cors))
-                .route("/login", web::post().to(api::login).wrap(limited!("login")))
-                .route(
-                    "/token/refresh",
-                    web::post().to(api::refresh).wrap(limited!("refresh")),
+                .service(
+                    web::resource("/login")
+                        .route(web::post().to(api::login).wrap(limited!("login"))),
+                )
+                .service(
+                    web::resource("/token/refresh")
+                        .route(web::post().to(api::refresh).wrap(limited!("refresh"))),
                 )
                 .service(
                     web::scope("")
                         .wrap(from_fn(auth::require_access_token))
-                        .route("/me", web::get().to(api::me))
-                        .route("/me/sessions/revoke", web::post().to(api::end_my_sessions))
-                        .route("/logout", web::post().to(api::logout))
+                        .service(web::resource("/me").get(api::me))
+                        .service(web::resource("/me/sessions/revoke").post(api::end_my_sessions))
+                        .service(web::resource("/logout").post(api::logout))
                         .service(
                             web::scope("/admin")
                                 .wrap(from_fn(auth::require_admin))
-                                .route("/accounts", web::get().to(admin::api::accounts))
-                                .route(
-                                    "/users/{id}/sessions/revoke",
-                                    web::post().to(admin::api::end_user_sessions),
+                                .service(web::resource("/accounts").get(admin::api::accounts))
+                                .service(
+                                    web::resource("/users/{id}/sessions/revoke")
+                                        .post(admin::api::end_user_sessions),
                                 ),
                         ),
                 ),

@@ -176,7 +176,11 @@ async fn password_login(app: &TestApp, client: &Client, next: &str, username: &s
 
 /// An access token of the same session whose `exp` lies beyond the clock-skew leeway.
 fn expired_copy(app: &TestApp, token: &str) -> String {
-    let keys = JwtKeys::new(app.settings.jwt_secret.expose(), None);
+    let keys = JwtKeys::new(
+        app.settings.jwt_secret.expose(),
+        None,
+        app.settings.base_url(),
+    );
     let claims = keys.verify(token).unwrap();
     let now = chrono::Utc::now().timestamp();
     keys.sign(&Claims {

@@ -41,7 +41,11 @@ async fn first_login_registers_a_user_without_a_password(backend: Backend) {
     let values = handoff(&location);
     assert_eq!(values["username"], "13800138000");
 
-    let keys = JwtKeys::new(app.settings.jwt_secret.expose(), None);
+    let keys = JwtKeys::new(
+        app.settings.jwt_secret.expose(),
+        None,
+        app.settings.base_url(),
+    );
     let access = keys.verify(&values["token"]).unwrap();
     let refresh = keys.verify(&values["refreshToken"]).unwrap();
     assert_eq!(access.typ, TYP_ACCESS);

@@ -1,11 +1,12 @@
 use crate::backend_tests;
-use crate::helpers::{Backend, skip_postgres, spawn_app};
+use crate::helpers::{Backend, error_code, skip_postgres, spawn_app};
 
 backend_tests!(
     healthz_answers_ok,
     readyz_answers_ok_when_the_database_answers,
     security_headers_are_on_every_response,
     cors_allows_only_the_frontend_origin,
+    wrong_methods_get_405_and_unknown_paths_a_page,
 );
 
 async fn healthz_answers_ok(backend: Backend) {
@@ -160,4 +161,23 @@ async fn without_a_database_everything_fails_closed() {
     let page = client.get(callback).send().await.unwrap();
     assert_eq!(page.status(), 503);
     assert!(page.text().await.unwrap().contains("服务暂时不可用"));
+}
+
+/// A wrong method on an existing route is 405 with `Allow`, not 404; both come with our
+/// page or `{"code","msg"}`, never an empty body.
+async fn wrong_methods_get_405_and_unknown_paths_a_page(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let logout = app.get("/logout").await;
+    assert_eq!(logout.status(), 405);
+    assert_eq!(logout.headers()["allow"], "POST");
+    assert!(logout.text().await.unwrap().contains("不支持的请求方式"));
+    let login = app.client.delete(app.url("/login")).send().await.unwrap();
+    assert_eq!(login.status(), 405);
+    let allow = login.headers()["allow"].to_str().unwrap().to_owned();
+    assert!(allow.contains("GET") && allow.contains("POST"), "{allow}");
+    let api = app.client.get(app.url("/api/login")).send().await.unwrap();
+    assert_eq!(error_code(api, 405).await, 40501);
+    let missing = app.get("/no-such-page").await;
+    assert_eq!(missing.status(), 404);
+    assert!(missing.text().await.unwrap().contains("页面不存在"));
 }

@@ -198,6 +198,8 @@ async fn two_instances_share_logins_and_logouts_through_postgresql() {
             ("JWT_SECRET", jwt.as_str()),
             ("SESSION_SECRET", session.as_str()),
             ("DATABASE_URL", first.database_url.as_str()),
+            // behind the same load balancer: the same public address
+            ("PUBLIC_BASE_URL", first.settings.base_url()),
         ],
     )
     .await;

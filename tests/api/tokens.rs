@@ -26,14 +26,19 @@ backend_tests!(
     the_previous_key_still_verifies_after_rotation,
     malformed_json_is_a_clear_400,
     oversized_tokens_and_cookies_are_refused_unread,
+    tokens_of_another_issuer_audience_or_with_crit_are_refused,
 );
 
 const ZHANGSAN: &[(&str, &str)] = &[("identity", "zhangsan")];
 
 fn claims_of(app: &TestApp, token: &str) -> Claims {
-    JwtKeys::new(app.settings.jwt_secret.expose(), None)
-        .verify(token)
-        .unwrap()
+    JwtKeys::new(
+        app.settings.jwt_secret.expose(),
+        None,
+        app.settings.base_url(),
+    )
+    .verify(token)
+    .unwrap()
 }
 
 fn sign(secret: &str, claims: &Claims, kid: Option<String>) -> String {
@@ -384,6 +389,8 @@ async fn the_previous_key_still_verifies_after_rotation(backend: Backend) {
         backend,
         &[
             ("DATABASE_URL", app.database_url.as_str()),
+            // behind the same load balancer: the same public address
+            ("PUBLIC_BASE_URL", app.settings.base_url()),
             ("JWT_SECRET", new_secret.as_str()),
             ("JWT_PREVIOUS_SECRET", old_secret.as_str()),
         ],
@@ -394,6 +401,8 @@ async fn the_previous_key_still_verifies_after_rotation(backend: Backend) {
         backend,
         &[
             ("DATABASE_URL", app.database_url.as_str()),
+            // behind the same load balancer: the same public address
+            ("PUBLIC_BASE_URL", app.settings.base_url()),
             ("JWT_SECRET", new_secret.as_str()),
         ],
     )
@@ -454,4 +463,52 @@ async fn oversized_tokens_and_cookies_are_refused_unread(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(error_code(api, 431).await, 43101);
+}
+
+/// T-46: a token signed with our key but issued for another service (a staging instance or
+/// a sibling sharing the secret), or one whose header names a critical extension.
+async fn tokens_of_another_issuer_audience_or_with_crit_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tokens = app.dingtalk_tokens(ZHANGSAN).await;
+    let token = &tokens["token"];
+    let claims = claims_of(&app, token);
+    assert_eq!(claims.iss, app.settings.base_url());
+    assert_eq!(claims.aud, format!("{}/api", app.settings.base_url()));
+    let secret = app.settings.jwt_secret.expose();
+    let kid = jsonwebtoken::decode_header(token).unwrap().kid;
+    let resigned = |claims: &Claims| sign(secret, claims, kid.clone());
+    assert_eq!(
+        app.me(&resigned(&claims)).await.status(),
+        200,
+        "the control"
+    );
+    for forged in [
+        Claims {
+            iss: "https://staging.example".into(),
+            ..claims.clone()
+        },
+        Claims {
+            aud: "https://other.example/api".into(),
+            ..claims.clone()
+        },
+    ] {
+        assert_eq!(
+            error_code(app.me(&resigned(&forged)).await, 401).await,
+            40102
+        );
+    }
+    let header = serde_json::json!({"alg": "HS256", "typ": "JWT", "kid": kid, "crit": ["exp"]});
+    let signing_input = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(serde_json::to_string(&claims).unwrap())
+    );
+    let signature = jsonwebtoken::crypto::sign(
+        signing_input.as_bytes(),
+        &EncodingKey::from_secret(secret.as_bytes()),
+        Algorithm::HS256,
+    )
+    .unwrap();
+    let critical = format!("{signing_input}.{signature}");
+    assert_eq!(error_code(app.me(&critical).await, 401).await, 40102);
 }

@@ -154,3 +154,44 @@ pub async fn cap_session_cookie(
     let _ = response.add_cookie(&removal);
     Ok(req.into_response(response).map_into_right_body())
 }
+
+/// actix answers an unknown path (404) or a known one with the wrong method (405, with
+/// `Allow`) with an empty body; people get our page and programs our `{"code","msg"}`.
+pub async fn explain_bare_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    use actix_web::http::StatusCode;
+    let api = req.path().starts_with("/api/");
+    let lang = crate::web::extract::lang_of(req.request());
+    let response = next.call(req).await?;
+    let status = response.status();
+    let bare = matches!(
+        status,
+        StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED
+    ) && !response.headers().contains_key(header::CONTENT_TYPE);
+    if !bare {
+        return Ok(response.map_into_left_body());
+    }
+    let allow = response.headers().get(header::ALLOW).cloned();
+    let mut explained = if api {
+        let code = if status == StatusCode::METHOD_NOT_ALLOWED {
+            crate::error::ApiCode::MethodNotAllowed
+        } else {
+            crate::error::ApiCode::NotFound
+        };
+        let msg = if status == StatusCode::METHOD_NOT_ALLOWED {
+            "this route does not accept this method"
+        } else {
+            "no such route"
+        };
+        crate::error::ApiError::new(code, msg).error_response()
+    } else {
+        crate::error::PageError::no_such_route(lang, status).error_response()
+    };
+    if let Some(allow) = allow {
+        explained.headers_mut().insert(header::ALLOW, allow);
+    }
+    let (req, _) = response.into_parts();
+    Ok(ServiceResponse::new(req, explained).map_into_right_body())
+}
