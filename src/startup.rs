@@ -17,6 +17,7 @@ use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
 use crate::config::{ConfigError, Settings};
+use crate::db::DbPool;
 use crate::error::ApiError;
 use crate::login::LoginService;
 use crate::providers::dingtalk::DingTalk;
@@ -47,24 +48,7 @@ impl Application {
         listener: TcpListener,
     ) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
-        let database_url = settings.database_url.clone();
-        let applied = web::block(move || crate::db::run_migrations(&database_url))
-            .await
-            .context("the migration task failed")?
-            .with_context(|| format!("cannot open the database {}", settings.database_url))?;
-        if !applied.is_empty() {
-            tracing::info!(count = applied.len(), "applied database migrations");
-        }
-        let pool_size = if settings.database_url.is_sqlite() {
-            settings.database_pool_size.min(8)
-        } else {
-            settings.database_pool_size
-        };
-        let database_url = settings.database_url.clone();
-        let pool = web::block(move || crate::db::connect_pool(&database_url, pool_size))
-            .await
-            .context("the pool task failed")?
-            .with_context(|| format!("cannot connect to the database {}", settings.database_url))?;
+        let pool = open_database(&settings).await?;
 
         let http = outbound_client(&settings)?;
         let redirect_uri = format!("{}/user/dingtalkCallback/", settings.base_url());
@@ -170,6 +154,43 @@ impl Application {
         self.server.await
     }
 }
+
+/// Migrations, the pool, and a check that the database takes writes (a read-only SQLite
+/// file or a PostgreSQL standby would otherwise report ready while every login fails).
+/// Bounded: a database that does not answer stops the start with one line and exit 1.
+async fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
+    let url = settings.database_url.clone();
+    let pool_size = if url.is_sqlite() {
+        settings.database_pool_size.min(8)
+    } else {
+        settings.database_pool_size
+    };
+    let budget = settings.database_timeout;
+    let work = web::block(move || -> anyhow::Result<DbPool> {
+        let applied = crate::db::run_migrations(&url)
+            .with_context(|| format!("cannot open the database {url}"))?;
+        if !applied.is_empty() {
+            tracing::info!(count = applied.len(), "applied database migrations");
+        }
+        let pool = crate::db::connect_pool(&url, pool_size, budget)
+            .with_context(|| format!("cannot connect to the database {url}"))?;
+        let mut conn = pool.get().map_err(crate::db::DbError::from)?;
+        crate::db::check_writable(&mut conn)
+            .with_context(|| format!("the database {url} does not take writes"))?;
+        Ok(pool)
+    });
+    match tokio::time::timeout(STARTUP_DATABASE_WAIT, work).await {
+        Ok(result) => result.context("the database task failed")?,
+        Err(_) => anyhow::bail!(
+            "the database {} did not answer within {} s",
+            settings.database_url,
+            STARTUP_DATABASE_WAIT.as_secs()
+        ),
+    }
+}
+
+/// The longest start-up waits for the database (migrations included).
+const STARTUP_DATABASE_WAIT: Duration = Duration::from_secs(30);
 
 /// The one HTTP client of the process: pooled connections, bounded time, no redirects
 /// (a 302 to an internal address must not be followed), https only against real DingTalk.

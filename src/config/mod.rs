@@ -53,6 +53,8 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: DatabaseUrl,
     pub database_pool_size: u32,
+    /// How long one request may spend on the database before it gets a 503.
+    pub database_timeout: std::time::Duration,
     pub jwt_secret: Secret,
     /// The key before the last rotation, still accepted for verification.
     pub jwt_previous_secret: Option<Secret>,
@@ -134,6 +136,13 @@ impl Settings {
         };
         let database_pool_size =
             parse_number("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 10, 1, 200)? as u32;
+        let database_timeout = std::time::Duration::from_millis(parse_number(
+            "DATABASE_TIMEOUT_MS",
+            get("DATABASE_TIMEOUT_MS"),
+            5_000,
+            200,
+            60_000,
+        )? as u64);
 
         let jwt_secret = load_secret(
             "JWT_SECRET",
@@ -222,6 +231,7 @@ impl Settings {
             data_dir,
             database_url,
             database_pool_size,
+            database_timeout,
             jwt_secret,
             jwt_previous_secret,
             session_secret,

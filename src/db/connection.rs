@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use diesel::connection::{AnsiTransactionManager, SimpleConnection, TransactionManager};
 use diesel::prelude::*;
-use diesel::r2d2::{self, ManageConnection, R2D2Connection};
+use diesel::r2d2::{ManageConnection, R2D2Connection};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use super::{DatabaseUrl, DbError};
@@ -20,13 +20,22 @@ pub enum DbConn {
     Postgres(diesel::PgConnection),
 }
 
-pub type DbPool = r2d2::Pool<Manager>;
-pub type PooledConn = r2d2::PooledConnection<Manager>;
-
 /// An r2d2 manager that picks the backend from the URL itself, so a failed connection
 /// reports the backend's own error (diesel's generic manager would try every variant).
 pub struct Manager {
     url: DatabaseUrl,
+    /// The longest a statement may run on the server (PostgreSQL's `statement_timeout`).
+    budget: Duration,
+}
+
+impl Manager {
+    pub fn new(url: DatabaseUrl, budget: Duration) -> Manager {
+        Manager { url, budget }
+    }
+
+    pub fn broken(conn: &mut DbConn) -> bool {
+        conn.is_broken()
+    }
 }
 
 impl ManageConnection for Manager {
@@ -34,7 +43,17 @@ impl ManageConnection for Manager {
     type Error = ConnectionError;
 
     fn connect(&self) -> Result<DbConn, ConnectionError> {
-        establish(&self.url)
+        let mut conn = establish(&self.url)?;
+        if let DbConn::Postgres(pg) = &mut conn {
+            // The server ends a statement that runs past the request's budget, so a
+            // runaway query does not hold a connection after its request gave up.
+            pg.batch_execute(&format!(
+                "SET statement_timeout = {}",
+                self.budget.as_millis()
+            ))
+            .map_err(ConnectionError::CouldntSetupConfiguration)?;
+        }
+        Ok(conn)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), ConnectionError> {
@@ -62,7 +81,15 @@ pub fn establish(url: &DatabaseUrl) -> Result<DbConn, ConnectionError> {
             .map_err(ConnectionError::CouldntSetupConfiguration)?;
             Ok(DbConn::Sqlite(conn))
         }
-        DatabaseUrl::Postgres(raw) => Ok(DbConn::Postgres(diesel::PgConnection::establish(raw)?)),
+        DatabaseUrl::Postgres(raw) => diesel::PgConnection::establish(&with_network_limits(raw))
+            .map(DbConn::Postgres)
+            // libpq's messages span lines; logs and the command line want one.
+            .map_err(|error| match error {
+                ConnectionError::BadConnection(message) => ConnectionError::BadConnection(
+                    message.split_whitespace().collect::<Vec<_>>().join(" "),
+                ),
+                other => other,
+            }),
     }
 }
 
@@ -102,16 +129,56 @@ fn create_private_sqlite_file(path: &std::path::Path) -> std::io::Result<()> {
     }
 }
 
-pub fn connect_pool(url: &DatabaseUrl, max_size: u32) -> Result<DbPool, DbError> {
-    let pool = r2d2::Pool::builder()
-        .max_size(max_size)
-        .min_idle(Some(1))
-        .connection_timeout(Duration::from_secs(5))
-        // r2d2 would run a ping query before every checkout, doubling the queries of the
-        // hot path; a connection that broke is noticed by `has_broken` instead.
-        .test_on_check_out(false)
-        .build(Manager { url: url.clone() })?;
-    Ok(pool)
+/// libpq waits for a server forever unless told otherwise: connecting is bounded (also
+/// when the server accepts the TCP connection and then says nothing), and TCP keepalives
+/// find a peer that vanished. Parameters the operator set in `DATABASE_URL` win.
+fn with_network_limits(raw: &str) -> String {
+    let mut url = raw.to_owned();
+    for (key, value) in [
+        ("connect_timeout", "5"),
+        ("keepalives", "1"),
+        ("keepalives_idle", "30"),
+        ("keepalives_interval", "10"),
+        ("keepalives_count", "3"),
+    ] {
+        let present = url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|p| p.starts_with(&format!("{key}="))));
+        if !present {
+            let separator = if url.contains('?') { '&' } else { '?' };
+            url = format!("{url}{separator}{key}={value}");
+        }
+    }
+    url
+}
+
+/// Whether the database takes writes: SQLite must write a page (a read-only file or
+/// folder refuses), PostgreSQL must not be read-only (a standby, or
+/// `default_transaction_read_only`).
+pub fn check_writable(conn: &mut DbConn) -> Result<(), DbError> {
+    match conn {
+        DbConn::Sqlite(sqlite) => {
+            // In WAL mode a read-only file still grants the write lock; only a real write
+            // fails. This one is rolled back, so nobody sees a schema change.
+            let _writer = SQLITE_WRITER
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            sqlite.batch_execute("BEGIN IMMEDIATE")?;
+            let written = sqlite.batch_execute("CREATE TABLE _dl_write_check (x INTEGER)");
+            sqlite.batch_execute("ROLLBACK")?;
+            Ok(written?)
+        }
+        DbConn::Postgres(pg) => {
+            let read_only: String = diesel::select(diesel::dsl::sql::<diesel::sql_types::Text>(
+                "current_setting('transaction_read_only')",
+            ))
+            .get_result(pg)?;
+            if read_only == "on" {
+                return Err(DbError::ReadOnly);
+            }
+            Ok(())
+        }
+    }
 }
 
 static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());

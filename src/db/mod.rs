@@ -24,14 +24,14 @@ fn at_most_one<T>(rows: Vec<T>) -> Option<T> {
 
 mod connection;
 pub mod models;
+mod pool;
 pub mod schema;
 pub mod sessions;
 mod url;
 pub mod users;
 
-pub use connection::{
-    DbConn, DbPool, PooledConn, connect_pool, establish, run_migrations, write_transaction,
-};
+pub use connection::{DbConn, check_writable, establish, run_migrations, write_transaction};
+pub use pool::{DEFAULT_BUDGET, DbPool, PooledConn, connect_pool, run, run_within};
 pub use url::DatabaseUrl;
 
 /// Errors of the data layer. `error.rs` maps them to 503 (unavailable); the message never
@@ -44,6 +44,12 @@ pub enum DbError {
     Query(#[from] diesel::result::Error),
     #[error("database task was cancelled")]
     Cancelled,
+    #[error("the database did not answer in time")]
+    Timeout,
+    #[error("the database is known to be down (failing fast)")]
+    Down,
+    #[error("the database is read-only")]
+    ReadOnly,
 }
 
 crate::report::debug_as_chain!(DbError);
@@ -58,21 +64,4 @@ impl DbError {
             ))
         )
     }
-}
-
-/// Runs `f` with a pooled connection on the runtime's blocking thread pool, so that a slow
-/// query (or a pool wait) never stalls an async worker.
-pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
-where
-    F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
-    T: Send + 'static,
-    E: From<DbError> + Send + 'static,
-{
-    let pool = pool.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut conn = pool.get().map_err(DbError::from)?;
-        f(&mut conn)
-    })
-    .await
-    .map_err(|_| E::from(DbError::Cancelled))?
 }

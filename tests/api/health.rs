@@ -1,5 +1,12 @@
 use crate::backend_tests;
-use crate::helpers::{Backend, error_code, skip_postgres, spawn_app};
+use std::time::{Duration, Instant};
+
+use dingtalk_login::startup::Application;
+
+use crate::helpers::{
+    Backend, FreezableProxy, PASSWORD, TestDatabase, error_code, postgres_address, skip_postgres,
+    spawn_app, spawn_app_with, test_settings, through_proxy,
+};
 
 backend_tests!(
     healthz_answers_ok,
@@ -180,4 +187,135 @@ async fn wrong_methods_get_405_and_unknown_paths_a_page(backend: Backend) {
     let missing = app.get("/no-such-page").await;
     assert_eq!(missing.status(), 404);
     assert!(missing.text().await.unwrap().contains("页面不存在"));
+}
+
+/// Issue #9 (T-57): a PostgreSQL server that stops answering (SIGSTOP, a partition) costs
+/// each request its budget and a 503 — never a hang —, later requests fail at once while
+/// it is known down, `/readyz` says so within its own budget, and the service recovers by
+/// itself when the server answers again.
+#[actix_web::test]
+async fn a_frozen_postgresql_costs_requests_their_budget_not_a_hang() {
+    if skip_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(Backend::Postgres, dir.path());
+    let proxy = FreezableProxy::start(postgres_address());
+    let url = through_proxy(&database.url, proxy.port);
+    let app = spawn_app_with(
+        Backend::Postgres,
+        &[
+            ("DATABASE_URL", url.as_str()),
+            ("DATABASE_TIMEOUT_MS", "1000"),
+        ],
+    )
+    .await;
+    app.create_user("alice", None, false);
+    let login: serde_json::Value = app.api_login("alice", PASSWORD).await.json().await.unwrap();
+    let token = login["token"].as_str().unwrap().to_owned();
+    assert_eq!(app.me(&token).await.status(), 200);
+
+    proxy.freeze();
+    let started = Instant::now();
+    assert_eq!(error_code(app.me(&token).await, 503).await, 50301);
+    let first = started.elapsed();
+    assert!(
+        first < Duration::from_secs(4),
+        "bounded by DATABASE_TIMEOUT_MS: {first:?}"
+    );
+    let started = Instant::now();
+    assert_eq!(error_code(app.me(&token).await, 503).await, 50301);
+    let second = started.elapsed();
+    assert!(
+        second < Duration::from_millis(500),
+        "known down: at once ({second:?})"
+    );
+    let started = Instant::now();
+    assert_eq!(app.get("/readyz").await.status(), 503);
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "readyz answers in time"
+    );
+
+    proxy.thaw();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let status = app.me(&token).await.status();
+        if status == 200 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the service recovers by itself ({status})"
+        );
+    }
+    assert_eq!(app.get("/readyz").await.status(), 200);
+}
+
+/// Start-up against a database that does not answer gives up in bounded time.
+#[actix_web::test]
+async fn start_up_against_a_frozen_postgresql_gives_up() {
+    if skip_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(Backend::Postgres, dir.path());
+    let proxy = FreezableProxy::start(postgres_address());
+    proxy.freeze();
+    let url = through_proxy(&database.url, proxy.port);
+    let settings = test_settings(dir.path(), &[("DATABASE_URL", url.as_str())]);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let started = Instant::now();
+    let error = match Application::build_with_listener(settings, listener).await {
+        Ok(_) => panic!("started against a frozen database"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(error.contains("cannot open the database"), "{error}");
+    assert!(!error.contains('\n'), "one line: {error}");
+}
+
+/// Issue #9: a SQLite file the service cannot write to stops the start (it would report
+/// ready while every login failed). `chattr +i` because root writes through file modes.
+#[actix_web::test]
+async fn an_unwritable_sqlite_database_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("test.sqlite3");
+    let url = format!("sqlite://{}", file.display());
+    let settings = test_settings(dir.path(), &[("DATABASE_URL", url.as_str())]);
+    dingtalk_login::db::run_migrations(&settings.database_url).unwrap();
+    let _immutable = Immutable::set(&file);
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let error = match Application::build_with_listener(settings, listener).await {
+        Ok(_) => panic!("started on a read-only database"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(error.contains("does not take writes"), "{error}");
+}
+
+struct Immutable(std::path::PathBuf);
+
+impl Immutable {
+    fn set(path: &std::path::Path) -> Immutable {
+        let status = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(path)
+            .status()
+            .expect("chattr (e2fsprogs) is installed");
+        assert!(status.success(), "chattr +i works on this filesystem");
+        Immutable(path.to_owned())
+    }
+}
+
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
 }

@@ -144,6 +144,42 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// Settings as a test instance gets them, with `dir` as its data folder, plus `overrides`.
+pub fn test_settings(dir: &std::path::Path, overrides: &[(&str, &str)]) -> Settings {
+    let mut env: HashMap<String, String> = [
+        ("DATA_DIR", dir.display().to_string()),
+        ("JWT_SECRET", random_secret()),
+        ("SESSION_SECRET", random_secret()),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v))
+    .collect();
+    for (key, value) in overrides {
+        env.insert((*key).to_owned(), (*value).to_owned());
+    }
+    Settings::from_lookup(|key| env.get(key).cloned()).expect("test settings are valid")
+}
+
+/// Where the suite's PostgreSQL listens.
+pub fn postgres_address() -> std::net::SocketAddr {
+    let url = url::Url::parse(&postgres_admin_url()).unwrap();
+    let host = url.host_str().unwrap_or("127.0.0.1");
+    let port = url.port().unwrap_or(5432);
+    std::net::ToSocketAddrs::to_socket_addrs(&(host, port))
+        .unwrap()
+        .next()
+        .unwrap()
+}
+
+/// `url` with its host and port replaced by a local proxy's, connecting within a second.
+pub fn through_proxy(url: &str, proxy_port: u16) -> String {
+    let mut parsed = url::Url::parse(url).unwrap();
+    parsed.set_host(Some("127.0.0.1")).unwrap();
+    parsed.set_port(Some(proxy_port)).unwrap();
+    parsed.query_pairs_mut().append_pair("connect_timeout", "1");
+    parsed.to_string()
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, &[]).await
 }
@@ -184,7 +220,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         .await
         .expect("the app starts");
     actix_web::rt::spawn(app.run_until_stopped());
-    let pool = db::connect_pool(&settings.database_url, 2).unwrap();
+    let pool = db::connect_pool(&settings.database_url, 2, db::DEFAULT_BUDGET).unwrap();
     TestApp {
         base,
         client: browser(),
@@ -494,5 +530,72 @@ impl Drop for KillOnDrop {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+    }
+}
+
+/// A TCP proxy in front of a real server that can be frozen: it keeps every connection
+/// open and accepts new ones, but passes no byte either way until it thaws — what a client
+/// sees of a PostgreSQL server stopped with SIGSTOP, without stopping the suite's server.
+pub struct FreezableProxy {
+    pub port: u16,
+    frozen: tokio::sync::watch::Sender<bool>,
+}
+
+impl FreezableProxy {
+    /// Runs on a thread of its own: the tests' synchronous database calls block their
+    /// own runtime, and must not block the proxy they go through.
+    pub fn start(upstream: std::net::SocketAddr) -> FreezableProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (frozen, gate) = tokio::sync::watch::channel(false);
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+                while let Ok((client, _)) = listener.accept().await {
+                    let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
+                        continue;
+                    };
+                    let (client_read, client_write) = client.into_split();
+                    let (server_read, server_write) = server.into_split();
+                    tokio::spawn(pump(client_read, server_write, gate.clone()));
+                    tokio::spawn(pump(server_read, client_write, gate.clone()));
+                }
+            });
+        });
+        FreezableProxy { port, frozen }
+    }
+
+    pub fn freeze(&self) {
+        self.frozen.send_replace(true);
+    }
+
+    pub fn thaw(&self) {
+        self.frozen.send_replace(false);
+    }
+}
+
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut gate: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 16 * 1024];
+    loop {
+        let read = match from.read(&mut buffer).await {
+            Ok(0) | Err(_) => return,
+            Ok(read) => read,
+        };
+        if gate.wait_for(|frozen| !frozen).await.is_err() {
+            return;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
     }
 }
