@@ -15,7 +15,7 @@ use askama::Template;
 use crate::accounts::{AccountError, PasswordError};
 use crate::db::DbError;
 use crate::i18n::Lang;
-use crate::login::LoginError;
+use crate::login::{LoginError, PasswordCheckError};
 use crate::providers::ProviderError;
 use crate::tokens::TokenError;
 
@@ -38,10 +38,11 @@ pub enum ApiCode {
     TooManyRequests = 42902,
     HeaderTooLarge = 43101,
     Unavailable = 50301,
+    Busy = 50302,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 15] = [
+    pub const ALL: [ApiCode; 16] = [
         ApiCode::BadRequest,
         ApiCode::BadCredentials,
         ApiCode::TokenMissing,
@@ -57,6 +58,7 @@ impl ApiCode {
         ApiCode::TooManyRequests,
         ApiCode::HeaderTooLarge,
         ApiCode::Unavailable,
+        ApiCode::Busy,
     ];
 
     pub fn number(self) -> u32 {
@@ -95,6 +97,16 @@ impl ApiError {
             ApiCode::Unavailable,
             "the service is temporarily unavailable; try again shortly",
         )
+    }
+
+    /// Too much at once (password checks, provider calls): shed now, retry in a second.
+    pub fn busy() -> ApiError {
+        tracing::warn!("shedding load: too many requests of one kind at once");
+        ApiError::new(
+            ApiCode::Busy,
+            "too many logins at once; try again in a moment",
+        )
+        .retry_after(Duration::from_secs(1))
     }
 
     pub fn role_required() -> ApiError {
@@ -194,6 +206,7 @@ impl From<LoginError> for ApiError {
                 ApiError::new(ApiCode::AccountInactive, "this account is deactivated")
             }
             LoginError::SessionEnded => TokenError::Revoked.into(),
+            LoginError::PasswordChecks(PasswordCheckError::Busy) => ApiError::busy(),
             LoginError::Db(db) => db.into(),
             other => {
                 tracing::error!(error = %other, "login failure");
@@ -331,6 +344,20 @@ impl PageError {
         PageError::new(status, lang, title, message)
     }
 
+    /// A form that could not be read (too large, cut off, not a form).
+    pub fn bad_form(lang: Lang, error: &dyn std::fmt::Display) -> PageError {
+        tracing::info!(error = %error, "unreadable form");
+        PageError::new(
+            StatusCode::BAD_REQUEST,
+            lang,
+            lang.t("无法处理的表单", "Unreadable form"),
+            lang.t(
+                "表单不完整或过大，请返回后重试。",
+                "The form arrived incomplete or too large. Please go back and try again.",
+            ),
+        )
+    }
+
     /// A session cookie far bigger than any we write: refused before it is read.
     pub fn cookie_too_large(lang: Lang) -> PageError {
         PageError::new(
@@ -412,10 +439,27 @@ impl PageError {
         )
     }
 
+    /// Too much at once: "busy, try again" with `Retry-After`.
+    pub fn busy(lang: Lang) -> PageError {
+        tracing::warn!("shedding load: too many requests of one kind at once");
+        let mut page = PageError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            lang,
+            lang.t("服务繁忙", "Busy"),
+            lang.t(
+                "同时登录的人太多，请稍后再试。",
+                "Too many people are signing in at this moment. Please try again shortly.",
+            ),
+        );
+        page.retry_after = Some(Duration::from_secs(1));
+        page
+    }
+
     /// A login (password or provider) that did not end in a signed-in person.
     pub fn from_login(error: LoginError, lang: Lang) -> PageError {
         match error {
             LoginError::Inactive => PageError::inactive(lang),
+            LoginError::PasswordChecks(PasswordCheckError::Busy) => PageError::busy(lang),
             LoginError::Db(db) => PageError::from_db(db, lang),
             other => {
                 tracing::error!(error = %other, "sign-in failed");

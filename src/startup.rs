@@ -18,12 +18,12 @@ use anyhow::Context;
 
 use crate::config::{ConfigError, Settings};
 use crate::db::DbPool;
-use crate::error::ApiError;
+use crate::error::{ApiError, PageError};
 use crate::login::LoginService;
+use crate::providers::Providers;
 use crate::providers::dingtalk::DingTalk;
 use crate::sandbox::{self, Sandbox};
 use crate::tokens::TokenService;
-use crate::web::flows::oauth::Providers;
 use crate::web::middleware::{self, rate_limit::RequestBudget};
 
 pub struct Application {
@@ -52,11 +52,14 @@ impl Application {
 
         let http = outbound_client(&settings)?;
         let redirect_uri = format!("{}/user/dingtalkCallback/", settings.base_url());
-        let providers = Providers::new(vec![Arc::new(DingTalk::new(
-            &settings.dingtalk,
-            http,
-            redirect_uri,
-        ))]);
+        let providers = Providers::new(
+            vec![Arc::new(DingTalk::new(
+                &settings.dingtalk,
+                http,
+                redirect_uri,
+            ))],
+            settings.provider_max_in_flight,
+        );
         let sandbox = settings
             .dingtalk
             .sandbox
@@ -85,20 +88,30 @@ impl Application {
             };
         let csp = HeaderValue::from_str(&middleware::content_security_policy(&form_targets))?;
 
+        actix_web::rt::spawn(crate::login::purge_periodically(pool.clone()));
         let login = web::Data::new(LoginService::new(
             pool.clone(),
             TokenService::new(&settings),
+            settings.password_check_queue,
         ));
         let budget = web::Data::new(RequestBudget::new(settings.rate_limit_per_minute));
         let pool = web::Data::new(pool);
         let providers = web::Data::new(providers);
+        let body_timeout = settings.request_body_timeout;
         let settings = web::Data::new(settings);
 
         let server = HttpServer::new(move || {
             let csp = csp.clone();
-            let app = App::new()
-                .wrap(
-                    SessionMiddleware::builder(CookieSessionStore::default(), session_key.clone())
+            let app =
+                App::new()
+                    .wrap(from_fn(move |req, next| {
+                        middleware::body_deadline(body_timeout, req, next)
+                    }))
+                    .wrap(
+                        SessionMiddleware::builder(
+                            CookieSessionStore::default(),
+                            session_key.clone(),
+                        )
                         .cookie_name(cookie_name.into())
                         .cookie_secure(secure_cookies)
                         .cookie_http_only(true)
@@ -110,30 +123,31 @@ impl Application {
                                 .session_ttl(actix_web::cookie::time::Duration::hours(12)),
                         )
                         .build(),
-                )
-                // Inside the security headers, which then apply to its pages too.
-                .wrap(from_fn(middleware::explain_bare_errors))
-                .wrap(from_fn(move |req, next| {
-                    middleware::cap_session_cookie(cookie_name, req, next)
-                }))
-                .wrap(from_fn(move |req, next| {
-                    middleware::security_headers(csp.clone(), secure_cookies, req, next)
-                }))
-                .wrap(from_fn(middleware::access_log))
-                .app_data(
-                    web::JsonConfig::default()
-                        .limit(16 * 1024)
-                        .error_handler(|err, _| {
-                            ApiError::bad_request(format!("invalid JSON body: {err}")).into()
-                        }),
-                )
-                .app_data(web::FormConfig::default().limit(16 * 1024))
-                .app_data(pool.clone())
-                .app_data(login.clone())
-                .app_data(budget.clone())
-                .app_data(providers.clone())
-                .app_data(settings.clone())
-                .configure(crate::web::routes);
+                    )
+                    // Inside the security headers, which then apply to its pages too.
+                    .wrap(from_fn(middleware::explain_bare_errors))
+                    .wrap(from_fn(move |req, next| {
+                        middleware::cap_session_cookie(cookie_name, req, next)
+                    }))
+                    .wrap(from_fn(move |req, next| {
+                        middleware::security_headers(csp.clone(), secure_cookies, req, next)
+                    }))
+                    .wrap(from_fn(middleware::access_log))
+                    .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(
+                        |err, _| ApiError::bad_request(format!("invalid JSON body: {err}")).into(),
+                    ))
+                    .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(
+                        |err, req| {
+                            let lang = crate::web::extract::lang_of(req);
+                            PageError::bad_form(lang, &err).into()
+                        },
+                    ))
+                    .app_data(pool.clone())
+                    .app_data(login.clone())
+                    .app_data(budget.clone())
+                    .app_data(providers.clone())
+                    .app_data(settings.clone())
+                    .configure(crate::web::routes);
             match &sandbox {
                 Some(sandbox) => app.app_data(sandbox.clone()).configure(sandbox::routes),
                 None => app,

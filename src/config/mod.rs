@@ -53,6 +53,12 @@ pub struct Settings {
     pub data_dir: PathBuf,
     pub database_url: DatabaseUrl,
     pub database_pool_size: u32,
+    /// Calls to identity providers in flight at once; more callbacks get "busy, try again".
+    pub provider_max_in_flight: usize,
+    /// How long a request body may take to arrive once its headers have.
+    pub request_body_timeout: std::time::Duration,
+    /// How many password checks (argon2) may wait at once; more are refused with 503.
+    pub password_check_queue: usize,
     /// How long one request may spend on the database before it gets a 503.
     pub database_timeout: std::time::Duration,
     pub jwt_secret: Secret,
@@ -136,6 +142,27 @@ impl Settings {
         };
         let database_pool_size =
             parse_number("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 10, 1, 200)? as u32;
+        let request_body_timeout = std::time::Duration::from_millis(parse_number(
+            "REQUEST_BODY_TIMEOUT_MS",
+            get("REQUEST_BODY_TIMEOUT_MS"),
+            10_000,
+            100,
+            300_000,
+        )? as u64);
+        let provider_max_in_flight = parse_number(
+            "PROVIDER_MAX_IN_FLIGHT",
+            get("PROVIDER_MAX_IN_FLIGHT"),
+            crate::providers::DEFAULT_MAX_IN_FLIGHT as i64,
+            1,
+            10_000,
+        )? as usize;
+        let password_check_queue = parse_number(
+            "PASSWORD_CHECK_QUEUE",
+            get("PASSWORD_CHECK_QUEUE"),
+            crate::login::DEFAULT_QUEUE as i64,
+            1,
+            10_000,
+        )? as usize;
         let database_timeout = std::time::Duration::from_millis(parse_number(
             "DATABASE_TIMEOUT_MS",
             get("DATABASE_TIMEOUT_MS"),
@@ -232,6 +259,9 @@ impl Settings {
             database_url,
             database_pool_size,
             database_timeout,
+            password_check_queue,
+            request_body_timeout,
+            provider_max_in_flight,
             jwt_secret,
             jwt_previous_secret,
             session_secret,

@@ -121,6 +121,23 @@ pub fn revoke_other_sessions(
     .execute(conn)?)
 }
 
+/// Deletes at most `batch` login sessions that ended before `cutoff`; their refresh tokens
+/// go with them (ON DELETE CASCADE). Small batches keep each write short; several instances
+/// may run it at once (a row is deleted once, the others find nothing).
+pub fn purge_ended(conn: &mut DbConn, cutoff: NaiveDateTime, batch: i64) -> Result<usize, DbError> {
+    let ended: Vec<String> = login_sessions::table
+        .filter(login_sessions::expires_at.lt(cutoff))
+        .select(login_sessions::id)
+        .limit(batch)
+        .load(conn)?;
+    if ended.is_empty() {
+        return Ok(0);
+    }
+    diesel::delete(login_sessions::table.filter(login_sessions::id.eq_any(&ended)))
+        .execute(conn)?;
+    Ok(ended.len())
+}
+
 pub fn active_sessions(
     conn: &mut DbConn,
     userid: UserId,

@@ -6,8 +6,10 @@
 //! here knows HTTP.
 
 mod password_checks;
+mod purge;
 
-pub use password_checks::{PasswordChecks, PasswordChecksGone};
+pub use password_checks::{DEFAULT_QUEUE, PasswordCheckError, PasswordChecks};
+pub use purge::{purge_ended_sessions, purge_periodically};
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -50,7 +52,7 @@ pub enum LoginError {
     #[error(transparent)]
     Refused(AccountError),
     #[error(transparent)]
-    PasswordChecks(#[from] PasswordChecksGone),
+    PasswordChecks(#[from] PasswordCheckError),
     #[error("the database failed")]
     Db(#[from] DbError),
 }
@@ -102,12 +104,13 @@ pub struct LoginService {
 }
 
 impl LoginService {
-    pub fn new(pool: DbPool, tokens: TokenService) -> LoginService {
+    /// `password_queue`: how many password checks may wait at once.
+    pub fn new(pool: DbPool, tokens: TokenService, password_queue: usize) -> LoginService {
         LoginService {
             pool,
             tokens: Arc::new(tokens),
             throttle: LoginThrottle::default(),
-            checks: PasswordChecks::new(),
+            checks: PasswordChecks::new(password_queue),
         }
     }
 

@@ -1,9 +1,14 @@
 //! Identity providers behind one small trait, so WeChat (3) and Weibo (2) can join
-//! DingTalk (1) without touching the login flow.
+//! DingTalk (1) without touching the login flow, and the set of configured ones with a
+//! global budget of calls in flight: a flood of callbacks from many addresses cannot use
+//! up the app's quota at the provider for everyone (issue #9).
 
 pub mod dingtalk;
 
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
+use tokio::sync::Semaphore;
 use url::Url;
 
 use crate::domain::{ProviderIdentity, ProviderKind};
@@ -17,6 +22,52 @@ pub trait IdentityProvider: Send + Sync {
         &'a self,
         code: &'a str,
     ) -> BoxFuture<'a, Result<ProviderIdentity, ProviderError>>;
+}
+
+/// Provider calls in flight at once, per process, unless `PROVIDER_MAX_IN_FLIGHT` says
+/// otherwise.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
+
+/// The configured providers, each behind the trait, sharing one budget of calls.
+#[derive(Clone)]
+pub struct Providers {
+    list: Vec<Arc<dyn IdentityProvider>>,
+    in_flight: Arc<Semaphore>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    #[error(transparent)]
+    Provider(#[from] ProviderError),
+    #[error("too many provider calls are in flight")]
+    Busy,
+    #[error("the provider {0} is not configured")]
+    NotConfigured(ProviderKind),
+}
+
+impl Providers {
+    pub fn new(list: Vec<Arc<dyn IdentityProvider>>, max_in_flight: usize) -> Providers {
+        Providers {
+            list,
+            in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
+        }
+    }
+
+    pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn IdentityProvider>> {
+        self.list.iter().find(|p| p.kind() == kind)
+    }
+
+    /// The provider's word on who `code` belongs to; refused at once (not queued) when the
+    /// budget is spent.
+    pub async fn fetch_identity(
+        &self,
+        kind: ProviderKind,
+        code: &str,
+    ) -> Result<ProviderIdentity, FetchError> {
+        let provider = self.get(kind).ok_or(FetchError::NotConfigured(kind))?;
+        let _permit = self.in_flight.try_acquire().map_err(|_| FetchError::Busy)?;
+        Ok(provider.fetch_identity(code).await?)
+    }
 }
 
 /// Why a provider call failed. Logged with the provider's own code and request id;

@@ -14,6 +14,7 @@ backend_tests!(
     invalid_code_is_a_400_page,
     dingtalk_server_errors_are_a_502_page,
     a_hanging_dingtalk_times_out,
+    provider_calls_in_flight_are_bounded,
     malformed_token_answers_are_refused,
     an_oversized_answer_is_refused,
     redirects_from_dingtalk_are_not_followed,
@@ -281,5 +282,48 @@ async fn malformed_profiles_are_refused(backend: Backend) {
     profile_answers(&dingtalk, dingtalk_error(400, "InvalidAuthentication")).await;
     let app = app_with(backend, &dingtalk).await;
     assert_eq!(login(&app).await.0, 502);
+    assert_nothing_written(&app);
+}
+
+/// Issue #9: at most PROVIDER_MAX_IN_FLIGHT DingTalk calls at once; beyond that a callback
+/// gets "busy, try again" (503, Retry-After) at once instead of piling onto DingTalk.
+async fn provider_calls_in_flight_are_bounded(backend: Backend) {
+    let dingtalk = MockServer::start().await;
+    token_answers(&dingtalk, good_token().set_delay(Duration::from_secs(30))).await;
+    let uri = dingtalk.uri();
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("DINGTALK_CLIENT_ID", "test-client"),
+            ("DINGTALK_CLIENT_SECRET", "test-client-secret-placeholder"),
+            ("DINGTALK_API_BASE", uri.as_str()),
+            ("DINGTALK_TIMEOUT_MS", "3000"),
+            ("PROVIDER_MAX_IN_FLIGHT", "1"),
+        ],
+    )
+    .await;
+    let first = login(&app);
+    let second = async {
+        while dingtalk
+            .received_requests()
+            .await
+            .unwrap_or_default()
+            .is_empty()
+        {
+            tokio::task::yield_now().await;
+        }
+        let started = Instant::now();
+        let answer = login(&app).await;
+        (answer, started.elapsed())
+    };
+    let ((first_status, _), ((status, html), took)) = tokio::join!(first, second);
+    assert_eq!(
+        first_status, 502,
+        "the first one waited for DingTalk and timed out"
+    );
+    assert_eq!(status, 503);
+    assert!(html.contains("服务繁忙"), "{html}");
+    assert!(took < Duration::from_secs(2), "refused at once: {took:?}");
+    assert_eq!(dingtalk.received_requests().await.unwrap().len(), 1);
     assert_nothing_written(&app);
 }

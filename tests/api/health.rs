@@ -14,6 +14,7 @@ backend_tests!(
     security_headers_are_on_every_response,
     cors_allows_only_the_frontend_origin,
     wrong_methods_get_405_and_unknown_paths_a_page,
+    a_stalled_request_body_is_cut_off,
 );
 
 async fn healthz_answers_ok(backend: Backend) {
@@ -318,4 +319,34 @@ impl Drop for Immutable {
             .arg(&self.0)
             .status();
     }
+}
+
+/// Issue #9: headers, then a body that stops arriving: answered (and the connection freed)
+/// after REQUEST_BODY_TIMEOUT_MS, not held for minutes.
+async fn a_stalled_request_body_is_cut_off(backend: Backend) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app_with(backend, &[("REQUEST_BODY_TIMEOUT_MS", "500")]).await;
+    let address = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /api/login HTTP/1.1\r\nHost: test\r\nContent-Type: application/json\r\n\
+              Content-Length: 100\r\n\r\n{\"username\": \"al",
+        )
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut answer = vec![0u8; 4096];
+    let read = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut answer))
+        .await
+        .expect("answered while the body was still missing")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer[..read]).into_owned();
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer}");
+    assert!(answer.contains(r#""code":40001"#), "{answer}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
 }

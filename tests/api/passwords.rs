@@ -4,6 +4,7 @@ use crate::backend_tests;
 use crate::helpers::{Backend, PASSWORD, csrf_token, error_code, handoff, location, spawn_app};
 
 backend_tests!(
+    a_flood_of_password_logins_is_shed_at_once,
     api_login_returns_the_four_values,
     wrong_password_unknown_user_and_no_password_look_the_same,
     failed_logins_are_rate_limited_per_account,
@@ -308,4 +309,34 @@ async fn a_copied_session_cookie_is_refused_after_logout(backend: Backend) {
     let after = replay().await.unwrap();
     assert_eq!(after.status(), 303);
     assert!(location(&after).starts_with("/login?next="));
+}
+
+/// Issue #9: beyond `PASSWORD_CHECK_QUEUE` waiting argon2 checks, a login is refused at
+/// once with 503 `50302` and `Retry-After`, instead of queueing for seconds.
+async fn a_flood_of_password_logins_is_shed_at_once(backend: Backend) {
+    let app = crate::helpers::spawn_app_with(backend, &[("PASSWORD_CHECK_QUEUE", "1")]).await;
+    app.create_user("alice", None, false);
+    let mut logins = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let (client, url) = (app.client.clone(), app.url("/api/login"));
+        logins.spawn(async move {
+            let body = serde_json::json!({"username": "alice", "password": PASSWORD});
+            client.post(url).json(&body).send().await.unwrap()
+        });
+    }
+    let (mut signed_in, mut shed) = (0, 0);
+    while let Some(response) = logins.join_next().await {
+        let response = response.unwrap();
+        match response.status().as_u16() {
+            200 => signed_in += 1,
+            503 => {
+                assert_eq!(response.headers()["retry-after"], "1");
+                assert_eq!(error_code(response, 503).await, 50302);
+                shed += 1;
+            }
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(signed_in >= 1, "the queue still serves");
+    assert!(shed >= 1, "a flood is shed ({signed_in} signed in)");
 }

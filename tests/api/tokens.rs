@@ -27,6 +27,7 @@ backend_tests!(
     malformed_json_is_a_clear_400,
     oversized_tokens_and_cookies_are_refused_unread,
     tokens_of_another_issuer_audience_or_with_crit_are_refused,
+    ended_login_sessions_are_purged,
 );
 
 const ZHANGSAN: &[(&str, &str)] = &[("identity", "zhangsan")];
@@ -511,4 +512,50 @@ async fn tokens_of_another_issuer_audience_or_with_crit_are_refused(backend: Bac
     .unwrap();
     let critical = format!("{signing_input}.{signature}");
     assert_eq!(error_code(app.me(&critical).await, 401).await, 40102);
+}
+
+/// Issue #9: login sessions that ended more than a day ago go, with their refresh tokens —
+/// at every instance's start and every ten minutes after —, live ones stay.
+async fn ended_login_sessions_are_purged(backend: Backend) {
+    use diesel::prelude::*;
+    use dingtalk_login::db::schema::login_sessions;
+    let app = spawn_app(backend).await;
+    let ended = app.dingtalk_tokens(ZHANGSAN).await;
+    let live = app.dingtalk_tokens(ZHANGSAN).await;
+    assert_eq!(app.refresh(&ended["refreshToken"]).await.status(), 200);
+    let before = app.counts();
+    assert_eq!((before.sessions, before.refresh_tokens), (2, 3));
+    let end = |token: &str| {
+        let sid = claims_of(&app, token).sid;
+        let long_ago = chrono::Utc::now().naive_utc() - chrono::TimeDelta::days(2);
+        diesel::update(login_sessions::table.find(sid))
+            .set(login_sessions::expires_at.eq(long_ago))
+            .execute(&mut app.conn())
+            .unwrap();
+    };
+    end(&ended["token"]);
+    let removed = dingtalk_login::login::purge_ended_sessions(&app.pool)
+        .await
+        .unwrap();
+    assert_eq!(removed, 1);
+    let after = app.counts();
+    assert_eq!((after.sessions, after.refresh_tokens), (1, 1));
+    assert_eq!(app.me(&live["token"]).await.status(), 200);
+
+    // A starting instance purges by itself.
+    end(&live["token"]);
+    let _second = spawn_app_with(
+        backend,
+        &[
+            ("DATABASE_URL", app.database_url.as_str()),
+            ("PUBLIC_BASE_URL", app.settings.base_url()),
+        ],
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while app.counts().sessions > 0 {
+        assert!(std::time::Instant::now() < deadline, "purged at start-up");
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(app.counts().refresh_tokens, 0);
 }

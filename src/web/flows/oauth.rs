@@ -4,8 +4,6 @@
 //! provider a route serves is attached to the route (`ProviderRoute`), so one set of
 //! handlers serves every provider.
 
-use std::sync::Arc;
-
 use actix_web::http::StatusCode;
 use actix_web::http::header;
 use actix_web::{HttpResponse, web};
@@ -19,25 +17,11 @@ use crate::domain::{ProviderKind, UserId};
 use crate::error::{ApiError, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
-use crate::providers::IdentityProvider;
+use crate::providers::{FetchError, Providers};
 use crate::web::session::{PendingIdentity, PendingLogin, StateCheck, TypedSession};
 
 /// Authorization codes are short opaque strings; anything longer is not one.
 const MAX_CODE_BYTES: usize = 512;
-
-/// The configured providers, each behind the trait.
-#[derive(Clone, Default)]
-pub struct Providers(Vec<Arc<dyn IdentityProvider>>);
-
-impl Providers {
-    pub fn new(providers: Vec<Arc<dyn IdentityProvider>>) -> Providers {
-        Providers(providers)
-    }
-
-    pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn IdentityProvider>> {
-        self.0.iter().find(|p| p.kind() == kind)
-    }
-}
 
 /// Which provider the route it is attached to serves.
 #[derive(Debug, Clone, Copy)]
@@ -169,13 +153,14 @@ pub async fn callback(
             "DingTalk did not return a valid authorization code. Please sign in again.",
         ));
     }
-    let provider = providers
-        .get(route.0)
-        .ok_or_else(|| PageError::internal(lang, "a provider callback", &"no such provider"))?;
-    let identity = provider
-        .fetch_identity(&code)
-        .await
-        .map_err(|e| PageError::from_provider(e, lang))?;
+    let identity = match providers.fetch_identity(route.0, &code).await {
+        Ok(identity) => identity,
+        Err(FetchError::Provider(error)) => return Err(PageError::from_provider(error, lang)),
+        Err(FetchError::Busy) => return Err(PageError::busy(lang)),
+        Err(FetchError::NotConfigured(kind)) => {
+            return Err(PageError::internal(lang, "a provider callback", &kind));
+        }
+    };
 
     if let Some(userid) = pending.link_userid {
         // Linking: the person must still be signed in as the user who started it.

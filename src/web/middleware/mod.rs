@@ -195,3 +195,42 @@ pub async fn explain_bare_errors(
     let (req, _) = response.into_parts();
     Ok(ServiceResponse::new(req, explained).map_into_right_body())
 }
+
+/// A request body must have arrived `timeout` after its headers. Without this a client that
+/// sends the headers and then a trickle (or nothing) holds the connection for minutes;
+/// with it the body's reader gets an error and the request its 400.
+pub async fn body_deadline(
+    timeout: std::time::Duration,
+    mut req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    use actix_web::HttpMessage;
+    use actix_web::dev::Payload;
+    use actix_web::error::PayloadError;
+    use futures_util::StreamExt;
+
+    let has_body = req.headers().contains_key(header::CONTENT_LENGTH)
+        || req.headers().contains_key(header::TRANSFER_ENCODING);
+    if has_body {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let body =
+            futures_util::stream::unfold(Some(req.take_payload()), move |state| async move {
+                let mut payload = state?;
+                match tokio::time::timeout_at(deadline, payload.next()).await {
+                    Ok(Some(chunk)) => Some((chunk, Some(payload))),
+                    Ok(None) => None,
+                    Err(_) => {
+                        let late = std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            "the request body did not arrive in time",
+                        );
+                        Some((Err(PayloadError::Io(late)), None))
+                    }
+                }
+            });
+        req.set_payload(Payload::Stream {
+            payload: Box::pin(body),
+        });
+    }
+    next.call(req).await
+}

@@ -14,9 +14,10 @@ use crate::domain::ProviderKind;
 use crate::error::{FormRefusal, PageError, Whose};
 use crate::i18n::Lang;
 use crate::login::{LoginError, LoginService, SessionRef};
+use crate::providers::Providers;
 use crate::web::auth::SignedIn;
 use crate::web::extract::{CsrfForm, CsrfProtected};
-use crate::web::flows::oauth::{Providers, begin};
+use crate::web::flows::oauth::begin;
 use crate::web::render::render_page;
 use crate::web::session::TypedSession;
 

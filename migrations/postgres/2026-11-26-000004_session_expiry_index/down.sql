@@ -1,0 +1,1 @@
+DROP INDEX login_sessions_expires_at;

@@ -1,0 +1,43 @@
+//! Login sessions end (their refresh tokens with them) but their rows would stay forever:
+//! a task removes those that ended more than a day ago, at start-up and then every ten
+//! minutes, in batches of a thousand (issue #9). A day of ended sessions is kept for the
+//! admins' questions ("was I logged in yesterday?").
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use crate::db::models::now;
+use crate::db::{self, DbError, DbPool, sessions};
+
+const EVERY: Duration = Duration::from_secs(600);
+const KEEP_ENDED: TimeDelta = TimeDelta::days(1);
+const BATCH: i64 = 1_000;
+
+/// Runs until the process ends.
+pub async fn purge_periodically(pool: DbPool) {
+    let mut ticks = tokio::time::interval(EVERY);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match purge_ended_sessions(&pool).await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed ended login sessions"),
+            // The database's outage is reported where it is noticed; try again next time.
+            Err(error) => tracing::debug!(error = %error, "purging ended login sessions failed"),
+        }
+    }
+}
+
+/// Removes every login session that ended more than a day ago, a batch at a time.
+pub async fn purge_ended_sessions(pool: &DbPool) -> Result<usize, DbError> {
+    let cutoff = now() - KEEP_ENDED;
+    let mut removed = 0;
+    loop {
+        let batch = db::run(pool, move |conn| sessions::purge_ended(conn, cutoff, BATCH)).await?;
+        removed += batch;
+        if (batch as i64) < BATCH {
+            return Ok(removed);
+        }
+    }
+}
