@@ -644,6 +644,28 @@ impl FormRefusal {
                 S::BAD_REQUEST,
                 lang.t("密码过长。", "The password is too long."),
             ),
+            (LoginError::Refused(AccountError::UsernameTaken(_)), _) => (
+                S::CONFLICT,
+                lang.t("用户名已被占用。", "This username is taken."),
+            ),
+            (LoginError::Refused(AccountError::PhoneTaken(_)), _) => (
+                S::CONFLICT,
+                lang.t(
+                    "该手机号已属于另一个用户。",
+                    "This phone number belongs to another user.",
+                ),
+            ),
+            (LoginError::Refused(AccountError::InvalidUsername(_)), _) => (
+                S::BAD_REQUEST,
+                lang.t(
+                    "用户名无效（1–64 个字符，不含空格）。",
+                    "Invalid username (1–64 characters, no spaces).",
+                ),
+            ),
+            (LoginError::Refused(AccountError::InvalidPhone(_)), _) => (
+                S::BAD_REQUEST,
+                lang.t("手机号无效。", "Invalid phone number."),
+            ),
             (LoginError::BadCredentials, _) => (
                 S::BAD_REQUEST,
                 lang.t("当前密码不正确。", "The current password is wrong."),

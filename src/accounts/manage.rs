@@ -163,6 +163,32 @@ pub fn apply_admin_action(
     Ok(())
 }
 
+/// An admin pre-creates a provider-only user: a phone, no password. Their first provider
+/// login with that number binds to them (`linking`); until then nobody can log in as them.
+pub fn create_provider_only_user(
+    conn: &mut DbConn,
+    actor: &User,
+    username: String,
+    name: Option<String>,
+    phone: String,
+) -> Result<User, AccountError> {
+    write_transaction(conn, |conn| {
+        let user = super::create_local_user(
+            conn,
+            super::NewLocalUser {
+                username,
+                name,
+                phone: Some(phone),
+                password: None,
+                admin: false,
+            },
+        )?;
+        let detail = format!("phone={}", user.phone.as_deref().unwrap_or(""));
+        record(conn, actor, user.id, "create-user", &detail)?;
+        Ok(user)
+    })
+}
+
 /// Ends every login session of `target` (the actor's own, or as an admin someone else's),
 /// with its audit entry in the same transaction.
 pub fn end_all_sessions(

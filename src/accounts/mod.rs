@@ -9,7 +9,8 @@ mod throttle;
 
 pub use linking::{LinkOutcome, PhoneMatch, sign_in_with_provider};
 pub use manage::{
-    AdminAction, apply_admin_action, end_all_sessions, link_to_user, new_password_hash, unlink,
+    AdminAction, apply_admin_action, create_provider_only_user, end_all_sessions, link_to_user,
+    new_password_hash, unlink,
 };
 pub use password::{PasswordError, hash_password, verify_password};
 pub use throttle::LoginThrottle;

@@ -3,7 +3,7 @@
 use dingtalk_login::db::users;
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, error_code, location, spawn_app};
+use crate::helpers::{Backend, TestApp, browser, error_code, handoff, location, spawn_app};
 
 backend_tests!(
     anonymous_visitors_are_sent_to_log_in,
@@ -13,6 +13,7 @@ backend_tests!(
     an_admins_own_lockout_is_refused,
     a_demoted_admin_loses_the_page_at_once,
     admin_accounts_json_is_for_admins_only,
+    admins_pre_create_users_who_sign_in_with_dingtalk,
 );
 
 async fn admin_browser(app: &TestApp) -> reqwest::Client {
@@ -251,4 +252,49 @@ async fn admin_accounts_json_is_for_admins_only(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(error_code(forbidden, 403).await, 40301);
+}
+
+/// Issue #9: the only silent bind by phone is to a user an admin made for it — no
+/// password, no link — here on the admin page; audited.
+async fn admins_pre_create_users_who_sign_in_with_dingtalk(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = admin_browser(&app).await;
+    let fields = [
+        ("username", "wangwu"),
+        ("name", "王五"),
+        ("phone", "139 0013 9000"),
+    ];
+    let created = app
+        .submit(&admin, "/admin/accounts", "/admin/users", &fields)
+        .await;
+    assert_eq!(created.status(), 303);
+    let page = location(&created);
+    let wangwu = users::find_by_username(&mut app.conn(), "wangwu")
+        .unwrap()
+        .unwrap();
+    assert_eq!(page, format!("/admin/users/{}", wangwu.id));
+    assert_eq!(wangwu.password_hash, None);
+    assert_eq!(wangwu.phone.as_deref(), Some("+8613900139000"));
+    let details = app.page(&admin, &page).await;
+    assert!(
+        details.contains(r#"<td class="audit-action">create-user</td>"#),
+        "{details}"
+    );
+
+    let again = app
+        .submit(&admin, "/admin/accounts", "/admin/users", &fields)
+        .await;
+    assert_eq!(again.status(), 409);
+    assert!(again.text().await.unwrap().contains("用户名已被占用"));
+
+    let values = handoff(&location(
+        &app.dingtalk_login(&browser(), &[("identity", "wangwu")])
+            .await,
+    ));
+    assert_eq!(
+        values["userid"],
+        wangwu.id.to_string(),
+        "bound to the pre-created user"
+    );
+    assert_eq!(app.counts().users, 2);
 }

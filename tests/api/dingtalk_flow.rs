@@ -18,6 +18,7 @@ backend_tests!(
     continuing_as_a_new_account_leaves_the_phone_with_its_owner,
     an_admins_phone_is_never_bound_silently,
     a_login_without_phone_gets_a_generated_username,
+    a_nick_never_picks_or_merges_an_account,
     a_bound_openid_wins_over_a_matching_phone,
     concurrent_first_logins_make_one_user,
     an_inactive_user_is_refused,
@@ -339,5 +340,34 @@ async fn new_app_openid_is_found_by_unionid(backend: Backend) {
     assert!(
         links[0].uid.starts_with("sbx"),
         "the uid was updated to the new openId"
+    );
+}
+
+/// T-20: a DingTalk nick equal to an existing username (or very long, or odd) never merges
+/// with that account; the new user gets a generated username and a trimmed name.
+async fn a_nick_never_picks_or_merges_an_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.create_user("admin", None, true);
+    let values = handoff(&location(
+        &app.dingtalk_login(&browser(), &[("identity", "custom"), ("nick", "admin")])
+            .await,
+    ));
+    assert_ne!(values["userid"], admin.id.to_string());
+    assert!(values["username"].starts_with("dingtalk_"), "{values:?}");
+    // As long as the sandbox's 16 KiB form takes (real DingTalk nicks are short).
+    let long = "x".repeat(5_000);
+    let values = handoff(&location(
+        &app.dingtalk_login(&browser(), &[("identity", "custom"), ("nick", &long)])
+            .await,
+    ));
+    let user = users::find_by_username(&mut app.conn(), &values["username"])
+        .unwrap()
+        .unwrap();
+    assert_eq!(user.name.chars().count(), 64);
+    assert_eq!(app.counts().users, 3);
+    assert!(
+        users::links_of(&mut app.conn(), admin.id)
+            .unwrap()
+            .is_empty()
     );
 }

@@ -4,6 +4,8 @@ use crate::backend_tests;
 use crate::helpers::{Backend, PASSWORD, csrf_token, error_code, handoff, location, spawn_app};
 
 backend_tests!(
+    handoff_values_are_encoded_whatever_the_username,
+    a_session_cookie_from_before_login_does_not_sign_in,
     a_flood_of_password_logins_is_shed_at_once,
     api_login_returns_the_four_values,
     wrong_password_unknown_user_and_no_password_look_the_same,
@@ -50,6 +52,30 @@ async fn wrong_password_unknown_user_and_no_password_look_the_same(backend: Back
     }
     assert_eq!(answers[0].0, 401);
     assert!(answers.iter().all(|a| *a == answers[0]), "{answers:?}");
+
+    // About the same time, too: every answer costs one argon2 check (a dummy one when
+    // there is no hash), so timing does not tell which accounts exist (T-29). Fastest of
+    // three each; without the dummy check the other two answer some thirty times sooner.
+    let mut fastest = Vec::new();
+    for (username, password) in [
+        ("alice", "wrong password"),
+        ("nobody", PASSWORD),
+        (dingtalk["username"].as_str(), "13800138000"),
+    ] {
+        let mut best = std::time::Duration::MAX;
+        for _ in 0..3 {
+            let started = std::time::Instant::now();
+            assert_eq!(app.api_login(username, password).await.status(), 401);
+            best = best.min(started.elapsed());
+        }
+        fastest.push(best);
+    }
+    for other in &fastest[1..] {
+        assert!(
+            *other * 3 > fastest[0],
+            "as slow as a wrong password: {fastest:?}"
+        );
+    }
 }
 
 async fn failed_logins_are_rate_limited_per_account(backend: Backend) {
@@ -339,4 +365,46 @@ async fn a_flood_of_password_logins_is_shed_at_once(backend: Backend) {
     }
     assert!(signed_in >= 1, "the queue still serves");
     assert!(shed >= 1, "a flood is shed ({signed_in} signed in)");
+}
+
+/// T-25: a username full of URL syntax reaches the SPA as one value, beside the real tokens.
+async fn handoff_values_are_encoded_whatever_the_username(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tricky = "x&token=evil&refreshToken=evil#/admin?y=1";
+    app.create_user(tricky, None, false);
+    let values = handoff(&location(&app.form_login(&app.client, tricky).await));
+    assert_eq!(values["username"], tricky);
+    assert_ne!(values["token"], "evil");
+    assert_eq!(app.me(&values["token"]).await.status(), 200);
+    assert_eq!(values.len(), 4, "{values:?}");
+}
+
+/// T-32: a session cookie obtained before login (one an attacker could plant) is not
+/// signed in afterwards; the login hands out another.
+async fn a_session_cookie_from_before_login_does_not_sign_in(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", None, false);
+    let first_visit = app.get("/login").await;
+    let planted = first_visit.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let login = app.form_login(&app.client, "alice").await;
+    let issued = login.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(!issued.starts_with(&planted), "a new session at login");
+    assert_eq!(app.get("/account").await.status(), 200, "the victim is in");
+    let attacker = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let replay = attacker
+        .get(app.url("/account"))
+        .header("Cookie", &planted)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 303, "the planted cookie is not signed in");
 }

@@ -28,6 +28,7 @@ backend_tests!(
     oversized_tokens_and_cookies_are_refused_unread,
     tokens_of_another_issuer_audience_or_with_crit_are_refused,
     ended_login_sessions_are_purged,
+    guessed_and_stolen_hash_refresh_tokens_are_refused,
 );
 
 const ZHANGSAN: &[(&str, &str)] = &[("identity", "zhangsan")];
@@ -558,4 +559,35 @@ async fn ended_login_sessions_are_purged(backend: Backend) {
         tokio::task::yield_now().await;
     }
     assert_eq!(app.counts().refresh_tokens, 0);
+}
+
+/// T-54: a refresh token's stored digest (a database dump), a truncated token, or guesses
+/// are refused; guessing runs into the per-address limit.
+async fn guessed_and_stolen_hash_refresh_tokens_are_refused(backend: Backend) {
+    use diesel::prelude::*;
+    use dingtalk_login::db::schema::refresh_tokens;
+    let app = spawn_app_with(backend, &[("RATE_LIMIT_PER_MINUTE", "20")]).await;
+    let tokens = app.dingtalk_tokens(ZHANGSAN).await;
+    let digest: String = refresh_tokens::table
+        .select(refresh_tokens::token_hash)
+        .first(&mut app.conn())
+        .unwrap();
+    assert_eq!(error_code(app.refresh(&digest).await, 401).await, 40102);
+    let truncated = &tokens["refreshToken"][..tokens["refreshToken"].len() - 3];
+    assert_eq!(error_code(app.refresh(truncated).await, 401).await, 40102);
+    let mut limited = false;
+    for guess in 0..40 {
+        let response = app.refresh(&format!("guess-{guess}")).await;
+        match response.status().as_u16() {
+            401 => assert!(!limited, "no 401 after the limit"),
+            429 => limited = true,
+            other => panic!("unexpected {other}"),
+        }
+    }
+    assert!(limited, "guessing is rate-limited");
+    assert_eq!(
+        app.counts().sessions,
+        1,
+        "nothing revoked or added by guesses"
+    );
 }

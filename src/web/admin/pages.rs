@@ -32,6 +32,7 @@ struct AccountsTemplate<'a> {
     pages: i64,
     counts: &'a Counts,
     users: &'a [(User, Vec<LinkedAccount>)],
+    error: Option<&'a str>,
 }
 
 impl AccountsTemplate<'_> {
@@ -51,8 +52,18 @@ pub async fn accounts(
     query: web::Query<ListQuery>,
     pool: web::Data<DbPool>,
 ) -> Result<HttpResponse, PageError> {
-    let (q, page) = query.parts();
-    let (list, counts) = load_accounts(&pool, q.clone(), page)
+    render_accounts(lang, &admin.user, &session, &pool, query.parts(), None).await
+}
+
+async fn render_accounts(
+    lang: Lang,
+    me: &User,
+    session: &TypedSession,
+    pool: &DbPool,
+    (q, page): (String, i64),
+    refusal: Option<FormRefusal>,
+) -> Result<HttpResponse, PageError> {
+    let (list, counts) = load_accounts(pool, q.clone(), page)
         .await
         .map_err(|e| PageError::from_db(e, lang))?;
     let pages = ((list.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
@@ -60,14 +71,57 @@ pub async fn accounts(
     let template = AccountsTemplate {
         lang,
         csrf: &csrf,
-        me: &admin.user,
+        me,
         q: &q,
         page,
         pages,
         counts: &counts,
         users: &list.users,
+        error: refusal.as_ref().map(|r| r.message),
     };
-    render_page(lang, &template, StatusCode::OK)
+    render_page(
+        lang,
+        &template,
+        refusal.map_or(StatusCode::OK, |r| r.status),
+    )
+}
+
+#[derive(Deserialize)]
+pub struct CreateUserForm {
+    username: String,
+    name: Option<String>,
+    phone: String,
+}
+
+impl CsrfProtected for CreateUserForm {
+    const FORM: &'static str = "create user";
+}
+
+/// `POST /admin/users`: a provider-only user (a phone, no password), audited.
+pub async fn create_user(
+    lang: Lang,
+    Admin(admin): Admin,
+    session: TypedSession,
+    CsrfForm(form): CsrfForm<CreateUserForm>,
+    pool: web::Data<DbPool>,
+) -> Result<HttpResponse, PageError> {
+    let actor = admin.user.clone();
+    let name = form.name.filter(|n| !n.trim().is_empty());
+    let (username, phone) = (form.username.trim().to_owned(), form.phone);
+    let created = db::run(&pool, move |conn| {
+        accounts::create_provider_only_user(conn, &actor, username, name, phone)
+    })
+    .await;
+    match created {
+        Ok(user) => Ok(HttpResponse::SeeOther()
+            .insert_header((LOCATION, format!("/admin/users/{}", user.id)))
+            .finish()),
+        Err(error) => {
+            let refusal = FormRefusal::from_change(LoginError::from(error), lang, Whose::Other)?;
+            let list = (String::new(), 1);
+            render_accounts(lang, &admin.user, &session, &pool, list, Some(refusal)).await
+        }
+    }
 }
 
 #[derive(Template)]
