@@ -80,6 +80,27 @@ impl FromRequest for ClientInfo {
     }
 }
 
+/// A form posted from a page of another site, as its browser says (`Origin`): refused
+/// even with a valid token (OWASP CSRF cheat sheet, defence in depth). Our pages send no
+/// Referer (`no-referrer`), so browsers send `Origin: null` for them: that, and no
+/// `Origin` at all, rest on the token alone.
+fn from_another_site(req: &HttpRequest) -> bool {
+    let Some(origin) = req
+        .headers()
+        .get(actix_web::http::header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    if origin == "null" {
+        return false;
+    }
+    let ours = req
+        .app_data::<web::Data<Settings>>()
+        .map(|settings| settings.public_base_url.origin().ascii_serialization());
+    ours.is_some_and(|ours| ours != origin)
+}
+
 /// A server-rendered form whose fields are `T` plus the hidden `csrf` field.
 pub trait CsrfProtected: DeserializeOwned + 'static {
     /// Names the form in the security log.
@@ -125,7 +146,7 @@ impl<T: CsrfProtected> FromRequest for CsrfForm<T> {
                 .and_then(|encoded| serde_urlencoded::from_str::<T>(&encoded).ok())
                 .ok_or_else(|| actix_web::error::ErrorBadRequest("the form is incomplete"))?;
             let session = TypedSession::from_request_sync(&req);
-            if !session.csrf_matches(submitted) {
+            if !session.csrf_matches(submitted) || from_another_site(&req) {
                 let response = fields.rejected(&req, lang_of(&req));
                 return Err(actix_web::error::InternalError::from_response(
                     "CSRF token rejected",

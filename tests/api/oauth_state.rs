@@ -14,6 +14,7 @@ backend_tests!(
     callback_without_state_is_refused_before_dingtalk,
     callback_with_another_browsers_state_is_refused,
     callback_replayed_is_refused,
+    one_code_in_two_flows_signs_in_once,
     callback_after_the_state_expired_is_refused,
     callback_with_a_malformed_code_is_refused,
     cancel_at_dingtalk_shows_a_friendly_page_and_uses_up_the_state,
@@ -234,4 +235,26 @@ async fn under_https_the_cookie_is_secure_and_host_prefixed(backend: Backend) {
         redirect_uri,
         "https://login.example.test/user/dingtalkCallback/"
     );
+}
+
+/// T-7: a code that was used (or leaked and injected into another flow with its own valid
+/// state) is refused by DingTalk the second time: a page, nothing written.
+async fn one_code_in_two_flows_signs_in_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (authorize_url, _) = app.start_dingtalk_login(&app.client).await;
+    let callback = app
+        .sandbox_consent(&authorize_url, &[("identity", "lisi")])
+        .await;
+    let code = query_param(&callback, "authCode").unwrap();
+    assert_eq!(
+        app.client.get(&callback).send().await.unwrap().status(),
+        303
+    );
+    let before = app.counts();
+    let attacker = browser();
+    let (_, state) = app.start_dingtalk_login(&attacker).await;
+    let injected = app.callback(&attacker, &code, &state).await;
+    assert_eq!(injected.status(), 400);
+    assert!(injected.text().await.unwrap().contains("授权码无效"));
+    assert_eq!(app.counts(), before);
 }

@@ -4,6 +4,7 @@ use crate::backend_tests;
 use crate::helpers::{Backend, PASSWORD, csrf_token, error_code, handoff, location, spawn_app};
 
 backend_tests!(
+    huge_passwords_and_forms_are_refused_before_hashing,
     handoff_values_are_encoded_whatever_the_username,
     a_session_cookie_from_before_login_does_not_sign_in,
     a_flood_of_password_logins_is_shed_at_once,
@@ -165,7 +166,35 @@ async fn the_login_form_needs_its_csrf_token(backend: Backend) {
             .unwrap();
         assert_eq!(response.status(), 403);
     }
+    // The right token, posted from another site's page (its browser says so): refused too.
+    let token = csrf_token(&app, &app.client).await;
+    let form = [
+        ("csrf", token.as_str()),
+        ("username", "alice"),
+        ("password", PASSWORD),
+    ];
+    let cross_site = app
+        .client
+        .post(app.url("/login"))
+        .header("Origin", "https://evil.example")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_site.status(), 403);
     assert_eq!(app.counts().sessions, 0);
+    // Our own pages send no Referer, so browsers say `Origin: null`: the token decides.
+    let own_page = app
+        .client
+        .post(app.url("/login"))
+        .header("Origin", "null")
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(own_page.status(), 303);
+    // And a GET on a form's address changes nothing: 405.
+    assert_eq!(app.get("/logout").await.status(), 405);
 }
 
 async fn form_logout_ends_the_login_session(backend: Backend) {
@@ -407,4 +436,34 @@ async fn a_session_cookie_from_before_login_does_not_sign_in(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(replay.status(), 303, "the planted cookie is not signed in");
+}
+
+/// T-31: a 1 MB password or a 10 MB form is refused as a body (16 KiB at most), before any
+/// argon2 work or throttle bookkeeping.
+async fn huge_passwords_and_forms_are_refused_before_hashing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("alice", None, false);
+    let huge = "p".repeat(1024 * 1024);
+    assert_eq!(
+        error_code(app.api_login("alice", &huge).await, 400).await,
+        40001
+    );
+    let token = csrf_token(&app, &app.client).await;
+    let flood = "f".repeat(10 * 1024 * 1024);
+    let form = [
+        ("csrf", token.as_str()),
+        ("username", "alice"),
+        ("password", flood.as_str()),
+    ];
+    let response = app
+        .client
+        .post(app.url("/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    assert!(response.text().await.unwrap().contains("表单不完整或过大"));
+    // Nothing was counted against alice: her right password works at once.
+    assert_eq!(app.api_login("alice", PASSWORD).await.status(), 200);
 }

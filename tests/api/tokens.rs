@@ -29,6 +29,9 @@ backend_tests!(
     tokens_of_another_issuer_audience_or_with_crit_are_refused,
     ended_login_sessions_are_purged,
     guessed_and_stolen_hash_refresh_tokens_are_refused,
+    tokens_outside_the_header_or_malformed_are_refused,
+    a_token_without_exp_is_invalid,
+    refreshing_after_the_logins_end_is_refused,
 );
 
 const ZHANGSAN: &[(&str, &str)] = &[("identity", "zhangsan")];
@@ -590,4 +593,81 @@ async fn guessed_and_stolen_hash_refresh_tokens_are_refused(backend: Backend) {
         1,
         "nothing revoked or added by guesses"
     );
+}
+
+/// T-50: a token in the query or a cookie is not a bearer token; malformed headers are 401s.
+async fn tokens_outside_the_header_or_malformed_are_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tokens = app.dingtalk_tokens(ZHANGSAN).await;
+    let token = &tokens["token"];
+    let in_query = app.get(&format!("/api/me?access_token={token}")).await;
+    assert_eq!(error_code(in_query, 401).await, 40101);
+    let in_cookie = app
+        .client
+        .get(app.url("/api/me"))
+        .header("Cookie", format!("token={token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(in_cookie, 401).await, 40101);
+    for header in [
+        format!("Bearer {token} {token}"),
+        "Bearer !!!not-base64!!!".to_owned(),
+        "Bearer a.b.c".to_owned(),
+    ] {
+        let response = app
+            .client
+            .get(app.url("/api/me"))
+            .header("Authorization", header.as_str())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            "Bearer error=\"invalid_token\""
+        );
+        assert_eq!(error_code(response, 401).await, 40102, "{header}");
+    }
+}
+
+/// T-43: `exp` is required; a token without one is invalid, not eternal.
+async fn a_token_without_exp_is_invalid(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let tokens = app.dingtalk_tokens(ZHANGSAN).await;
+    let claims = claims_of(&app, &tokens["token"]);
+    let mut without_exp = serde_json::to_value(&claims).unwrap();
+    without_exp.as_object_mut().unwrap().remove("exp");
+    let mut header = Header::new(Algorithm::HS256);
+    header.kid = jsonwebtoken::decode_header(&tokens["token"]).unwrap().kid;
+    let eternal = jsonwebtoken::encode(
+        &header,
+        &without_exp,
+        &EncodingKey::from_secret(app.settings.jwt_secret.expose().as_bytes()),
+    )
+    .unwrap();
+    assert_eq!(error_code(app.me(&eternal).await, 401).await, 40102);
+}
+
+/// T-53: however often it was rotated, a login's refresh tokens stop at its absolute end.
+async fn refreshing_after_the_logins_end_is_refused(backend: Backend) {
+    use diesel::prelude::*;
+    use dingtalk_login::db::schema::login_sessions;
+    let app = spawn_app(backend).await;
+    let tokens = app.dingtalk_tokens(ZHANGSAN).await;
+    let rotated: serde_json::Value = app
+        .refresh(&tokens["refreshToken"])
+        .await
+        .json()
+        .await
+        .unwrap();
+    let sid = claims_of(&app, &tokens["token"]).sid;
+    let ended = chrono::Utc::now().naive_utc() - chrono::TimeDelta::seconds(1);
+    diesel::update(login_sessions::table.find(sid))
+        .set(login_sessions::expires_at.eq(ended))
+        .execute(&mut app.conn())
+        .unwrap();
+    let refresh = rotated["refreshToken"].as_str().unwrap();
+    assert_eq!(error_code(app.refresh(refresh).await, 401).await, 40104);
+    let access = rotated["token"].as_str().unwrap();
+    assert_eq!(error_code(app.me(access).await, 401).await, 40104);
 }
