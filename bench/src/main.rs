@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use clap::Parser;
+use dingtalk_login::sandbox::driver;
 use hdrhistogram::Histogram;
 use reqwest::header::LOCATION;
 use serde::Serialize;
@@ -55,7 +56,6 @@ struct Setup {
     data_dir: PathBuf,
     env: Vec<(String, String)>,
     base: String,
-    sandbox: String,
 }
 
 fn random_hex(bytes: usize) -> String {
@@ -140,13 +140,6 @@ fn location(response: &reqwest::Response) -> anyhow::Result<String> {
         .to_owned())
 }
 
-fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
-}
-
 /// One DingTalk login through the sandbox: authorize → consent → callback → SPA redirect.
 /// Returns the handoff values.
 async fn dingtalk_login(
@@ -159,30 +152,12 @@ async fn dingtalk_login(
         .send()
         .await?;
     let authorize = location(&start)?;
-    let mut form = vec![
-        (
-            "redirect_uri",
-            query_param(&authorize, "redirect_uri").context("redirect_uri")?,
-        ),
-        ("state", query_param(&authorize, "state").context("state")?),
-        ("decision", "agree".to_owned()),
-    ];
-    form.extend(identity.iter().map(|(k, v)| (*k, (*v).to_owned())));
-    let consent = client
-        .post(format!("{}/sandbox/dingtalk/oauth2/consent", setup.sandbox))
-        .form(&form)
-        .send()
-        .await?;
-    let callback = client.get(location(&consent)?).send().await?;
+    let callback_url = driver::agree(client, &authorize, identity).await?;
+    let callback = client.get(callback_url).send().await?;
     if callback.status() != 303 {
         bail!("callback answered {}", callback.status());
     }
-    let handoff = location(&callback)?;
-    let fragment = handoff.split_once("#/login?").context("handoff")?.1;
-    let values: std::collections::HashMap<String, String> =
-        url::form_urlencoded::parse(fragment.as_bytes())
-            .into_owned()
-            .collect();
+    let values = driver::handoff_values(&location(&callback)?).context("handoff")?;
     Ok((values["token"].clone(), values["refreshToken"].clone()))
 }
 
@@ -428,7 +403,6 @@ async fn main() -> anyhow::Result<()> {
         data_dir: data_dir.clone(),
         env,
         base: base.clone(),
-        sandbox: sandbox.clone(),
     });
 
     // The DingTalk side runs in its own process and must never be the bottleneck.

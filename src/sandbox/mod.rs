@@ -4,6 +4,7 @@
 //! DingTalk's paths, parameters, JSON shapes and error shapes, under `/sandbox/dingtalk`.
 //! The service calls it over real HTTP through its normal client.
 
+pub mod driver;
 mod routes;
 mod state;
 

@@ -5,6 +5,7 @@ use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use dingtalk_login::config::Settings;
 use dingtalk_login::db::{self, DbPool};
+use dingtalk_login::sandbox::driver;
 use dingtalk_login::startup::Application;
 use rand::Rng;
 use reqwest::header::LOCATION;
@@ -293,22 +294,9 @@ impl TestApp {
     pub async fn sandbox_consent(&self, authorize_url: &str, identity: &[(&str, &str)]) -> String {
         let page = reqwest::get(authorize_url).await.unwrap();
         assert_eq!(page.status(), 200, "the sandbox consent page opens");
-        let redirect_uri = query_param(authorize_url, "redirect_uri").unwrap();
-        let state = query_param(authorize_url, "state").unwrap();
-        let mut form: Vec<(&str, &str)> = vec![
-            ("redirect_uri", &redirect_uri),
-            ("state", &state),
-            ("decision", "agree"),
-        ];
-        form.extend_from_slice(identity);
-        let response = browser()
-            .post(self.url("/sandbox/dingtalk/oauth2/consent"))
-            .form(&form)
-            .send()
+        driver::agree(&browser(), authorize_url, identity)
             .await
-            .unwrap();
-        assert_eq!(response.status(), 302);
-        location(&response)
+            .expect("the sandbox agrees")
     }
 
     /// The whole DingTalk login in `browser` as a sandbox identity; returns the callback's response.
@@ -373,22 +361,12 @@ pub fn location(response: &reqwest::Response) -> String {
 }
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {
-    let query = url.split_once('?')?.1;
-    url::form_urlencoded::parse(query.as_bytes())
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.into_owned())
+    driver::query_param(url, name)
 }
 
 /// The four values of the SPA handoff `…/#/login?userid=..&username=..&token=..&refreshToken=..`.
 pub fn handoff(location: &str) -> HashMap<String, String> {
-    let (_, fragment) = location
-        .split_once('#')
-        .expect("the handoff is in the fragment");
-    let (route, query) = fragment.split_once('?').expect("the route has a query");
-    assert_eq!(route, "/login");
-    url::form_urlencoded::parse(query.as_bytes())
-        .into_owned()
-        .collect()
+    driver::handoff_values(location).unwrap_or_else(|| panic!("a handoff to #/login: {location}"))
 }
 
 impl TestApp {
