@@ -18,7 +18,7 @@ use crate::i18n::Lang;
 use crate::login::LoginError;
 use crate::web::auth::Admin;
 use crate::web::extract::{CsrfForm, CsrfProtected};
-use crate::web::render::render_page;
+use crate::web::render::{render_form_page, render_page};
 use crate::web::session::TypedSession;
 
 #[derive(Template)]
@@ -79,11 +79,7 @@ async fn render_accounts(
         users: &list.users,
         error: refusal.as_ref().map(|r| r.message),
     };
-    render_page(
-        lang,
-        &template,
-        refusal.map_or(StatusCode::OK, |r| r.status),
-    )
+    render_form_page(lang, &template, refusal.as_ref())
 }
 
 #[derive(Deserialize)]
@@ -183,11 +179,7 @@ async fn render_user(
         notice,
         error: refusal.as_ref().map(|r| r.message),
     };
-    render_page(
-        lang,
-        &template,
-        refusal.map_or(StatusCode::OK, |r| r.status),
-    )
+    render_form_page(lang, &template, refusal.as_ref())
 }
 
 /// `GET /admin/users/{id}`.

@@ -16,7 +16,7 @@ use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginError, LoginService};
 use crate::tokens::TokenPair;
 use crate::web::extract::{CsrfForm, CsrfProtected};
-use crate::web::render::render_page;
+use crate::web::render::render_form_page;
 use crate::web::session::{PendingIdentity, SessionLogin, TypedSession};
 
 pub const PATH: &str = "/login/link-account";
@@ -81,13 +81,7 @@ fn render(
         username,
         error: refusal.map(|r| r.message),
     };
-    let mut response = render_page(lang, &page, refusal.map_or(StatusCode::OK, |r| r.status))?;
-    if let Some(wait) = refusal.and_then(|r| r.retry_after) {
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
-    }
-    Ok(response)
+    render_form_page(lang, &page, refusal)
 }
 
 /// `GET /login/link-account`: the choice.

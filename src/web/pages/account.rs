@@ -1,6 +1,5 @@
 //! "My account": profile, linked accounts, link / unlink a provider, set a password.
 
-use actix_web::http::StatusCode;
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpResponse, web};
 use askama::Template;
@@ -18,7 +17,7 @@ use crate::providers::Providers;
 use crate::web::auth::SignedIn;
 use crate::web::extract::{CsrfForm, CsrfProtected};
 use crate::web::flows::oauth::begin;
-use crate::web::render::render_page;
+use crate::web::render::render_form_page;
 use crate::web::session::TypedSession;
 
 #[derive(Template)]
@@ -98,7 +97,7 @@ impl AccountView<'_> {
             notice,
             error: refusal.as_ref().map(|r| r.message),
         };
-        render_page(lang, &page, refusal.map_or(StatusCode::OK, |r| r.status))
+        render_form_page(lang, &page, refusal.as_ref())
     }
 }
 

@@ -1,6 +1,6 @@
 //! The login page (a password form and the DingTalk button), its form, and logout.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
 use askama::Template;
 use serde::Deserialize;
@@ -11,7 +11,7 @@ use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService};
 use crate::web::extract::{CsrfForm, CsrfProtected, lang_of};
 use crate::web::flows::handoff::{handoff_url, redirect_with_tokens, safe_next};
-use crate::web::render::render_page;
+use crate::web::render::render_form_page;
 use crate::web::session::{SessionLogin, TypedSession};
 
 #[derive(Template)]
@@ -74,14 +74,7 @@ impl LoginView<'_> {
             error: refusal.map(|r| r.message),
             username,
         };
-        let status = refusal.map_or(StatusCode::OK, |r| r.status);
-        let mut response = render_page(self.lang, &page, status)?;
-        if let Some(wait) = refusal.and_then(|r| r.retry_after) {
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, wait.as_secs().max(1).into());
-        }
-        Ok(response)
+        render_form_page(self.lang, &page, refusal)
     }
 }
 
