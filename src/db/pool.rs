@@ -146,7 +146,8 @@ impl Health {
     }
 
     fn succeeded(&self) {
-        if self.down.swap(false, Ordering::Relaxed) {
+        // A load first: the usual case (up) then writes nothing shared.
+        if self.down.load(Ordering::Relaxed) && self.down.swap(false, Ordering::Relaxed) {
             tracing::info!("the database answers again");
         }
     }

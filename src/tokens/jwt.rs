@@ -111,15 +111,15 @@ impl JwtKeys {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(JwtError::Invalid);
         }
-        let header = jsonwebtoken::decode_header(token).map_err(|_| JwtError::Invalid)?;
+        let header = KeyChoice::of(token).ok_or(JwtError::Invalid)?;
         // We understand no JWS extension, so a header that marks one critical is refused
         // (RFC 7515 §4.1.11).
-        if names_critical_extensions(token) {
+        if header.crit.is_some() {
             return Err(JwtError::Invalid);
         }
         // Keys are chosen only from our own ring; a token without kid gets the active key.
-        let kid = header.kid.unwrap_or_else(|| self.active_kid.clone());
-        let key = self.decoding.get(&kid).ok_or(JwtError::Invalid)?;
+        let kid = header.kid.as_deref().unwrap_or(&self.active_kid);
+        let key = self.decoding.get(kid).ok_or(JwtError::Invalid)?;
         match jsonwebtoken::decode::<Claims>(token, key, &self.validation) {
             Ok(data) => Ok(data.claims),
             Err(e) if matches!(e.kind(), ErrorKind::ExpiredSignature) => Err(JwtError::Expired),
@@ -128,17 +128,20 @@ impl JwtKeys {
     }
 }
 
-fn names_critical_extensions(token: &str) -> bool {
-    #[derive(Deserialize)]
-    struct CritOnly {
-        crit: Option<serde::de::IgnoredAny>,
+/// The two header fields read before the signature is checked (jsonwebtoken checks `alg`
+/// itself): which key, and whether the token demands an extension.
+#[derive(Deserialize)]
+struct KeyChoice {
+    kid: Option<String>,
+    crit: Option<serde::de::IgnoredAny>,
+}
+
+impl KeyChoice {
+    fn of(token: &str) -> Option<KeyChoice> {
+        let segment = token.split('.').next()?;
+        let bytes = URL_SAFE_NO_PAD.decode(segment).ok()?;
+        serde_json::from_slice(&bytes).ok()
     }
-    let segment = token.split('.').next().unwrap_or_default();
-    URL_SAFE_NO_PAD
-        .decode(segment)
-        .ok()
-        .and_then(|bytes| serde_json::from_slice::<CritOnly>(&bytes).ok())
-        .is_none_or(|header| header.crit.is_some())
 }
 
 /// A public fingerprint of a key: enough to choose it, nothing about the key itself.

@@ -302,6 +302,10 @@ async fn logs_hold_no_codes_states_or_tokens() {
         logs.contains("/user/dingtalkCallback/"),
         "the callback was logged (without its query)"
     );
+    assert!(
+        !logs.contains('\u{1b}'),
+        "no colour codes in a log that is not a terminal"
+    );
     let secrets = [
         &code,
         &state,

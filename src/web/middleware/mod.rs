@@ -128,9 +128,16 @@ pub async fn cap_session_cookie(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
-    let oversized = req
-        .cookie(cookie_name)
-        .is_some_and(|cookie| cookie.value().len() > MAX_SESSION_COOKIE_BYTES);
+    // The header's size first: parsing cookies costs an allocation on every request.
+    let cookie_bytes: usize = req
+        .headers()
+        .get_all(header::COOKIE)
+        .map(|value| value.len())
+        .sum();
+    let oversized = cookie_bytes > MAX_SESSION_COOKIE_BYTES
+        && req
+            .cookie(cookie_name)
+            .is_some_and(|cookie| cookie.value().len() > MAX_SESSION_COOKIE_BYTES);
     if !oversized {
         return Ok(next.call(req).await?.map_into_left_body());
     }
@@ -162,8 +169,6 @@ pub async fn explain_bare_errors(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
     use actix_web::http::StatusCode;
-    let api = req.path().starts_with("/api/");
-    let lang = crate::web::extract::lang_of(req.request());
     let response = next.call(req).await?;
     let status = response.status();
     let bare = matches!(
@@ -174,6 +179,8 @@ pub async fn explain_bare_errors(
         return Ok(response.map_into_left_body());
     }
     let allow = response.headers().get(header::ALLOW).cloned();
+    let api = response.request().path().starts_with("/api/");
+    let lang = crate::web::extract::lang_of(response.request());
     let mut explained = if api {
         let code = if status == StatusCode::METHOD_NOT_ALLOWED {
             crate::error::ApiCode::MethodNotAllowed
