@@ -424,6 +424,15 @@ impl PageError {
                     lang.t("暂时无法连接钉钉，请稍后再试。", "DingTalk could not be reached. Please try again in a moment."),
                 )
             }
+            ProviderError::NotInOrganisation { .. } => PageError::new(
+                StatusCode::FORBIDDEN,
+                lang,
+                lang.t("仅限本企业成员", "Members only"),
+                lang.t(
+                    "此服务仅限本企业（组织）的成员使用。请在钉钉授权时选择本企业，或使用企业的钉钉账号登录。",
+                    "This service is only for members of its organisation. Choose the organisation when DingTalk asks, or sign in with your company's DingTalk account.",
+                ),
+            ),
             ProviderError::Malformed { .. } => PageError::new(
                 StatusCode::BAD_GATEWAY,
                 lang,
@@ -466,6 +475,21 @@ impl PageError {
         match error {
             LoginError::Inactive => PageError::inactive(lang),
             LoginError::PasswordChecks(PasswordCheckError::Busy) => PageError::busy(lang),
+            LoginError::Refused(AccountError::SignupClosed) => {
+                tracing::info!(
+                    security_event = "signup_closed",
+                    "an unknown person was refused (bind-only)"
+                );
+                PageError::new(
+                    StatusCode::FORBIDDEN,
+                    lang,
+                    lang.t("尚未开通账号", "No account yet"),
+                    lang.t(
+                        "您还没有本系统的账号。请联系管理员为您开通后再用钉钉登录。",
+                        "You have no account here yet. Ask your administrator to add you, then sign in with DingTalk again.",
+                    ),
+                )
+            }
             LoginError::Db(db) => PageError::from_db(db, lang),
             other => {
                 tracing::error!(error = %other, "sign-in failed");

@@ -93,6 +93,7 @@ impl Application {
             pool.clone(),
             TokenService::new(&settings),
             settings.password_check_queue,
+            settings.dingtalk.signup,
         ));
         let budget = web::Data::new(RequestBudget::new(settings.rate_limit_per_minute));
         let pool = web::Data::new(pool);

@@ -40,6 +40,25 @@ pub enum PhoneMatch {
     RegisterAnyway,
 }
 
+/// Who may come in through a provider for the first time (issue #10).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SignupPolicy {
+    /// `DINGTALK_SIGNUP=open`: anyone the provider vouches for may register; `bind-only`:
+    /// only users who exist already (an admin created them, or they are linked).
+    pub open: bool,
+    /// `DINGTALK_BIND_BY_PHONE`: a first login may bind to a user by phone number at all.
+    pub bind_by_phone: bool,
+}
+
+impl Default for SignupPolicy {
+    fn default() -> Self {
+        SignupPolicy {
+            open: true,
+            bind_by_phone: true,
+        }
+    }
+}
+
 /// How often a first login retries after losing a race to a concurrent one.
 const RACE_RETRIES: usize = 3;
 
@@ -47,6 +66,7 @@ pub fn sign_in_with_provider(
     conn: &mut DbConn,
     identity: &ProviderIdentity,
     phone_match: PhoneMatch,
+    policy: SignupPolicy,
 ) -> Result<(User, LinkOutcome), AccountError> {
     write_transaction(conn, |conn| {
         let mut attempt = 0;
@@ -55,7 +75,7 @@ pub fn sign_in_with_provider(
             if let Some(user) = returning_user(conn, identity)? {
                 return active(user).map(|u| (u, LinkOutcome::Returning));
             }
-            match first_login(conn, identity, phone_match) {
+            match first_login(conn, identity, phone_match, policy) {
                 Err(AccountError::Db(error))
                     if error.is_unique_violation() && attempt < RACE_RETRIES =>
                 {
@@ -109,6 +129,7 @@ fn first_login(
     conn: &mut DbConn,
     identity: &ProviderIdentity,
     phone_match: PhoneMatch,
+    policy: SignupPolicy,
 ) -> Result<(User, LinkOutcome), AccountError> {
     // A savepoint: when a concurrent login wins, both the user and the link are undone.
     conn.transaction(|conn| {
@@ -116,21 +137,21 @@ fn first_login(
             Some(phone) => users::find_by_phone(conn, phone.as_str())?,
             None => None,
         };
-        let (user, outcome) = match (owner, phone_match) {
-            (None, _) => (
-                register(conn, identity, identity.phone.as_ref())?,
-                LinkOutcome::Registered,
-            ),
-            (Some(owner), PhoneMatch::BindUnclaimed) => {
+        let binding = phone_match == PhoneMatch::BindUnclaimed && policy.bind_by_phone;
+        let (user, outcome) = match owner {
+            Some(owner) if binding => {
                 if owner.is_admin() || !unclaimed(conn, &owner)? {
                     return Err(AccountError::PhoneOwned);
                 }
                 (active(owner)?, LinkOutcome::BoundByPhone)
             }
+            _ if !policy.open => return Err(AccountError::SignupClosed),
             // The number stays with its owner; the new user has none.
-            (Some(_), PhoneMatch::RegisterAnyway) => {
-                (register(conn, identity, None)?, LinkOutcome::Registered)
-            }
+            Some(_) => (register(conn, identity, None)?, LinkOutcome::Registered),
+            None => (
+                register(conn, identity, identity.phone.as_ref())?,
+                LinkOutcome::Registered,
+            ),
         };
         users::insert_link(conn, &NewLinkedAccount::new(user.id, identity))?;
         Ok((user, outcome))

@@ -7,7 +7,7 @@ mod manage;
 mod password;
 mod throttle;
 
-pub use linking::{LinkOutcome, PhoneMatch, sign_in_with_provider};
+pub use linking::{LinkOutcome, PhoneMatch, SignupPolicy, sign_in_with_provider};
 pub use manage::{
     AdminAction, apply_admin_action, create_provider_only_user, end_all_sessions, link_to_user,
     new_password_hash, unlink,
@@ -41,6 +41,9 @@ pub enum AccountError {
     NotFound,
     #[error("this DingTalk account already belongs to another user")]
     LinkedElsewhere,
+    /// `DINGTALK_SIGNUP=bind-only` and nobody here matches the provider's identity.
+    #[error("registration is closed: an administrator must create this user first")]
+    SignupClosed,
     /// The provider's phone number belongs to an account that can already log in.
     #[error("an account with this phone number exists; its owner must sign in to link")]
     PhoneOwned,

@@ -1,5 +1,6 @@
 //! Settings of the identity providers: DingTalk's app credentials and endpoints, or the
-//! built-in sandbox when no app is configured.
+//! built-in sandbox when no app is configured; which organisations may sign in, and who
+//! may register (issue #10).
 
 use url::Url;
 
@@ -17,6 +18,10 @@ pub struct DingTalkSettings {
     /// Serve the built-in DingTalk simulator under `/sandbox/dingtalk`.
     pub sandbox: bool,
     pub timeout_ms: u64,
+    /// `DINGTALK_CORP_IDS`: when not empty, only people who sign in as members of one of
+    /// these organisations get in.
+    pub corp_ids: Vec<String>,
+    pub signup: crate::accounts::SignupPolicy,
 }
 
 pub(crate) fn dingtalk_settings(
@@ -87,6 +92,47 @@ pub(crate) fn dingtalk_settings(
         100,
         60_000,
     )? as u64;
+    let corp_ids = match get("DINGTALK_CORP_IDS") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                if id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    Ok(id.to_owned())
+                } else {
+                    Err(config_error(
+                        "DINGTALK_CORP_IDS",
+                        format!("`{id}` is not a corpId"),
+                        "Give the corpIds of your organisations, comma-separated (DingTalk developer console, 基础信息).",
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    let open = match get("DINGTALK_SIGNUP").as_deref() {
+        None | Some("open") => true,
+        Some("bind-only") => false,
+        Some(other) => {
+            return Err(config_error(
+                "DINGTALK_SIGNUP",
+                format!("unknown value `{other}`"),
+                "Use `open` (anyone DingTalk vouches for may register) or `bind-only` (only users an admin created, or already linked).",
+            ));
+        }
+    };
+    let bind_by_phone = match get("DINGTALK_BIND_BY_PHONE").as_deref() {
+        None | Some("true") | Some("1") => true,
+        Some("false") | Some("0") => false,
+        Some(other) => {
+            return Err(config_error(
+                "DINGTALK_BIND_BY_PHONE",
+                format!("unknown value `{other}`"),
+                "Use true or false.",
+            ));
+        }
+    };
     Ok(DingTalkSettings {
         client_id,
         client_secret,
@@ -94,5 +140,10 @@ pub(crate) fn dingtalk_settings(
         api_base,
         sandbox,
         timeout_ms,
+        corp_ids,
+        signup: crate::accounts::SignupPolicy {
+            open,
+            bind_by_phone,
+        },
     })
 }

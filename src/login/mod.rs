@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::{self, AccountError, LinkOutcome, LoginThrottle, PhoneMatch};
+use crate::accounts::{self, AccountError, LinkOutcome, LoginThrottle, PhoneMatch, SignupPolicy};
 use crate::db::models::User;
 use crate::db::{self, DbConn, DbError, DbPool, sessions, users, write_transaction};
 use crate::domain::{ProviderIdentity, ProviderKind, UserId};
@@ -101,17 +101,29 @@ pub struct LoginService {
     tokens: Arc<TokenService>,
     throttle: LoginThrottle,
     checks: PasswordChecks,
+    signup: SignupPolicy,
 }
 
 impl LoginService {
-    /// `password_queue`: how many password checks may wait at once.
-    pub fn new(pool: DbPool, tokens: TokenService, password_queue: usize) -> LoginService {
+    /// `password_queue`: how many password checks may wait at once; `signup`: who may
+    /// come in through a provider for the first time.
+    pub fn new(
+        pool: DbPool,
+        tokens: TokenService,
+        password_queue: usize,
+        signup: SignupPolicy,
+    ) -> LoginService {
         LoginService {
             pool,
             tokens: Arc::new(tokens),
             throttle: LoginThrottle::default(),
             checks: PasswordChecks::new(password_queue),
+            signup,
         }
+    }
+
+    pub fn signup(&self) -> SignupPolicy {
+        self.signup
     }
 
     pub fn tokens(&self) -> &TokenService {
@@ -224,12 +236,17 @@ impl LoginService {
     ) -> Result<ProviderLogin, LoginError> {
         let method = identity.provider.name();
         let attempt = identity.clone();
+        let policy = self.signup;
         let signed_in = self
             .in_transaction(
                 client,
                 move |conn| {
-                    let (user, outcome) =
-                        accounts::sign_in_with_provider(conn, &attempt, PhoneMatch::BindUnclaimed)?;
+                    let (user, outcome) = accounts::sign_in_with_provider(
+                        conn,
+                        &attempt,
+                        PhoneMatch::BindUnclaimed,
+                        policy,
+                    )?;
                     Ok((user, Some(outcome)))
                 },
                 method,
@@ -256,11 +273,16 @@ impl LoginService {
         identity: ProviderIdentity,
     ) -> Result<TokenPair, LoginError> {
         let method = identity.provider.name();
+        let policy = self.signup;
         self.in_transaction(
             client,
             move |conn| {
-                let (user, outcome) =
-                    accounts::sign_in_with_provider(conn, &identity, PhoneMatch::RegisterAnyway)?;
+                let (user, outcome) = accounts::sign_in_with_provider(
+                    conn,
+                    &identity,
+                    PhoneMatch::RegisterAnyway,
+                    policy,
+                )?;
                 Ok((user, Some(outcome)))
             },
             method,

@@ -22,6 +22,8 @@ pub struct DingTalk {
     token_url: Url,
     profile_url: Url,
     redirect_uri: String,
+    /// Only members of these organisations get in (`DINGTALK_CORP_IDS`); empty: anyone.
+    corp_ids: Vec<String>,
 }
 
 impl DingTalk {
@@ -41,10 +43,13 @@ impl DingTalk {
             profile_url: Url::parse(&format!("{api}/v1.0/contact/users/me"))
                 .expect("base URL was validated"),
             redirect_uri,
+            corp_ids: settings.corp_ids.clone(),
         }
     }
 
-    async fn exchange_code(&self, code: &str) -> Result<String, ProviderError> {
+    /// The user token, and the organisation the person chose at DingTalk (only with the
+    /// `corpid` scope).
+    async fn exchange_code(&self, code: &str) -> Result<(String, Option<String>), ProviderError> {
         const STEP: &str = "userAccessToken";
         let body = serde_json::json!({
             "clientId": self.client_id,
@@ -61,7 +66,7 @@ impl DingTalk {
         .await?;
         let token: TokenResponse = parse(STEP, &bytes)?;
         match token.access_token {
-            Some(token) if !token.is_empty() => Ok(token),
+            Some(access) if !access.is_empty() => Ok((access, token.corp_id)),
             _ => Err(ProviderError::Malformed {
                 step: STEP,
                 detail: "no accessToken".into(),
@@ -136,9 +141,18 @@ impl IdentityProvider for DingTalk {
             .append_pair("redirect_uri", &self.redirect_uri)
             .append_pair("response_type", "code")
             .append_pair("client_id", &self.client_id)
-            .append_pair("scope", "openid")
             .append_pair("prompt", "consent")
             .append_pair("state", state);
+        if self.corp_ids.is_empty() {
+            url.query_pairs_mut().append_pair("scope", "openid");
+        } else {
+            // The organisation the person signs in as comes back as `corpId` in the token
+            // answer; with one allowed, DingTalk pre-selects it.
+            url.query_pairs_mut().append_pair("scope", "openid corpid");
+            if let [only] = self.corp_ids.as_slice() {
+                url.query_pairs_mut().append_pair("corpId", only);
+            }
+        }
         url
     }
 
@@ -147,7 +161,8 @@ impl IdentityProvider for DingTalk {
         code: &'a str,
     ) -> BoxFuture<'a, Result<ProviderIdentity, ProviderError>> {
         Box::pin(async move {
-            let access_token = self.exchange_code(code).await?;
+            let (access_token, corp_id) = self.exchange_code(code).await?;
+            self.check_organisation(corp_id)?;
             let profile = self.read_profile(&access_token).await?;
             let phone = profile
                 .mobile
@@ -174,10 +189,27 @@ impl IdentityProvider for DingTalk {
     }
 }
 
+impl DingTalk {
+    /// With `DINGTALK_CORP_IDS` set, the organisation DingTalk names must be one of them. A
+    /// missing `corpId` is a refusal, never a pass (threat T-21).
+    fn check_organisation(&self, corp_id: Option<String>) -> Result<(), ProviderError> {
+        if self.corp_ids.is_empty() {
+            return Ok(());
+        }
+        match corp_id {
+            Some(corp_id) if self.corp_ids.contains(&corp_id) => Ok(()),
+            corp_id => Err(ProviderError::NotInOrganisation { corp_id }),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TokenResponse {
     access_token: Option<String>,
+    /// Present when the authorize scope asked for `corpid`.
+    #[serde(default)]
+    corp_id: Option<String>,
     // `expireIn` is documented as a number but peers' fixtures send "3600"; we do not rely
     // on it, so any JSON value is accepted.
     #[serde(default)]

@@ -99,6 +99,9 @@ pub enum ProviderError {
         code: Option<String>,
         requestid: Option<String>,
     },
+    /// The person signed in as a member of no allowed organisation (or of none at all).
+    #[error("not in an allowed organisation (corpId {corp_id:?})")]
+    NotInOrganisation { corp_id: Option<String> },
     #[error("{step}: the provider did not answer in time")]
     Timeout { step: &'static str },
     #[error("{step}: the provider could not be reached")]

@@ -6,7 +6,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::state::{Sandbox, SandboxIdentity, preset_identities};
+use super::state::{SANDBOX_ORGANISATIONS, Sandbox, SandboxIdentity, preset_identities};
 use crate::crypto::random_token;
 use crate::i18n::Lang;
 
@@ -31,6 +31,9 @@ pub struct AuthorizeQuery {
     scope: Option<String>,
     prompt: Option<String>,
     state: Option<String>,
+    /// Pre-selects an organisation (with the `corpid` scope).
+    #[serde(rename = "corpId")]
+    corp_id: Option<String>,
 }
 
 struct Preset {
@@ -46,6 +49,9 @@ struct ConsentPage<'a> {
     redirect_uri: &'a str,
     state: &'a str,
     presets: Vec<Preset>,
+    /// With the `corpid` scope: the organisations to choose from, and the pre-selected one.
+    organisations: Vec<(&'static str, &'static str)>,
+    preselected: &'a str,
 }
 
 #[derive(Template)]
@@ -102,11 +108,26 @@ async fn consent_page(
             mobile: identity.mobile.unwrap_or_default(),
         })
         .collect();
+    let asks_for_corp = query
+        .scope
+        .as_deref()
+        .unwrap_or("")
+        .split([' ', '+'])
+        .any(|s| s == "corpid");
     let page = ConsentPage {
         lang,
         redirect_uri: query.redirect_uri.as_deref().unwrap_or_default(),
         state: query.state.as_deref().unwrap_or_default(),
         presets,
+        organisations: if asks_for_corp {
+            SANDBOX_ORGANISATIONS.to_vec()
+        } else {
+            Vec::new()
+        },
+        preselected: query
+            .corp_id
+            .as_deref()
+            .unwrap_or(SANDBOX_ORGANISATIONS[0].0),
     };
     html(StatusCode::OK, page.render())
 }
@@ -123,6 +144,8 @@ pub struct ConsentForm {
     identity: Option<String>,
     nick: Option<String>,
     mobile: Option<String>,
+    /// The chosen organisation; empty for a personal account.
+    corp_id: Option<String>,
 }
 
 /// 同意 → `redirect_uri?authCode=..&state=..`; 拒绝 → `redirect_uri?error=access_denied&state=..`.
@@ -153,7 +176,8 @@ async fn consent(form: web::Form<ConsentForm>, sandbox: web::Data<Sandbox>) -> H
                     None => return HttpResponse::BadRequest().body("unknown identity"),
                 },
             };
-            pairs.append_pair("authCode", &sandbox.issue_code(identity));
+            let corp_id = form.corp_id.clone().filter(|c| !c.is_empty());
+            pairs.append_pair("authCode", &sandbox.issue_code(identity, corp_id));
         } else {
             pairs.append_pair("error", "access_denied");
         }
@@ -203,11 +227,18 @@ async fn user_access_token(body: web::Bytes, sandbox: web::Data<Sandbox>) -> Htt
         );
     }
     match sandbox.redeem_code(code) {
-        Some(token) => HttpResponse::Ok().json(serde_json::json!({
-            "accessToken": token,
-            "refreshToken": random_token(16),
-            "expireIn": 7200,
-        })),
+        Some((token, corp_id)) => {
+            let mut answer = serde_json::json!({
+                "accessToken": token,
+                "refreshToken": random_token(16),
+                "expireIn": 7200,
+            });
+            // Like DingTalk: `corpId` only when the person signed in as an organisation.
+            if let Some(corp_id) = corp_id {
+                answer["corpId"] = corp_id.into();
+            }
+            HttpResponse::Ok().json(answer)
+        }
         None => dingtalk_error(StatusCode::BAD_REQUEST, "invalidCode", "无效的授权码"),
     }
 }

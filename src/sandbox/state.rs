@@ -45,6 +45,12 @@ impl SandboxIdentity {
     }
 }
 
+/// The organisations a sandbox person can sign in as when the app asks for `corpid`.
+pub const SANDBOX_ORGANISATIONS: [(&str, &str); 2] = [
+    ("dingsandboxcorp1", "沙箱科技（测试组织一）"),
+    ("dingsandboxcorp2", "另一家公司（测试组织二）"),
+];
+
 pub fn preset_identities() -> Vec<(&'static str, SandboxIdentity)> {
     vec![
         (
@@ -58,6 +64,8 @@ pub fn preset_identities() -> Vec<(&'static str, SandboxIdentity)> {
 
 struct Grant {
     identity: SandboxIdentity,
+    /// The organisation chosen on the consent page (with the `corpid` scope).
+    corp_id: Option<String>,
     expires: Instant,
 }
 
@@ -114,10 +122,11 @@ impl Sandbox {
         id & secret
     }
 
-    pub fn issue_code(&self, identity: SandboxIdentity) -> String {
+    pub fn issue_code(&self, identity: SandboxIdentity, corp_id: Option<String>) -> String {
         let code = random_token(16);
         let grant = Grant {
             identity,
+            corp_id,
             expires: Instant::now() + CODE_TTL,
         };
         self.codes
@@ -127,8 +136,9 @@ impl Sandbox {
         code
     }
 
-    /// Single use: the code is gone after the first exchange, valid or not.
-    pub fn redeem_code(&self, code: &str) -> Option<String> {
+    /// Single use: the code is gone after the first exchange, valid or not. Returns the
+    /// user token and the chosen organisation.
+    pub fn redeem_code(&self, code: &str) -> Option<(String, Option<String>)> {
         let grant = self
             .codes
             .lock()
@@ -139,15 +149,17 @@ impl Sandbox {
             return None;
         }
         let token = random_token(16);
+        let corp_id = grant.corp_id.clone();
         let grant = Grant {
             identity: grant.identity,
+            corp_id: None,
             expires: Instant::now() + ACCESS_TOKEN_TTL,
         };
         self.tokens
             .lock()
             .expect("sandbox lock")
             .insert(token.clone(), grant);
-        Some(token)
+        Some((token, corp_id))
     }
 
     pub fn identity_for(&self, token: &str) -> Option<SandboxIdentity> {

@@ -53,6 +53,17 @@ fn unparsable_settings_name_the_variable() {
         &[("TRUSTED_PROXIES", "10.0.0.5,proxy.internal")],
         "TRUSTED_PROXIES",
     );
+    assert_config_error(&[("DINGTALK_SIGNUP", "closed")], "DINGTALK_SIGNUP");
+    assert_config_error(
+        &[("DINGTALK_BIND_BY_PHONE", "maybe")],
+        "DINGTALK_BIND_BY_PHONE",
+    );
+    assert_config_error(
+        &[("DINGTALK_CORP_IDS", "ding1, not a corp")],
+        "DINGTALK_CORP_IDS",
+    );
+    assert_config_error(&[("DATABASE_TIMEOUT_MS", "soon")], "DATABASE_TIMEOUT_MS");
+    assert_config_error(&[("PASSWORD_CHECK_QUEUE", "0")], "PASSWORD_CHECK_QUEUE");
 }
 
 #[test]

@@ -15,6 +15,7 @@ mod dingtalk_flow;
 mod health;
 mod login_page;
 mod oauth_state;
+mod organisations;
 mod passwords;
 mod rate_limits;
 mod tokens;

@@ -38,6 +38,8 @@ struct LinkAccountPage<'a> {
     phone: &'a str,
     username: &'a str,
     error: Option<&'a str>,
+    /// `DINGTALK_SIGNUP=bind-only` offers no new account.
+    new_account: bool,
 }
 
 fn held(
@@ -63,6 +65,7 @@ fn held(
 fn render(
     lang: Lang,
     session: &TypedSession,
+    login: &LoginService,
     pending: &PendingIdentity,
     username: &str,
     refusal: Option<&FormRefusal>,
@@ -80,6 +83,7 @@ fn render(
         phone: &phone,
         username,
         error: refusal.map(|r| r.message),
+        new_account: login.signup().open,
     };
     render_form_page(lang, &page, refusal)
 }
@@ -89,9 +93,10 @@ pub async fn choice(
     lang: Lang,
     session: TypedSession,
     settings: web::Data<Settings>,
+    login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
     let pending = held(&session, &settings, lang)?;
-    render(lang, &session, &pending, "", None)
+    render(lang, &session, &login, &pending, "", None)
 }
 
 #[derive(Deserialize)]
@@ -122,7 +127,7 @@ pub async fn prove(
         Ok(pair) => finish(&session, &settings, pending.next, &pair, lang),
         Err(error @ (LoginError::BadCredentials | LoginError::Throttled(_))) => {
             let refusal = FormRefusal::from_login(error, lang)?;
-            render(lang, &session, &pending, username, Some(&refusal))
+            render(lang, &session, &login, &pending, username, Some(&refusal))
         }
         Err(error @ LoginError::Refused(_)) => Err(PageError::from_linking(error, lang)),
         Err(error) => Err(PageError::from_login(error, lang)),
