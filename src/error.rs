@@ -416,7 +416,7 @@ impl PageError {
                     "DingTalk refused to share your profile: the app lacks the Contact.User.Read permission. Please contact the administrator.",
                 ),
             ),
-            ProviderError::Timeout { .. } | ProviderError::Unreachable { .. } | ProviderError::Upstream { .. } => {
+            ProviderError::Timeout { .. } | ProviderError::Unreachable { .. } | ProviderError::Upstream { .. } | ProviderError::OrganisationApi { .. } => {
                 PageError::new(
                     StatusCode::BAD_GATEWAY,
                     lang,
@@ -424,7 +424,7 @@ impl PageError {
                     lang.t("暂时无法连接钉钉，请稍后再试。", "DingTalk could not be reached. Please try again in a moment."),
                 )
             }
-            ProviderError::NotInOrganisation { .. } => PageError::new(
+            ProviderError::NotInOrganisation { .. } | ProviderError::NotAMember { .. } => PageError::new(
                 StatusCode::FORBIDDEN,
                 lang,
                 lang.t("仅限本企业成员", "Members only"),

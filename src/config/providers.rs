@@ -21,6 +21,12 @@ pub struct DingTalkSettings {
     /// `DINGTALK_CORP_IDS`: when not empty, only people who sign in as members of one of
     /// these organisations get in.
     pub corp_ids: Vec<String>,
+    /// DingTalk's older API host (`oapi.dingtalk.com`), for the membership check.
+    pub oapi_base: Url,
+    /// `DINGTALK_VERIFY_MEMBERSHIP`: ask DingTalk's contacts API, with the app's own token,
+    /// whether the person is an employee of the organisation (not an external contact, not
+    /// gone).
+    pub verify_membership: bool,
     pub signup: crate::accounts::SignupPolicy,
 }
 
@@ -66,15 +72,17 @@ pub(crate) fn dingtalk_settings(
             Secret::new(random_token(24)),
         ),
     };
-    let (default_auth, default_api) = if sandbox {
+    let (default_auth, default_api, default_oapi) = if sandbox {
         (
             format!("{base}/sandbox/dingtalk/oauth2/auth"),
+            format!("{base}/sandbox/dingtalk"),
             format!("{base}/sandbox/dingtalk"),
         )
     } else {
         (
             "https://login.dingtalk.com/oauth2/auth".into(),
             "https://api.dingtalk.com".into(),
+            "https://oapi.dingtalk.com".into(),
         )
     };
     let auth_url = parse_http_url(
@@ -84,6 +92,10 @@ pub(crate) fn dingtalk_settings(
     let api_base = parse_http_url(
         "DINGTALK_API_BASE",
         &get("DINGTALK_API_BASE").unwrap_or(default_api),
+    )?;
+    let oapi_base = parse_http_url(
+        "DINGTALK_OAPI_BASE",
+        &get("DINGTALK_OAPI_BASE").unwrap_or(default_oapi),
     )?;
     let timeout_ms = parse_number(
         "DINGTALK_TIMEOUT_MS",
@@ -133,6 +145,24 @@ pub(crate) fn dingtalk_settings(
             ));
         }
     };
+    let verify_membership = match get("DINGTALK_VERIFY_MEMBERSHIP").as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => {
+            return Err(config_error(
+                "DINGTALK_VERIFY_MEMBERSHIP",
+                format!("unknown value `{other}`"),
+                "Use true or false.",
+            ));
+        }
+    };
+    if verify_membership && corp_ids.is_empty() {
+        return Err(config_error(
+            "DINGTALK_VERIFY_MEMBERSHIP",
+            "needs DINGTALK_CORP_IDS (the organisation whose members are checked)",
+            "Set DINGTALK_CORP_IDS to your organisation's corpId, or unset DINGTALK_VERIFY_MEMBERSHIP.",
+        ));
+    }
     Ok(DingTalkSettings {
         client_id,
         client_secret,
@@ -141,6 +171,8 @@ pub(crate) fn dingtalk_settings(
         sandbox,
         timeout_ms,
         corp_ids,
+        oapi_base,
+        verify_membership,
         signup: crate::accounts::SignupPolicy {
             open,
             bind_by_phone,

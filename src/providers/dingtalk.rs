@@ -24,6 +24,22 @@ pub struct DingTalk {
     redirect_uri: String,
     /// Only members of these organisations get in (`DINGTALK_CORP_IDS`); empty: anyone.
     corp_ids: Vec<String>,
+    /// With `DINGTALK_VERIFY_MEMBERSHIP`: the contacts check and the app token it needs.
+    membership: Option<Membership>,
+}
+
+/// The strong membership check: `topapi/user/getbyunionid` with the app's own token.
+struct Membership {
+    app_token_url: Url,
+    by_unionid_url: Url,
+    /// The app token, fetched once and shared; the lock makes concurrent logins wait for
+    /// one fetch instead of each fetching its own.
+    app_token: tokio::sync::Mutex<Option<AppToken>>,
+}
+
+struct AppToken {
+    value: String,
+    renew_at: std::time::Instant,
 }
 
 impl DingTalk {
@@ -44,6 +60,16 @@ impl DingTalk {
                 .expect("base URL was validated"),
             redirect_uri,
             corp_ids: settings.corp_ids.clone(),
+            membership: settings.verify_membership.then(|| {
+                let oapi = settings.oapi_base.as_str().trim_end_matches('/');
+                Membership {
+                    app_token_url: Url::parse(&format!("{api}/v1.0/oauth2/accessToken"))
+                        .expect("base URL was validated"),
+                    by_unionid_url: Url::parse(&format!("{oapi}/topapi/user/getbyunionid"))
+                        .expect("base URL was validated"),
+                    app_token: tokio::sync::Mutex::new(None),
+                }
+            }),
         }
     }
 
@@ -164,6 +190,10 @@ impl IdentityProvider for DingTalk {
             let (access_token, corp_id) = self.exchange_code(code).await?;
             self.check_organisation(corp_id)?;
             let profile = self.read_profile(&access_token).await?;
+            if let Some(membership) = &self.membership {
+                self.check_membership(membership, profile.union_id.as_deref())
+                    .await?;
+            }
             let phone = profile
                 .mobile
                 .as_deref()
@@ -190,6 +220,103 @@ impl IdentityProvider for DingTalk {
 }
 
 impl DingTalk {
+    /// The app's own access token (`POST /v1.0/oauth2/accessToken` `{appKey, appSecret}`),
+    /// kept until five minutes before DingTalk says it expires.
+    async fn app_token(&self, membership: &Membership) -> Result<String, ProviderError> {
+        const STEP: &str = "oauth2/accessToken";
+        let mut cached = membership.app_token.lock().await;
+        let now = std::time::Instant::now();
+        if let Some(token) = cached.as_ref().filter(|t| t.renew_at > now) {
+            return Ok(token.value.clone());
+        }
+        let body = serde_json::json!({
+            "appKey": self.client_id,
+            "appSecret": self.client_secret.expose(),
+        });
+        let request = self.http.post(membership.app_token_url.clone()).json(&body);
+        let bytes = call(STEP, request, false).await?;
+        let answer: AppTokenResponse = parse(STEP, &bytes)?;
+        let Some(value) = answer.access_token.filter(|t| !t.is_empty()) else {
+            return Err(ProviderError::Malformed {
+                step: STEP,
+                detail: "no accessToken".into(),
+            });
+        };
+        let lifetime = answer.expire_in.as_ref().and_then(number).unwrap_or(7200);
+        let renew_at = now + std::time::Duration::from_secs(lifetime.saturating_sub(300));
+        *cached = Some(AppToken {
+            value: value.clone(),
+            renew_at,
+        });
+        Ok(value)
+    }
+
+    /// The person must be an employee of the app's organisation: `errcode` 0 with
+    /// `contact_type` 0. An external contact (1) or `60121` (not found: never joined, or
+    /// left) is refused; any other answer is DingTalk's trouble, reported to the admin.
+    async fn check_membership(
+        &self,
+        membership: &Membership,
+        union_id: Option<&str>,
+    ) -> Result<(), ProviderError> {
+        const STEP: &str = "topapi/user/getbyunionid";
+        let Some(union_id) = union_id.filter(|u| !u.is_empty()) else {
+            return Err(ProviderError::NotAMember {
+                reason: "no unionId to check",
+            });
+        };
+        let token = self.app_token(membership).await?;
+        let mut url = membership.by_unionid_url.clone();
+        url.query_pairs_mut().append_pair("access_token", &token);
+        let request = self
+            .http
+            .post(url)
+            .json(&serde_json::json!({ "unionid": union_id }));
+        // The old host answers HTTP 200 with `errcode` / `errmsg`, numbers maybe as strings.
+        let bytes = call(STEP, request, false).await?;
+        let answer: OapiAnswer = parse(STEP, &bytes)?;
+        let errcode = answer.errcode.as_ref().and_then(number);
+        match errcode {
+            Some(0) => {
+                let contact_type = answer
+                    .result
+                    .as_ref()
+                    .and_then(|r| r.get("contact_type"))
+                    .and_then(number);
+                match contact_type {
+                    Some(0) => Ok(()),
+                    Some(1) => Err(ProviderError::NotAMember {
+                        reason: "an external contact, not an employee",
+                    }),
+                    _ => Err(ProviderError::Malformed {
+                        step: STEP,
+                        detail: "no contact_type".into(),
+                    }),
+                }
+            }
+            Some(60121) => Err(ProviderError::NotAMember {
+                reason: "not found in the organisation (60121)",
+            }),
+            other => Err(ProviderError::OrganisationApi {
+                step: STEP,
+                errcode: other.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+                errmsg: answer
+                    .errmsg
+                    .map(|m| m.chars().take(128).collect())
+                    .unwrap_or_default(),
+                sub_code: answer.sub_code.as_ref().map(text_of),
+                hint: match other {
+                    Some(60020) => {
+                        "the server's IP is not in the app's whitelist (开发管理 > 服务器出口IP)"
+                    }
+                    Some(40014) => "DingTalk refused the app token",
+                    Some(88) => "see sub_code",
+                    _ => "unexpected answer",
+                },
+            }),
+        }
+    }
+
     /// With `DINGTALK_CORP_IDS` set, the organisation DingTalk names must be one of them. A
     /// missing `corpId` is a refusal, never a pass (threat T-21).
     fn check_organisation(&self, corp_id: Option<String>) -> Result<(), ProviderError> {
@@ -200,6 +327,43 @@ impl DingTalk {
             Some(corp_id) if self.corp_ids.contains(&corp_id) => Ok(()),
             corp_id => Err(ProviderError::NotInOrganisation { corp_id }),
         }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AppTokenResponse {
+    access_token: Option<String>,
+    #[serde(default)]
+    expire_in: Option<serde_json::Value>,
+}
+
+/// The older host's shape: `{"errcode", "errmsg", "result", "sub_code", "request_id"}`.
+#[derive(Deserialize)]
+struct OapiAnswer {
+    #[serde(default)]
+    errcode: Option<serde_json::Value>,
+    #[serde(default)]
+    errmsg: Option<String>,
+    #[serde(default)]
+    sub_code: Option<serde_json::Value>,
+    #[serde(default)]
+    result: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// A number DingTalk may send as a number or as a string.
+fn number(value: &serde_json::Value) -> Option<u64> {
+    match value {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn text_of(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.chars().take(64).collect(),
+        other => other.to_string().chars().take(64).collect(),
     }
 }
 

@@ -102,6 +102,18 @@ pub enum ProviderError {
     /// The person signed in as a member of no allowed organisation (or of none at all).
     #[error("not in an allowed organisation (corpId {corp_id:?})")]
     NotInOrganisation { corp_id: Option<String> },
+    /// The contacts API says the person is no employee of the organisation.
+    #[error("not a member of the organisation: {reason}")]
+    NotAMember { reason: &'static str },
+    /// The contacts API answered with an error the admin has to look at.
+    #[error("{step}: errcode {errcode} ({errmsg}), sub_code {sub_code:?}: {hint}")]
+    OrganisationApi {
+        step: &'static str,
+        errcode: String,
+        errmsg: String,
+        sub_code: Option<String>,
+        hint: &'static str,
+    },
     #[error("{step}: the provider did not answer in time")]
     Timeout { step: &'static str },
     #[error("{step}: the provider could not be reached")]

@@ -19,7 +19,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 "/v1.0/oauth2/userAccessToken",
                 web::post().to(user_access_token),
             )
-            .route("/v1.0/contact/users/me", web::get().to(users_me)),
+            .route("/v1.0/contact/users/me", web::get().to(users_me))
+            .route("/v1.0/oauth2/accessToken", web::post().to(app_access_token))
+            .route("/topapi/user/getbyunionid", web::post().to(user_by_unionid)),
     );
 }
 
@@ -257,4 +259,65 @@ async fn users_me(req: HttpRequest, sandbox: web::Data<Sandbox>) -> HttpResponse
             "不合法的access_token",
         ),
     }
+}
+
+/// The app's own token (`{appKey, appSecret}` → `{accessToken, expireIn}`).
+async fn app_access_token(body: web::Bytes, sandbox: web::Data<Sandbox>) -> HttpResponse {
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&body) else {
+        return dingtalk_error(StatusCode::BAD_REQUEST, "MissingBody", "body is mandatory");
+    };
+    let field = |name: &str| body.get(name).and_then(|v| v.as_str()).unwrap_or("");
+    if !sandbox.credentials_match(field("appKey"), field("appSecret")) {
+        return dingtalk_error(
+            StatusCode::BAD_REQUEST,
+            "invalidClientIdOrSecret",
+            "无效的appKey或appSecret",
+        );
+    }
+    HttpResponse::Ok().json(serde_json::json!({
+        "accessToken": sandbox.app_token(),
+        "expireIn": 7200,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct AppTokenQuery {
+    access_token: Option<String>,
+}
+
+/// The older host's membership lookup, in its `errcode` shape (HTTP 200 even for errors):
+/// 张三 and 王五 are employees, 李四 an external contact, anyone else not in the
+/// organisation (60121).
+async fn user_by_unionid(
+    query: web::Query<AppTokenQuery>,
+    body: web::Bytes,
+    sandbox: web::Data<Sandbox>,
+) -> HttpResponse {
+    if query.access_token.as_deref() != Some(sandbox.app_token()) {
+        return HttpResponse::Ok().json(serde_json::json!({
+            "errcode": 40014, "errmsg": "不合法的access_token", "request_id": random_token(12),
+        }));
+    }
+    let unionid = serde_json::from_slice::<serde_json::Value>(&body)
+        .ok()
+        .and_then(|b| b.get("unionid").and_then(|u| u.as_str()).map(str::to_owned))
+        .unwrap_or_default();
+    let member = preset_identities()
+        .into_iter()
+        .find(|(_, identity)| identity.union_id == unionid);
+    let answer = match member {
+        Some((key, identity)) => serde_json::json!({
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {
+                "contact_type": if key == "lisi" { 1 } else { 0 },
+                "userid": identity.open_id,
+            },
+            "request_id": random_token(12),
+        }),
+        None => serde_json::json!({
+            "errcode": 60121, "errmsg": "找不到该用户", "request_id": random_token(12),
+        }),
+    };
+    HttpResponse::Ok().json(answer)
 }

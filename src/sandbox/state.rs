@@ -103,6 +103,7 @@ pub struct Sandbox {
     client_secret: String,
     codes: Mutex<Grants>,
     tokens: Mutex<Grants>,
+    app_token: String,
 }
 
 impl Sandbox {
@@ -112,7 +113,13 @@ impl Sandbox {
             client_secret: settings.client_secret.expose().to_owned(),
             codes: Mutex::new(Grants::default()),
             tokens: Mutex::new(Grants::default()),
+            app_token: random_token(16),
         }
+    }
+
+    /// The app token this sandbox hands out (one per process, like a cached real one).
+    pub fn app_token(&self) -> &str {
+        &self.app_token
     }
 
     pub fn credentials_match(&self, client_id: &str, client_secret: &str) -> bool {

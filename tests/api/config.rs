@@ -63,6 +63,10 @@ fn unparsable_settings_name_the_variable() {
         "DINGTALK_CORP_IDS",
     );
     assert_config_error(&[("DATABASE_TIMEOUT_MS", "soon")], "DATABASE_TIMEOUT_MS");
+    assert_config_error(
+        &[("DINGTALK_VERIFY_MEMBERSHIP", "true")],
+        "DINGTALK_VERIFY_MEMBERSHIP",
+    );
     assert_config_error(&[("PASSWORD_CHECK_QUEUE", "0")], "PASSWORD_CHECK_QUEUE");
 }
 

@@ -14,6 +14,7 @@ mod dingtalk_failures;
 mod dingtalk_flow;
 mod health;
 mod login_page;
+mod membership;
 mod oauth_state;
 mod organisations;
 mod passwords;

@@ -11,6 +11,7 @@ backend_tests!(
     only_members_of_the_configured_organisation_get_in,
     bind_only_lets_in_nobody_an_admin_did_not_create,
     without_binding_by_phone_a_number_binds_nobody,
+    the_sandbox_plays_the_membership_check,
 );
 
 const OURS: &str = "dingsandboxcorp1";
@@ -112,4 +113,26 @@ async fn without_binding_by_phone_a_number_binds_nobody(backend: Backend) {
             .unwrap()
             .is_empty()
     );
+}
+
+/// The sandbox answers the contacts API too: 张三 is an employee, 李四 an external
+/// contact, a typed-in person is not in the organisation.
+async fn the_sandbox_plays_the_membership_check(backend: Backend) {
+    let app = spawn_app_with(
+        backend,
+        &[
+            ("DINGTALK_CORP_IDS", OURS),
+            ("DINGTALK_VERIFY_MEMBERSHIP", "true"),
+        ],
+    )
+    .await;
+    assert_eq!(login_as_member_of(&app, OURS).await.status(), 303);
+    for outsider in [
+        vec![("identity", "lisi"), ("corp_id", OURS)],
+        vec![("identity", "custom"), ("nick", "访客"), ("corp_id", OURS)],
+    ] {
+        let refused = app.dingtalk_login(&browser(), &outsider).await;
+        assert_eq!(refused.status(), 403, "{outsider:?}");
+    }
+    assert_eq!(app.counts().users, 1);
 }
