@@ -30,19 +30,25 @@ pub enum ApiCode {
     TokenExpired = 40103,
     TokenRevoked = 40104,
     RefreshAsAccess = 40105,
+    ProviderCodeRejected = 40106,
     RoleRequired = 40301,
     AccountInactive = 40302,
+    NotAMember = 40303,
+    NotVisible = 40304,
+    SignupClosed = 40305,
     NotFound = 40401,
     MethodNotAllowed = 40501,
+    ProofNeeded = 40901,
     TooManyFailures = 42901,
     TooManyRequests = 42902,
     HeaderTooLarge = 43101,
+    ProviderUnavailable = 50201,
     Unavailable = 50301,
     Busy = 50302,
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 16] = [
+    pub const ALL: [ApiCode; 22] = [
         ApiCode::BadRequest,
         ApiCode::BadCredentials,
         ApiCode::TokenMissing,
@@ -50,13 +56,19 @@ impl ApiCode {
         ApiCode::TokenExpired,
         ApiCode::TokenRevoked,
         ApiCode::RefreshAsAccess,
+        ApiCode::ProviderCodeRejected,
         ApiCode::RoleRequired,
         ApiCode::AccountInactive,
+        ApiCode::NotAMember,
+        ApiCode::NotVisible,
+        ApiCode::SignupClosed,
         ApiCode::NotFound,
         ApiCode::MethodNotAllowed,
+        ApiCode::ProofNeeded,
         ApiCode::TooManyFailures,
         ApiCode::TooManyRequests,
         ApiCode::HeaderTooLarge,
+        ApiCode::ProviderUnavailable,
         ApiCode::Unavailable,
         ApiCode::Busy,
     ];
@@ -212,12 +224,42 @@ impl From<LoginError> for ApiError {
                 ApiError::new(ApiCode::AccountInactive, "this account is deactivated")
             }
             LoginError::SessionEnded => TokenError::Revoked.into(),
+            LoginError::Refused(AccountError::SignupClosed) => ApiError::new(
+                ApiCode::SignupClosed,
+                "no account here yet; ask your administrator to add you",
+            ),
             LoginError::PasswordChecks(PasswordCheckError::Busy) => ApiError::busy(),
             LoginError::Db(db) => db.into(),
             other => {
                 tracing::error!(error = %other, "login failure");
                 ApiError::unavailable()
             }
+        }
+    }
+}
+
+impl From<ProviderError> for ApiError {
+    fn from(error: ProviderError) -> Self {
+        tracing::warn!(error = %error, "DingTalk sign-in failed");
+        match error {
+            ProviderError::CodeRejected { .. } => ApiError::new(
+                ApiCode::ProviderCodeRejected,
+                "the DingTalk code is invalid, used or expired; ask DingTalk for a new one",
+            ),
+            ProviderError::NotInOrganisation { .. } | ProviderError::NotAMember { .. } => {
+                ApiError::new(
+                    ApiCode::NotAMember,
+                    "only members of the organisation may sign in",
+                )
+            }
+            ProviderError::NotVisible => ApiError::new(
+                ApiCode::NotVisible,
+                "the app is not visible to this person (DingTalk's visibility range)",
+            ),
+            _ => ApiError::new(
+                ApiCode::ProviderUnavailable,
+                "DingTalk is temporarily unavailable; try again shortly",
+            ),
         }
     }
 }
@@ -424,7 +466,7 @@ impl PageError {
                     lang.t("暂时无法连接钉钉，请稍后再试。", "DingTalk could not be reached. Please try again in a moment."),
                 )
             }
-            ProviderError::NotInOrganisation { .. } | ProviderError::NotAMember { .. } => PageError::new(
+            ProviderError::NotInOrganisation { .. } | ProviderError::NotAMember { .. } | ProviderError::NotVisible => PageError::new(
                 StatusCode::FORBIDDEN,
                 lang,
                 lang.t("仅限本企业成员", "Members only"),

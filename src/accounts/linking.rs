@@ -22,7 +22,7 @@ use super::AccountError;
 use crate::db::models::{NewLinkedAccount, NewUser, ROLE_USER, User, now};
 use crate::db::users::{self, LinkRefresh};
 use crate::db::{DbConn, DbError, write_transaction};
-use crate::domain::{Phone, ProviderIdentity};
+use crate::domain::{Phone, ProviderIdentity, UNIONID_UID_PREFIX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkOutcome {
@@ -111,7 +111,12 @@ fn returning_user(
     let user = users::find_by_id(conn, link.userid)?
         .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
     if user.is_active {
-        users::refresh_link(conn, link.id, &link_refresh(identity))?;
+        let mut refresh = link_refresh(identity);
+        // An in-client login knows no openId: the web flow's stays.
+        if identity.uid.starts_with(UNIONID_UID_PREFIX) {
+            refresh.uid = &link.uid;
+        }
+        users::refresh_link(conn, link.id, &refresh)?;
     }
     Ok(Some(user))
 }

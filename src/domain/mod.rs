@@ -9,4 +9,4 @@ mod provider;
 
 pub use ids::UserId;
 pub use phone::Phone;
-pub use provider::{ProviderIdentity, ProviderKind};
+pub use provider::{ProviderIdentity, ProviderKind, UNIONID_UID_PREFIX};

@@ -93,6 +93,11 @@ where
     }
 }
 
+/// The `uid` of an identity that came without the provider's per-app id (DingTalk's
+/// in-client login knows the unionId only): such a uid finds nobody, and never replaces
+/// a real one in `sflogin.uid`.
+pub const UNIONID_UID_PREFIX: &str = "unionid:";
+
 /// What a provider told us about the person who just logged in. No secret: the provider's
 /// own access token is used to read the profile and then dropped (threat T-23).
 #[derive(Debug, Clone, Serialize, Deserialize)]

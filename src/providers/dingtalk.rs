@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{IdentityProvider, ProviderError};
 use crate::config::{DingTalkSettings, Secret};
-use crate::domain::{Phone, ProviderIdentity, ProviderKind};
+use crate::domain::{Phone, ProviderIdentity, ProviderKind, UNIONID_UID_PREFIX};
 
 /// Enough for any real answer; a bigger body is refused, not buffered (a 50 MB reply or a
 /// gzip bomb must not cost memory).
@@ -24,14 +24,18 @@ pub struct DingTalk {
     redirect_uri: String,
     /// Only members of these organisations get in (`DINGTALK_CORP_IDS`); empty: anyone.
     corp_ids: Vec<String>,
-    /// With `DINGTALK_VERIFY_MEMBERSHIP`: the contacts check and the app token it needs.
-    membership: Option<Membership>,
+    /// With `DINGTALK_CORP_IDS`: the organisation's APIs (in-client login, and with
+    /// `DINGTALK_VERIFY_MEMBERSHIP` the contacts check) and the app token they need.
+    org: Option<OrgApi>,
 }
 
-/// The strong membership check: `topapi/user/getbyunionid` with the app's own token.
-struct Membership {
+/// DingTalk's organisation APIs on the older host, called with the app's own token.
+struct OrgApi {
+    verify_membership: bool,
     app_token_url: Url,
     by_unionid_url: Url,
+    userinfo_url: Url,
+    user_get_url: Url,
     /// The app token, fetched once and shared; the lock makes concurrent logins wait for
     /// one fetch instead of each fetching its own.
     app_token: tokio::sync::Mutex<Option<AppToken>>,
@@ -60,13 +64,18 @@ impl DingTalk {
                 .expect("base URL was validated"),
             redirect_uri,
             corp_ids: settings.corp_ids.clone(),
-            membership: settings.verify_membership.then(|| {
+            org: (!settings.corp_ids.is_empty()).then(|| {
                 let oapi = settings.oapi_base.as_str().trim_end_matches('/');
-                Membership {
+                let url = |path: &str| {
+                    Url::parse(&format!("{oapi}{path}")).expect("base URL was validated")
+                };
+                OrgApi {
+                    verify_membership: settings.verify_membership,
                     app_token_url: Url::parse(&format!("{api}/v1.0/oauth2/accessToken"))
                         .expect("base URL was validated"),
-                    by_unionid_url: Url::parse(&format!("{oapi}/topapi/user/getbyunionid"))
-                        .expect("base URL was validated"),
+                    by_unionid_url: url("/topapi/user/getbyunionid"),
+                    userinfo_url: url("/topapi/v2/user/getuserinfo"),
+                    user_get_url: url("/topapi/v2/user/get"),
                     app_token: tokio::sync::Mutex::new(None),
                 }
             }),
@@ -182,6 +191,14 @@ impl IdentityProvider for DingTalk {
         url
     }
 
+    fn client_identity<'a>(
+        &'a self,
+        code: &'a str,
+    ) -> Option<BoxFuture<'a, Result<ProviderIdentity, ProviderError>>> {
+        let org = self.org.as_ref()?;
+        Some(Box::pin(self.client_identity(org, code)))
+    }
+
     fn fetch_identity<'a>(
         &'a self,
         code: &'a str,
@@ -190,8 +207,8 @@ impl IdentityProvider for DingTalk {
             let (access_token, corp_id) = self.exchange_code(code).await?;
             self.check_organisation(corp_id)?;
             let profile = self.read_profile(&access_token).await?;
-            if let Some(membership) = &self.membership {
-                self.check_membership(membership, profile.union_id.as_deref())
+            if let Some(org) = self.org.as_ref().filter(|org| org.verify_membership) {
+                self.check_membership(org, profile.union_id.as_deref())
                     .await?;
             }
             let phone = profile
@@ -202,17 +219,8 @@ impl IdentityProvider for DingTalk {
                 provider: ProviderKind::DingTalk,
                 uid: profile.open_id.unwrap_or_default(),
                 unionid: profile.union_id.filter(|u| !u.is_empty()),
-                // Control characters (CR/LF, ANSI escapes, a NUL PostgreSQL would refuse) dropped.
-                nick: profile
-                    .nick
-                    .unwrap_or_default()
-                    .chars()
-                    .filter(|c| !c.is_control())
-                    .take(64)
-                    .collect(),
-                avatar_url: profile
-                    .avatar_url
-                    .filter(|u| u.starts_with("https://") || u.starts_with("http://")),
+                nick: clean_nick(profile.nick.unwrap_or_default()),
+                avatar_url: profile.avatar_url.filter(|u| is_web_url(u)),
                 phone,
             })
         })
@@ -222,7 +230,7 @@ impl IdentityProvider for DingTalk {
 impl DingTalk {
     /// The app's own access token (`POST /v1.0/oauth2/accessToken` `{appKey, appSecret}`),
     /// kept until five minutes before DingTalk says it expires.
-    async fn app_token(&self, membership: &Membership) -> Result<String, ProviderError> {
+    async fn app_token(&self, membership: &OrgApi) -> Result<String, ProviderError> {
         const STEP: &str = "oauth2/accessToken";
         let mut cached = membership.app_token.lock().await;
         let now = std::time::Instant::now();
@@ -256,7 +264,7 @@ impl DingTalk {
     /// left) is refused; any other answer is DingTalk's trouble, reported to the admin.
     async fn check_membership(
         &self,
-        membership: &Membership,
+        membership: &OrgApi,
         union_id: Option<&str>,
     ) -> Result<(), ProviderError> {
         const STEP: &str = "topapi/user/getbyunionid";
@@ -265,17 +273,10 @@ impl DingTalk {
                 reason: "no unionId to check",
             });
         };
-        let token = self.app_token(membership).await?;
-        let mut url = membership.by_unionid_url.clone();
-        url.query_pairs_mut().append_pair("access_token", &token);
-        let request = self
-            .http
-            .post(url)
-            .json(&serde_json::json!({ "unionid": union_id }));
-        // The old host answers HTTP 200 with `errcode` / `errmsg`, numbers maybe as strings.
-        let bytes = call(STEP, request, false).await?;
-        let answer: OapiAnswer = parse(STEP, &bytes)?;
-        let errcode = answer.errcode.as_ref().and_then(number);
+        let body = serde_json::json!({ "unionid": union_id });
+        let (errcode, answer) = self
+            .oapi(membership, STEP, &membership.by_unionid_url, body)
+            .await?;
         match errcode {
             Some(0) => {
                 let contact_type = answer
@@ -297,24 +298,91 @@ impl DingTalk {
             Some(60121) => Err(ProviderError::NotAMember {
                 reason: "not found in the organisation (60121)",
             }),
-            other => Err(ProviderError::OrganisationApi {
-                step: STEP,
-                errcode: other.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-                errmsg: answer
-                    .errmsg
-                    .map(|m| m.chars().take(128).collect())
-                    .unwrap_or_default(),
-                sub_code: answer.sub_code.as_ref().map(text_of),
-                hint: match other {
-                    Some(60020) => {
-                        "the server's IP is not in the app's whitelist (开发管理 > 服务器出口IP)"
-                    }
-                    Some(40014) => "DingTalk refused the app token",
-                    Some(88) => "see sub_code",
-                    _ => "unexpected answer",
-                },
-            }),
+            other => Err(oapi_error(STEP, other, answer)),
         }
+    }
+
+    /// One call to the older host with the app token. It answers HTTP 200 with `errcode`
+    /// and `errmsg`, numbers maybe as strings.
+    async fn oapi(
+        &self,
+        org: &OrgApi,
+        step: &'static str,
+        url: &Url,
+        body: serde_json::Value,
+    ) -> Result<(Option<u64>, OapiAnswer), ProviderError> {
+        let token = self.app_token(org).await?;
+        let mut url = url.clone();
+        url.query_pairs_mut().append_pair("access_token", &token);
+        let bytes = call(step, self.http.post(url).json(&body), false).await?;
+        let answer: OapiAnswer = parse(step, &bytes)?;
+        Ok((answer.errcode.as_ref().and_then(number), answer))
+    }
+
+    /// Silent login inside the DingTalk client: the code from the JSAPI's
+    /// `requestAuthCode`, exchanged with the app token (`topapi/v2/user/getuserinfo`), then
+    /// the person's details (`topapi/v2/user/get`). Keyed on unionId, so the web flow and
+    /// this one find the same user and link.
+    async fn client_identity(
+        &self,
+        org: &OrgApi,
+        code: &str,
+    ) -> Result<ProviderIdentity, ProviderError> {
+        const INFO: &str = "topapi/v2/user/getuserinfo";
+        const DETAILS: &str = "topapi/v2/user/get";
+        let body = serde_json::json!({ "code": code });
+        let (errcode, answer) = self.oapi(org, INFO, &org.userinfo_url, body).await?;
+        match errcode {
+            Some(0) => {}
+            // Expired, used, or a code of the web flow.
+            Some(40078) => {
+                return Err(ProviderError::CodeRejected {
+                    step: INFO,
+                    status: 200,
+                    code: Some("40078".into()),
+                    requestid: None,
+                });
+            }
+            Some(40079) => return Err(ProviderError::NotVisible),
+            other => return Err(oapi_error(INFO, other, answer)),
+        }
+        let text = |answer: &OapiAnswer, key: &str| {
+            answer
+                .result
+                .as_ref()
+                .and_then(|r| r.get(key))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .filter(|v| !v.is_empty())
+        };
+        let userid = text(&answer, "userid").ok_or(ProviderError::Malformed {
+            step: INFO,
+            detail: "no userid".into(),
+        })?;
+        let body = serde_json::json!({ "userid": userid });
+        let (errcode, details) = self.oapi(org, DETAILS, &org.user_get_url, body).await?;
+        if errcode != Some(0) {
+            return Err(oapi_error(DETAILS, errcode, details));
+        }
+        let unionid = text(&details, "unionid")
+            .or_else(|| text(&answer, "unionid"))
+            .ok_or(ProviderError::Malformed {
+                step: DETAILS,
+                detail: "no unionid".into(),
+            })?;
+        if org.verify_membership {
+            self.check_membership(org, Some(&unionid)).await?;
+        }
+        let phone = text(&details, "mobile")
+            .and_then(|m| Phone::parse(&m, text(&details, "state_code").as_deref()));
+        Ok(ProviderIdentity {
+            provider: ProviderKind::DingTalk,
+            uid: format!("{UNIONID_UID_PREFIX}{unionid}"),
+            unionid: Some(unionid),
+            nick: clean_nick(text(&details, "name").unwrap_or_default()),
+            avatar_url: text(&details, "avatar").filter(|u| is_web_url(u)),
+            phone,
+        })
     }
 
     /// With `DINGTALK_CORP_IDS` set, the organisation DingTalk names must be one of them. A
@@ -349,6 +417,36 @@ struct OapiAnswer {
     sub_code: Option<serde_json::Value>,
     #[serde(default)]
     result: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+fn oapi_error(step: &'static str, errcode: Option<u64>, answer: OapiAnswer) -> ProviderError {
+    ProviderError::OrganisationApi {
+        step,
+        errcode: errcode.map_or_else(|| "none".to_owned(), |c| c.to_string()),
+        errmsg: answer
+            .errmsg
+            .map(|m| m.chars().take(128).collect())
+            .unwrap_or_default(),
+        sub_code: answer.sub_code.as_ref().map(text_of),
+        hint: match errcode {
+            Some(60020) => {
+                "the server's IP is not in the app's whitelist (开发管理 > 服务器出口IP)"
+            }
+            Some(40014) => "DingTalk refused the app token",
+            Some(88) => "see sub_code",
+            _ => "unexpected answer",
+        },
+    }
+}
+
+/// Control characters (CR/LF, ANSI escapes, a NUL PostgreSQL would refuse) dropped, at
+/// most 64 characters.
+fn clean_nick(nick: String) -> String {
+    nick.chars().filter(|c| !c.is_control()).take(64).collect()
+}
+
+fn is_web_url(url: &str) -> bool {
+    url.starts_with("https://") || url.starts_with("http://")
 }
 
 /// A number DingTalk may send as a number or as a string.

@@ -22,6 +22,14 @@ pub trait IdentityProvider: Send + Sync {
         &'a self,
         code: &'a str,
     ) -> BoxFuture<'a, Result<ProviderIdentity, ProviderError>>;
+    /// Login inside the provider's own client app with a code its JS API gave the page;
+    /// `None` where the provider (or its configuration) has none.
+    fn client_identity<'a>(
+        &'a self,
+        _code: &'a str,
+    ) -> Option<BoxFuture<'a, Result<ProviderIdentity, ProviderError>>> {
+        None
+    }
 }
 
 /// Provider calls in flight at once, per process, unless `PROVIDER_MAX_IN_FLIGHT` says
@@ -55,6 +63,21 @@ impl Providers {
 
     pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn IdentityProvider>> {
         self.list.iter().find(|p| p.kind() == kind)
+    }
+
+    /// Who the in-client `code` belongs to, under the same budget; `NotConfigured` where
+    /// the provider has no in-client login.
+    pub async fn client_identity(
+        &self,
+        kind: ProviderKind,
+        code: &str,
+    ) -> Result<ProviderIdentity, FetchError> {
+        let provider = self.get(kind).ok_or(FetchError::NotConfigured(kind))?;
+        let _permit = self.in_flight.try_acquire().map_err(|_| FetchError::Busy)?;
+        match provider.client_identity(code) {
+            Some(identity) => Ok(identity.await?),
+            None => Err(FetchError::NotConfigured(kind)),
+        }
     }
 
     /// The provider's word on who `code` belongs to; refused at once (not queued) when the
@@ -102,6 +125,9 @@ pub enum ProviderError {
     /// The person signed in as a member of no allowed organisation (or of none at all).
     #[error("not in an allowed organisation (corpId {corp_id:?})")]
     NotInOrganisation { corp_id: Option<String> },
+    /// The person is outside the app's visibility range (DingTalk's 40079).
+    #[error("outside the app's visibility range (40079)")]
+    NotVisible,
     /// The contacts API says the person is no employee of the organisation.
     #[error("not a member of the organisation: {reason}")]
     NotAMember { reason: &'static str },

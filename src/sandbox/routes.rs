@@ -21,7 +21,16 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/v1.0/contact/users/me", web::get().to(users_me))
             .route("/v1.0/oauth2/accessToken", web::post().to(app_access_token))
-            .route("/topapi/user/getbyunionid", web::post().to(user_by_unionid)),
+            .route("/topapi/user/getbyunionid", web::post().to(user_by_unionid))
+            .route(
+                "/topapi/v2/user/getuserinfo",
+                web::post().to(client_user_info),
+            )
+            .route("/topapi/v2/user/get", web::post().to(staff_details))
+            .route(
+                "/client/request-auth-code",
+                web::post().to(request_auth_code),
+            ),
     );
 }
 
@@ -320,4 +329,105 @@ async fn user_by_unionid(
         }),
     };
     HttpResponse::Ok().json(answer)
+}
+
+/// The simulated DingTalk client's `dd.requestAuthCode`: a code for a test identity (a
+/// preset's key in `identity`, or `nick` and `mobile`). Not a DingTalk endpoint: the
+/// sandbox's stand-in for the client app.
+async fn request_auth_code(
+    body: web::Json<ClientIdentity>,
+    sandbox: web::Data<Sandbox>,
+) -> HttpResponse {
+    let identity = match body.identity.as_deref() {
+        Some("custom") | None => SandboxIdentity::new(
+            body.nick.as_deref().unwrap_or("钉钉用户"),
+            body.mobile.as_deref().filter(|m| !m.is_empty()),
+        ),
+        Some(key) => match preset_identities().into_iter().find(|(k, _)| *k == key) {
+            Some((_, identity)) => identity,
+            None => {
+                return HttpResponse::BadRequest()
+                    .json(serde_json::json!({"error": "unknown identity"}));
+            }
+        },
+    };
+    HttpResponse::Ok().json(serde_json::json!({ "code": sandbox.issue_client_code(identity) }))
+}
+
+#[derive(Deserialize)]
+pub struct ClientIdentity {
+    identity: Option<String>,
+    nick: Option<String>,
+    mobile: Option<String>,
+}
+
+fn oapi_refusal(errcode: u32, errmsg: &str) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "errcode": errcode, "errmsg": errmsg, "request_id": random_token(12),
+    }))
+}
+
+fn body_field(body: &web::Bytes, key: &str) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|b| b.get(key).and_then(|v| v.as_str()).map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// `topapi/v2/user/getuserinfo` `{code}` → the staff member the in-client code belongs to.
+async fn client_user_info(
+    query: web::Query<AppTokenQuery>,
+    body: web::Bytes,
+    sandbox: web::Data<Sandbox>,
+) -> HttpResponse {
+    if query.access_token.as_deref() != Some(sandbox.app_token()) {
+        return oapi_refusal(40014, "不合法的access_token");
+    }
+    match sandbox.redeem_client_code(&body_field(&body, "code")) {
+        Some((userid, identity)) => HttpResponse::Ok().json(serde_json::json!({
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {
+                "userid": userid,
+                "unionid": identity.union_id,
+                "name": identity.nick,
+                "sys": false,
+                "sys_level": 0,
+            },
+            "request_id": random_token(12),
+        })),
+        None => oapi_refusal(40078, "不存在的临时授权码"),
+    }
+}
+
+/// `topapi/v2/user/get` `{userid}` → the staff member's details.
+async fn staff_details(
+    query: web::Query<AppTokenQuery>,
+    body: web::Bytes,
+    sandbox: web::Data<Sandbox>,
+) -> HttpResponse {
+    if query.access_token.as_deref() != Some(sandbox.app_token()) {
+        return oapi_refusal(40014, "不合法的access_token");
+    }
+    let userid = body_field(&body, "userid");
+    match sandbox.staff(&userid) {
+        Some(identity) => {
+            let mut result = serde_json::json!({
+                "userid": userid,
+                "unionid": identity.union_id,
+                "name": identity.nick,
+                "avatar": identity.avatar_url,
+                "active": true,
+                "admin": false,
+            });
+            if let Some(mobile) = identity.mobile {
+                result["mobile"] = mobile.into();
+                result["state_code"] = "86".into();
+            }
+            HttpResponse::Ok().json(serde_json::json!({
+                "errcode": 0, "errmsg": "ok", "result": result, "request_id": random_token(12),
+            }))
+        }
+        None => oapi_refusal(33012, "无效的userid"),
+    }
 }

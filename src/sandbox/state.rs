@@ -104,6 +104,9 @@ pub struct Sandbox {
     codes: Mutex<Grants>,
     tokens: Mutex<Grants>,
     app_token: String,
+    /// In-client codes (`requestAuthCode`), and the staff ids `getuserinfo` handed out.
+    client_codes: Mutex<Grants>,
+    staff: Mutex<Grants>,
 }
 
 impl Sandbox {
@@ -114,6 +117,8 @@ impl Sandbox {
             codes: Mutex::new(Grants::default()),
             tokens: Mutex::new(Grants::default()),
             app_token: random_token(16),
+            client_codes: Mutex::new(Grants::default()),
+            staff: Mutex::new(Grants::default()),
         }
     }
 
@@ -167,6 +172,54 @@ impl Sandbox {
             .expect("sandbox lock")
             .insert(token.clone(), grant);
         Some((token, corp_id))
+    }
+
+    /// What the DingTalk client's `dd.requestAuthCode` gives a page: a single-use code.
+    pub fn issue_client_code(&self, identity: SandboxIdentity) -> String {
+        let code = random_token(16);
+        let grant = Grant {
+            identity,
+            corp_id: None,
+            expires: Instant::now() + CODE_TTL,
+        };
+        self.client_codes
+            .lock()
+            .expect("sandbox lock")
+            .insert(code.clone(), grant);
+        code
+    }
+
+    /// `getuserinfo`: the code's person, once; their staff id stays known to `user/get`.
+    pub fn redeem_client_code(&self, code: &str) -> Option<(String, SandboxIdentity)> {
+        let grant = self
+            .client_codes
+            .lock()
+            .expect("sandbox lock")
+            .by_key
+            .remove(code)?;
+        if grant.expires <= Instant::now() {
+            return None;
+        }
+        let userid = format!("staff{}", &grant.identity.open_id[3..15]);
+        let staff = Grant {
+            identity: grant.identity.clone(),
+            corp_id: None,
+            expires: Instant::now() + ACCESS_TOKEN_TTL,
+        };
+        self.staff
+            .lock()
+            .expect("sandbox lock")
+            .insert(userid.clone(), staff);
+        Some((userid, grant.identity))
+    }
+
+    pub fn staff(&self, userid: &str) -> Option<SandboxIdentity> {
+        let staff = self.staff.lock().expect("sandbox lock");
+        staff
+            .by_key
+            .get(userid)
+            .filter(|g| g.expires > Instant::now())
+            .map(|g| g.identity.clone())
     }
 
     pub fn identity_for(&self, token: &str) -> Option<SandboxIdentity> {

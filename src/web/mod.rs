@@ -83,6 +83,13 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                         .route(web::post().to(api::login).wrap(limited!("login"))),
                 )
                 .service(
+                    web::resource("/dingtalk/inapp-login").route(
+                        web::post()
+                            .to(flows::client_login::inapp_login)
+                            .wrap(limited!("dingtalk")),
+                    ),
+                )
+                .service(
                     web::resource("/token/refresh")
                         .route(web::post().to(api::refresh).wrap(limited!("refresh"))),
                 )

@@ -9,6 +9,7 @@ mod admin_pages;
 mod bench_smoke;
 mod browser;
 mod cli;
+mod client_login;
 mod config;
 mod dingtalk_failures;
 mod dingtalk_flow;

@@ -12,6 +12,7 @@ backend_tests!(
     an_employee_gets_in_with_numbers_sent_as_strings,
     dingtalk_api_errors_are_explained_to_the_admin_not_the_person,
     the_app_token_is_fetched_once_and_renewed_before_it_expires,
+    a_person_outside_the_apps_visibility_is_told_so,
 );
 
 const CORP: &str = "ding-corp-1";
@@ -174,4 +175,29 @@ async fn the_app_token_is_fetched_once_and_renewed_before_it_expires(backend: Ba
     assert_eq!(login(&app).await.0, 303);
     assert_eq!(login(&app).await.0, 303);
     assert_eq!(app_token_requests(&dingtalk).await, 2);
+}
+
+/// In-client login: DingTalk's 40079 (the app is not visible to this person) is a 403 that
+/// says so, and nothing is written.
+async fn a_person_outside_the_apps_visibility_is_told_so(backend: Backend) {
+    let employee =
+        answer(serde_json::json!({"errcode": 0, "errmsg": "ok", "result": {"contact_type": 0}}));
+    let dingtalk = dingtalk_double("7200", employee).await;
+    Mock::given(method("POST"))
+        .and(path("/topapi/v2/user/getuserinfo"))
+        .and(query_param("access_token", "app-token"))
+        .respond_with(answer(
+            serde_json::json!({"errcode": 40079, "errmsg": "不在授权范围内"}),
+        ))
+        .mount(&dingtalk)
+        .await;
+    let app = app_with(backend, &dingtalk).await;
+    let response = browser()
+        .post(app.url("/api/dingtalk/inapp-login"))
+        .json(&serde_json::json!({ "code": "client-code" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(crate::helpers::error_code(response, 403).await, 40304);
+    assert_eq!(app.counts().users, 0);
 }
