@@ -74,6 +74,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
         })
         .service(web::resource("/app/").get(assets::spa_index))
+        .service(web::resource("/dingtalk-jsapi.js").get(assets::dingtalk_jsapi))
+        .service(web::resource("/user/dingtalk/client-config").get(assets::dingtalk_client_config))
         .service(web::resource("/static/{path:.*}").get(assets::static_file))
         .service(
             web::scope("/api")

@@ -37,6 +37,10 @@ struct Driver {
 }
 
 async fn start_browser() -> Driver {
+    start_browser_with(&[]).await
+}
+
+async fn start_browser_with(extra_args: &[&str]) -> Driver {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -65,6 +69,7 @@ async fn start_browser() -> Driver {
         "--lang=zh-CN",
     ]
     .iter()
+    .chain(extra_args)
     .map(|a| a.to_string())
     .chain([format!("--user-data-dir={}", profile.path().display())])
     .collect::<Vec<_>>();
@@ -285,4 +290,42 @@ async fn the_whole_product_in_a_real_browser() {
     wait_for_text(c, "#spa-username", "alice").await;
 
     driver.client.clone().close().await.unwrap();
+}
+
+/// Issue #10: an employee opens the app inside the DingTalk client (its user agent, the
+/// home URL's `?corpid=`): signed in at once, no QR code, no click. The sandbox stands in
+/// for the client's JSAPI.
+#[actix_web::test]
+async fn silent_login_inside_the_dingtalk_client() {
+    if !browser_available() {
+        return;
+    }
+    let app = crate::helpers::spawn_app_with(
+        Backend::Sqlite,
+        &[("DINGTALK_CORP_IDS", "dingsandboxcorp1")],
+    )
+    .await;
+    let dingtalk_client = "Mozilla/5.0 (Linux; Android 13) AppleWebKit/537.36 (KHTML, like Gecko) \
+                           Chrome/120.0 Mobile Safari/537.36 AliApp(DingTalk/7.6.0) DingTalk(7.6.0)";
+    let driver = start_browser_with(&[&format!("--user-agent={dingtalk_client}")]).await;
+    let c = &driver.client;
+    c.goto(&app.url("/app/?corpid=dingsandboxcorp1&sandbox_identity=wangwu"))
+        .await
+        .unwrap();
+    wait_for_text(c, "#spa-name", "王五").await;
+    assert!(local_storage(c, "token").await.is_some());
+    screenshot(c, "spa-in-dingtalk").await;
+    assert_eq!(app.counts().users, 1);
+
+    // The same page in an ordinary browser does nothing by itself.
+    let plain = start_browser().await;
+    plain
+        .client
+        .goto(&app.url("/app/?corpid=dingsandboxcorp1"))
+        .await
+        .unwrap();
+    wait_for_text(&plain.client, "#go-login", "登录").await;
+    assert_eq!(app.counts().users, 1);
+    driver.client.close().await.unwrap();
+    plain.client.close().await.unwrap();
 }

@@ -12,6 +12,25 @@ pub async fn static_file(path: web::Path<String>) -> HttpResponse {
     serve(&path.into_inner())
 }
 
+/// DingTalk's JSAPI for pages opened inside the DingTalk client (vendored: the CSP allows
+/// no other origin), or, while the sandbox is on, the sandbox's stand-in for it.
+pub async fn dingtalk_jsapi(settings: web::Data<crate::config::Settings>) -> HttpResponse {
+    if settings.dingtalk.sandbox {
+        serve("sandbox/dingtalk-client.js")
+    } else {
+        serve("vendor/dingtalk-jsapi.js")
+    }
+}
+
+/// What a page inside the DingTalk client needs for `dd.requestAuthCode`: the app's
+/// client id (public) and whether in-client login is on at all.
+pub async fn dingtalk_client_config(settings: web::Data<crate::config::Settings>) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "clientId": settings.dingtalk.client_id,
+        "inClientLogin": !settings.dingtalk.corp_ids.is_empty(),
+    }))
+}
+
 /// The reference SPA: `/app/` is its index page.
 pub async fn spa_index() -> HttpResponse {
     serve("app/index.html")
