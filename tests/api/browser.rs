@@ -317,6 +317,17 @@ async fn silent_login_inside_the_dingtalk_client() {
     screenshot(c, "spa-in-dingtalk").await;
     assert_eq!(app.counts().users, 1);
 
+    // The login page does the same, and goes on to `next`.
+    let inside = start_browser_with(&[&format!("--user-agent={dingtalk_client}")]).await;
+    inside
+        .client
+        .goto(&app.url("/login?corpid=dingsandboxcorp1&sandbox_identity=zhangsan&next=%2Faccount"))
+        .await
+        .unwrap();
+    wait_for_text(&inside.client, "#name", "张三").await;
+    assert_eq!(app.counts().users, 2);
+    inside.client.close().await.unwrap();
+
     // The same page in an ordinary browser does nothing by itself.
     let plain = start_browser().await;
     plain
@@ -325,7 +336,7 @@ async fn silent_login_inside_the_dingtalk_client() {
         .await
         .unwrap();
     wait_for_text(&plain.client, "#go-login", "登录").await;
-    assert_eq!(app.counts().users, 1);
+    assert_eq!(app.counts().users, 2);
     driver.client.close().await.unwrap();
     plain.client.close().await.unwrap();
 }

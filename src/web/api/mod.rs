@@ -23,7 +23,7 @@ struct TokenAnswer<'a> {
     refresh_token: &'a str,
 }
 
-pub(crate) fn tokens_response(pair: &TokenPair) -> HttpResponse {
+fn tokens_response(pair: &TokenPair) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(TokenAnswer {

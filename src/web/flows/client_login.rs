@@ -8,12 +8,13 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::handoff::handoff_url;
 use super::link_account;
+use crate::config::Settings;
 use crate::domain::ProviderKind;
 use crate::error::{ApiCode, ApiError};
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
-use crate::web::api::tokens_response;
 use crate::web::session::{PendingIdentity, SessionLogin, TypedSession};
 
 /// In-client codes are short opaque strings, like the web flow's.
@@ -33,6 +34,7 @@ pub async fn inapp_login(
     body: web::Json<ClientCode>,
     providers: web::Data<Providers>,
     login: web::Data<LoginService>,
+    settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let code = body.auth_code.or(body.code).unwrap_or_default();
@@ -65,7 +67,17 @@ pub async fn inapp_login(
                     tracing::error!(error = %e, "storing the login in the session failed");
                     ApiError::unavailable()
                 })?;
-            Ok(tokens_response(&pair))
+            // The four values, and where a server page (the login page) sends the browser
+            // next: the SPA's handoff URL.
+            Ok(HttpResponse::Ok()
+                .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+                .json(serde_json::json!({
+                    "userid": pair.userid,
+                    "username": pair.username,
+                    "token": pair.access_token,
+                    "refreshToken": pair.refresh_token,
+                    "handoffUrl": handoff_url(&settings.frontend_login_url, &pair),
+                })))
         }
         ProviderLogin::ProofNeeded(identity) => {
             let waiting = PendingIdentity {
