@@ -13,25 +13,36 @@ backend_tests!(
     dingtalk_api_errors_are_explained_to_the_admin_not_the_person,
     the_app_token_is_fetched_once_and_renewed_before_it_expires,
     a_person_outside_the_apps_visibility_is_told_so,
+    someone_who_left_is_refused_at_the_next_login,
 );
 
 const CORP: &str = "ding-corp-1";
 
 async fn dingtalk_double(app_token_expires_in: &str, membership: ResponseTemplate) -> MockServer {
     let dingtalk = MockServer::start().await;
+    mount_double(&dingtalk, app_token_expires_in, membership).await;
+    dingtalk
+}
+
+/// DingTalk's web flow, app token and contacts check on `dingtalk`.
+async fn mount_double(
+    dingtalk: &MockServer,
+    app_token_expires_in: &str,
+    membership: ResponseTemplate,
+) {
     Mock::given(method("POST"))
         .and(path("/v1.0/oauth2/userAccessToken"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "accessToken": "user-token", "expireIn": 7200, "corpId": CORP
         })))
-        .mount(&dingtalk)
+        .mount(dingtalk)
         .await;
     Mock::given(method("GET"))
         .and(path("/v1.0/contact/users/me"))
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "nick": "员工", "openId": "open-1", "unionId": "union-1", "mobile": "13600136000", "stateCode": "86"
         })))
-        .mount(&dingtalk)
+        .mount(dingtalk)
         .await;
     Mock::given(method("POST"))
         .and(path("/v1.0/oauth2/accessToken"))
@@ -41,7 +52,7 @@ async fn dingtalk_double(app_token_expires_in: &str, membership: ResponseTemplat
         .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
             "accessToken": "app-token", "expireIn": app_token_expires_in
         })))
-        .mount(&dingtalk)
+        .mount(dingtalk)
         .await;
     Mock::given(method("POST"))
         .and(path("/topapi/user/getbyunionid"))
@@ -50,9 +61,8 @@ async fn dingtalk_double(app_token_expires_in: &str, membership: ResponseTemplat
             serde_json::json!({ "unionid": "union-1" }),
         ))
         .respond_with(membership)
-        .mount(&dingtalk)
+        .mount(dingtalk)
         .await;
-    dingtalk
 }
 
 fn answer(body: serde_json::Value) -> ResponseTemplate {
@@ -200,4 +210,28 @@ async fn a_person_outside_the_apps_visibility_is_told_so(backend: Backend) {
         .unwrap();
     assert_eq!(crate::helpers::error_code(response, 403).await, 40304);
     assert_eq!(app.counts().users, 0);
+}
+
+/// People leave companies: a returning user whom the contacts API no longer finds (60121)
+/// is refused like a stranger, and no new session is made.
+async fn someone_who_left_is_refused_at_the_next_login(backend: Backend) {
+    let dingtalk = MockServer::start().await;
+    // Still employed at the first login only.
+    Mock::given(method("POST"))
+        .and(path("/topapi/user/getbyunionid"))
+        .respond_with(answer(
+            serde_json::json!({"errcode": 0, "result": {"contact_type": 0}}),
+        ))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&dingtalk)
+        .await;
+    let left = answer(serde_json::json!({"errcode": 60121, "errmsg": "找不到该用户"}));
+    mount_double(&dingtalk, "7200", left).await;
+    let app = app_with(backend, &dingtalk).await;
+    assert_eq!(login(&app).await.0, 303);
+    let (status, page) = login(&app).await;
+    assert_eq!(status, 403);
+    assert!(page.contains("仅限本企业成员"), "{page}");
+    assert_eq!(app.counts().sessions, 1, "no session for someone who left");
 }
