@@ -98,6 +98,27 @@ impl Grants {
     }
 }
 
+fn grant(
+    grants: &Mutex<Grants>,
+    key: String,
+    identity: SandboxIdentity,
+    corp_id: Option<String>,
+    ttl: Duration,
+) {
+    let grant = Grant {
+        identity,
+        corp_id,
+        expires: Instant::now() + ttl,
+    };
+    grants.lock().expect("sandbox lock").insert(key, grant);
+}
+
+/// Single use: gone after the first look, valid or not; `None` when unknown or expired.
+fn take(grants: &Mutex<Grants>, key: &str) -> Option<Grant> {
+    let grant = grants.lock().expect("sandbox lock").by_key.remove(key)?;
+    (grant.expires > Instant::now()).then_some(grant)
+}
+
 pub struct Sandbox {
     pub client_id: String,
     client_secret: String,
@@ -136,81 +157,45 @@ impl Sandbox {
 
     pub fn issue_code(&self, identity: SandboxIdentity, corp_id: Option<String>) -> String {
         let code = random_token(16);
-        let grant = Grant {
-            identity,
-            corp_id,
-            expires: Instant::now() + CODE_TTL,
-        };
-        self.codes
-            .lock()
-            .expect("sandbox lock")
-            .insert(code.clone(), grant);
+        grant(&self.codes, code.clone(), identity, corp_id, CODE_TTL);
         code
     }
 
     /// Single use: the code is gone after the first exchange, valid or not. Returns the
     /// user token and the chosen organisation.
     pub fn redeem_code(&self, code: &str) -> Option<(String, Option<String>)> {
-        let grant = self
-            .codes
-            .lock()
-            .expect("sandbox lock")
-            .by_key
-            .remove(code)?;
-        if grant.expires <= Instant::now() {
-            return None;
-        }
+        let redeemed = take(&self.codes, code)?;
         let token = random_token(16);
-        let corp_id = grant.corp_id.clone();
-        let grant = Grant {
-            identity: grant.identity,
-            corp_id: None,
-            expires: Instant::now() + ACCESS_TOKEN_TTL,
-        };
-        self.tokens
-            .lock()
-            .expect("sandbox lock")
-            .insert(token.clone(), grant);
-        Some((token, corp_id))
+        grant(
+            &self.tokens,
+            token.clone(),
+            redeemed.identity,
+            None,
+            ACCESS_TOKEN_TTL,
+        );
+        Some((token, redeemed.corp_id))
     }
 
     /// What the DingTalk client's `dd.requestAuthCode` gives a page: a single-use code.
     pub fn issue_client_code(&self, identity: SandboxIdentity) -> String {
         let code = random_token(16);
-        let grant = Grant {
-            identity,
-            corp_id: None,
-            expires: Instant::now() + CODE_TTL,
-        };
-        self.client_codes
-            .lock()
-            .expect("sandbox lock")
-            .insert(code.clone(), grant);
+        grant(&self.client_codes, code.clone(), identity, None, CODE_TTL);
         code
     }
 
     /// `getuserinfo`: the code's person, once; their staff id stays known to `user/get`.
     pub fn redeem_client_code(&self, code: &str) -> Option<(String, SandboxIdentity)> {
-        let grant = self
-            .client_codes
-            .lock()
-            .expect("sandbox lock")
-            .by_key
-            .remove(code)?;
-        if grant.expires <= Instant::now() {
-            return None;
-        }
-        let userid = format!("staff{}", &grant.identity.open_id[3..15]);
-        let staff = Grant {
-            identity: grant.identity.clone(),
-            corp_id: None,
-            expires: Instant::now() + ACCESS_TOKEN_TTL,
-        };
-        self.staff
-            .lock()
-            .expect("sandbox lock")
-            .insert(userid.clone(), staff);
-        Some((userid, grant.identity))
+        let redeemed = take(&self.client_codes, code)?;
+        let userid = format!("staff{}", &redeemed.identity.open_id[3..15]);
+        let identity = redeemed.identity;
+        grant(
+            &self.staff,
+            userid.clone(),
+            identity.clone(),
+            None,
+            ACCESS_TOKEN_TTL,
+        );
+        Some((userid, identity))
     }
 
     pub fn staff(&self, userid: &str) -> Option<SandboxIdentity> {

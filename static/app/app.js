@@ -2,6 +2,8 @@
 // `#/login?userid=..&username=..&token=..&refreshToken=..`, calls the API with the token,
 // refreshes it once when it expires, and logs out. Plain ES module, no build step.
 
+import { describeFailure, signInInsideDingTalk } from "/static/dingtalk-inapp.js";
+
 const ACCESS = "token";
 const REFRESH = "refreshToken";
 const USER = "user";
@@ -125,50 +127,22 @@ async function home() {
 }
 
 // 4. Inside the DingTalk client (免登): opened from the app's home URL
-//    `…/app/?corpid=$CORPID$`, the page asks DingTalk's JSAPI for a code and signs in
-//    without a click. Outside the client nothing changes.
-function loadScript(src) {
-  return new Promise((resolve, reject) => {
-    const script = document.createElement("script");
-    script.src = src;
-    script.onload = resolve;
-    script.onerror = reject;
-    document.head.append(script);
-  });
-}
-
-async function signInInsideDingTalk() {
-  const corpId = new URLSearchParams(window.location.search).get("corpid");
-  if (!corpId || !/DingTalk/i.test(navigator.userAgent) || localStorage.getItem(ACCESS)) return;
-  const config = await (await fetch("/user/dingtalk/client-config")).json();
-  if (!config.inClientLogin) return;
-  await loadScript("/dingtalk-jsapi.js");
-  const code = await new Promise((resolve, reject) => {
-    const asked = window.dd.requestAuthCode({
-      corpId,
-      clientId: config.clientId,
-      onSuccess: (result) => resolve(result.code),
-      onFail: reject,
-    });
-    if (asked && asked.then) asked.then((result) => resolve(result.code), reject);
-  });
-  const response = await fetch("/api/dingtalk/inapp-login", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ authCode: code }),
-  });
-  if (!response.ok) {
-    const body = await response.json().catch(() => ({}));
-    view.replaceChildren(element("p", { class: "alert", role: "alert", id: "inapp-error" },
-      `钉钉免登失败 · DingTalk sign-in failed (${body.code || response.status}): ${body.msg || ""}`));
-    throw new Error("in-client login failed");
+//    `…/app/?corpid=$CORPID$`, the page signs in without a click. Outside the client, or
+//    already signed in, nothing changes.
+async function signInInside() {
+  if (localStorage.getItem(ACCESS)) return;
+  try {
+    const answer = await signInInsideDingTalk();
+    if (!answer) return;
+    localStorage.setItem(ACCESS, answer.token);
+    localStorage.setItem(REFRESH, answer.refreshToken);
+    localStorage.setItem(USER, JSON.stringify({ userid: answer.userid, username: answer.username }));
+  } catch (failure) {
+    view.replaceChildren(element("p", { class: "alert", role: "alert", id: "inapp-error" }, describeFailure(failure)));
+    throw failure;
   }
-  const body = await response.json();
-  localStorage.setItem(ACCESS, body.token);
-  localStorage.setItem(REFRESH, body.refreshToken);
-  localStorage.setItem(USER, JSON.stringify({ userid: body.userid, username: body.username }));
 }
 
 acceptHandoff();
-signInInsideDingTalk().then(home, () => null);
+signInInside().then(home, () => null);
 window.addEventListener("hashchange", () => { acceptHandoff(); home(); });
