@@ -39,6 +39,14 @@ pub(crate) fn config_error(
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandoffMode {
+    /// `#/login?userid=..&username=..&token=..&refreshToken=..`
+    Query,
+    /// `#/login?code=..`, exchanged at `POST /api/token/exchange`.
+    Code,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AppEnv {
     Development,
     Production,
@@ -55,6 +63,9 @@ pub struct Settings {
     pub database_pool_size: u32,
     /// Calls to identity providers in flight at once; more callbacks get "busy, try again".
     pub provider_max_in_flight: usize,
+    /// How the tokens reach the SPA after a login: in the URL (the tutorial's contract) or
+    /// as a one-time code the SPA exchanges (RFC 9700 §4.3.2 advises against tokens in URLs).
+    pub handoff_mode: HandoffMode,
     /// How long a request body may take to arrive once its headers have.
     pub request_body_timeout: std::time::Duration,
     /// How many password checks (argon2) may wait at once; more are refused with 503.
@@ -142,6 +153,17 @@ impl Settings {
         };
         let database_pool_size =
             parse_number("DATABASE_POOL_SIZE", get("DATABASE_POOL_SIZE"), 10, 1, 200)? as u32;
+        let handoff_mode = match get("HANDOFF_MODE").as_deref() {
+            None | Some("query") => HandoffMode::Query,
+            Some("code") => HandoffMode::Code,
+            Some(other) => {
+                return Err(config_error(
+                    "HANDOFF_MODE",
+                    format!("unknown value `{other}`"),
+                    "Use `query` (tokens in the SPA's URL, the tutorial's contract) or `code` (a one-time code the SPA exchanges).",
+                ));
+            }
+        };
         let request_body_timeout = std::time::Duration::from_millis(parse_number(
             "REQUEST_BODY_TIMEOUT_MS",
             get("REQUEST_BODY_TIMEOUT_MS"),
@@ -262,6 +284,7 @@ impl Settings {
             password_check_queue,
             request_body_timeout,
             provider_max_in_flight,
+            handoff_mode,
             jwt_secret,
             jwt_previous_secret,
             session_secret,

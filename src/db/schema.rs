@@ -54,6 +54,16 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    handoff_codes (code_hash) {
+        code_hash -> Text,
+        session_id -> Text,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::joinable!(handoff_codes -> login_sessions (session_id));
 diesel::joinable!(sflogin -> susers (userid));
 diesel::joinable!(login_sessions -> susers (userid));
 diesel::joinable!(refresh_tokens -> login_sessions (session_id));
@@ -75,5 +85,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     sflogin,
     login_sessions,
     refresh_tokens,
-    audit_log
+    audit_log,
+    handoff_codes
 );

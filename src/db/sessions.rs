@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::{LoginSession, RefreshTokenRow, User, now};
-use super::schema::{login_sessions, refresh_tokens, susers};
+use super::schema::{handoff_codes, login_sessions, refresh_tokens, susers};
 use super::{DbConn, DbError, at_most_one};
 use crate::domain::UserId;
 
@@ -150,4 +150,70 @@ pub fn active_sessions(
         .order(login_sessions::created_at.desc())
         .select(LoginSession::as_select())
         .load(conn)?)
+}
+
+/// A one-time handoff code (its SHA-256) for `session_id`, valid until `expires_at`.
+pub fn insert_handoff_code(
+    conn: &mut DbConn,
+    code_hash: &str,
+    session_id: &str,
+    expires_at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(handoff_codes::table)
+        .values((
+            handoff_codes::code_hash.eq(code_hash),
+            handoff_codes::session_id.eq(session_id),
+            handoff_codes::expires_at.eq(expires_at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What a presented handoff code turned out to be.
+pub enum HandoffUse {
+    /// First use, in time: the login session it stands for.
+    Redeemed(String),
+    /// Used before: the login session it stood for (to be revoked: a stolen code).
+    Reused(String),
+    Unknown,
+}
+
+/// Marks the code used if it is unused and in time — one atomic update, so two uses at
+/// once redeem it once.
+pub fn use_handoff_code(
+    conn: &mut DbConn,
+    code_hash: &str,
+    at: NaiveDateTime,
+) -> Result<HandoffUse, DbError> {
+    let updated = diesel::update(
+        handoff_codes::table
+            .find(code_hash)
+            .filter(handoff_codes::used_at.is_null())
+            .filter(handoff_codes::expires_at.gt(at)),
+    )
+    .set(handoff_codes::used_at.eq(at))
+    .execute(conn)?;
+    let row: Option<(String, Option<NaiveDateTime>)> = handoff_codes::table
+        .find(code_hash)
+        .select((handoff_codes::session_id, handoff_codes::used_at))
+        .load(conn)
+        .map(at_most_one)?;
+    Ok(match row {
+        Some((session_id, _)) if updated == 1 => HandoffUse::Redeemed(session_id),
+        Some((session_id, Some(_))) => HandoffUse::Reused(session_id),
+        _ => HandoffUse::Unknown,
+    })
+}
+
+/// The session's refresh token that has not been used yet (the one a handoff stands for).
+pub fn unused_refresh_token(
+    conn: &mut DbConn,
+    session_id: &str,
+) -> Result<Option<RefreshTokenRow>, DbError> {
+    Ok(refresh_tokens::table
+        .filter(refresh_tokens::session_id.eq(session_id))
+        .filter(refresh_tokens::used_at.is_null())
+        .select(RefreshTokenRow::as_select())
+        .load(conn)
+        .map(at_most_one)?)
 }

@@ -16,8 +16,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::accounts::{self, AccountError, LinkOutcome, LoginThrottle, PhoneMatch, SignupPolicy};
+use crate::crypto::{random_token, sha256_hex};
 use crate::db::models::User;
+use crate::db::models::now;
+use crate::db::sessions::HandoffUse;
 use crate::db::{self, DbConn, DbError, DbPool, sessions, users, write_transaction};
+
+/// How long a handoff code may wait for its exchange.
+const HANDOFF_CODE_SECONDS: i64 = 60;
 use crate::domain::{ProviderIdentity, ProviderKind, UserId};
 use crate::tokens::{Authenticated, TokenError, TokenPair, TokenService};
 
@@ -337,6 +343,44 @@ impl LoginService {
             "linked a provider account"
         );
         Ok(())
+    }
+
+    /// `HANDOFF_MODE=code`: a one-time code that stands for this login's tokens — 192
+    /// random bits, stored as its SHA-256, single use, 60 seconds, good on any instance.
+    pub async fn handoff_code(&self, pair: &TokenPair) -> Result<String, LoginError> {
+        let code = random_token(24);
+        let hash = sha256_hex(&code);
+        let session_id = pair.session_id.clone();
+        let expires_at = now() + chrono::TimeDelta::seconds(HANDOFF_CODE_SECONDS);
+        self.db::<_, DbError, _>(move |conn| {
+            sessions::insert_handoff_code(conn, &hash, &session_id, expires_at)
+        })
+        .await?;
+        Ok(code)
+    }
+
+    /// The tokens a handoff code stands for. A second use means the code leaked: the login
+    /// session it produced is revoked, as with a reused refresh token.
+    pub async fn exchange_handoff_code(&self, code: String) -> Result<TokenPair, TokenError> {
+        let tokens = self.tokens.clone();
+        self.db(move |conn| {
+            let used = write_transaction(conn, |conn| {
+                sessions::use_handoff_code(conn, &sha256_hex(&code), now())
+            })?;
+            match used {
+                HandoffUse::Redeemed(session_id) => tokens.resume(conn, &session_id),
+                HandoffUse::Reused(session_id) => {
+                    sessions::revoke_session(conn, &session_id, "handoff code reuse")?;
+                    tracing::warn!(
+                        security_event = "handoff_code_reuse",
+                        "a handoff code was presented again; its login session is revoked"
+                    );
+                    Err(TokenError::Revoked)
+                }
+                HandoffUse::Unknown => Err(TokenError::Invalid),
+            }
+        })
+        .await
     }
 
     /// Rotates a refresh token (see `TokenService::refresh`).

@@ -232,6 +232,23 @@ impl TokenService {
         })
     }
 
+    /// The token pair of a live login session that has not refreshed yet: its unused
+    /// refresh token (signed again: the signature is a function of the row) and a fresh
+    /// access token. What a one-time handoff code is exchanged for.
+    pub fn resume(&self, conn: &mut DbConn, session_id: &str) -> Result<TokenPair, TokenError> {
+        let (session, user) =
+            sessions::session_with_user(conn, session_id)?.ok_or(TokenError::Revoked)?;
+        if session.revoked_at.is_some() || session.expires_at <= now() {
+            return Err(TokenError::Revoked);
+        }
+        if !user.is_active {
+            return Err(TokenError::Inactive);
+        }
+        let row = sessions::unused_refresh_token(conn, session_id)?.ok_or(TokenError::Revoked)?;
+        let refresh_token = self.sign_refresh(&user, &row);
+        Ok(self.pair(&user, session_id, refresh_token, now()))
+    }
+
     /// Checks a bearer access token against its signature, lifetime, type and session.
     pub fn verify_access(&self, token: &str) -> Result<Claims, TokenError> {
         let claims = self.keys.verify(token)?;

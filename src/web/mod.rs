@@ -92,6 +92,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     ),
                 )
                 .service(
+                    web::resource("/token/exchange")
+                        .route(web::post().to(api::exchange).wrap(limited!("refresh"))),
+                )
+                .service(
                     web::resource("/token/refresh")
                         .route(web::post().to(api::refresh).wrap(limited!("refresh"))),
                 )

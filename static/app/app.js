@@ -10,19 +10,34 @@ const USER = "user";
 const view = document.getElementById("view");
 
 // 1. The handoff: read the values once, keep them, and take them out of the address bar
-//    and the history before anything else runs.
-function acceptHandoff() {
+//    and the history before anything else runs. With HANDOFF_MODE=code the URL carries a
+//    one-time code instead, exchanged here for the same four values.
+function keep(values) {
+  localStorage.setItem(ACCESS, values.token);
+  localStorage.setItem(REFRESH, values.refreshToken);
+  localStorage.setItem(USER, JSON.stringify({ userid: values.userid, username: values.username }));
+}
+
+async function acceptHandoff() {
   const hash = window.location.hash;
   if (!hash.startsWith("#/login?")) return;
   const params = new URLSearchParams(hash.slice("#/login?".length));
+  history.replaceState(null, "", window.location.pathname + window.location.search + "#/");
+  const code = params.get("code");
+  if (code) {
+    const response = await fetch("/api/token/exchange", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ code }),
+    });
+    if (response.ok) keep(await response.json());
+    return;
+  }
   const token = params.get("token");
   const refreshToken = params.get("refreshToken");
   if (token && refreshToken) {
-    localStorage.setItem(ACCESS, token);
-    localStorage.setItem(REFRESH, refreshToken);
-    localStorage.setItem(USER, JSON.stringify({ userid: params.get("userid"), username: params.get("username") }));
+    keep({ token, refreshToken, userid: params.get("userid"), username: params.get("username") });
   }
-  history.replaceState(null, "", window.location.pathname + "#/");
 }
 
 function clearTokens() {
@@ -134,15 +149,12 @@ async function signInInside() {
   try {
     const answer = await signInInsideDingTalk();
     if (!answer) return;
-    localStorage.setItem(ACCESS, answer.token);
-    localStorage.setItem(REFRESH, answer.refreshToken);
-    localStorage.setItem(USER, JSON.stringify({ userid: answer.userid, username: answer.username }));
+    keep(answer);
   } catch (failure) {
     view.replaceChildren(element("p", { class: "alert", role: "alert", id: "inapp-error" }, describeFailure(failure)));
     throw failure;
   }
 }
 
-acceptHandoff();
-signInInside().then(home, () => null);
-window.addEventListener("hashchange", () => { acceptHandoff(); home(); });
+acceptHandoff().then(signInInside).then(home, () => null);
+window.addEventListener("hashchange", () => { acceptHandoff().then(home); });

@@ -340,3 +340,26 @@ async fn silent_login_inside_the_dingtalk_client() {
     driver.client.close().await.unwrap();
     plain.client.close().await.unwrap();
 }
+
+/// Issue #12 §5: with `HANDOFF_MODE=code` the reference SPA exchanges the one-time code
+/// and shows the user; no token ever was in the address.
+#[actix_web::test]
+async fn the_spa_exchanges_a_handoff_code() {
+    if !browser_available() {
+        return;
+    }
+    let app = crate::helpers::spawn_app_with(Backend::Sqlite, &[("HANDOFF_MODE", "code")]).await;
+    let driver = start_browser().await;
+    let c = &driver.client;
+    c.goto(&app.url("/login")).await.unwrap();
+    click(c, "#dingtalk-login").await;
+    click(c, "#agree").await;
+    wait_for_text(c, "#spa-name", "张三").await;
+    assert!(local_storage(c, "token").await.is_some());
+    let history = c
+        .execute("return window.location.href;", vec![])
+        .await
+        .unwrap();
+    assert!(!history.as_str().unwrap().contains("code="), "{history}");
+    driver.client.close().await.unwrap();
+}

@@ -63,6 +63,7 @@ fn unparsable_settings_name_the_variable() {
         "DINGTALK_CORP_IDS",
     );
     assert_config_error(&[("DATABASE_TIMEOUT_MS", "soon")], "DATABASE_TIMEOUT_MS");
+    assert_config_error(&[("HANDOFF_MODE", "cookie")], "HANDOFF_MODE");
     assert_config_error(
         &[("DINGTALK_VERIFY_MEMBERSHIP", "true")],
         "DINGTALK_VERIFY_MEMBERSHIP",

@@ -13,6 +13,7 @@ mod client_login;
 mod config;
 mod dingtalk_failures;
 mod dingtalk_flow;
+mod handoff_codes;
 mod health;
 mod login_page;
 mod membership;

@@ -74,6 +74,21 @@ pub async fn refresh(
     Ok(tokens_response(&pair))
 }
 
+#[derive(Deserialize)]
+pub struct ExchangeBody {
+    code: String,
+}
+
+/// `POST /api/token/exchange` `{"code"}` (`HANDOFF_MODE=code`) → the four values; the code
+/// works once, and a second use ends the login it stood for.
+pub async fn exchange(
+    body: web::Json<ExchangeBody>,
+    login: web::Data<LoginService>,
+) -> Result<HttpResponse, ApiError> {
+    let pair = login.exchange_handoff_code(body.into_inner().code).await?;
+    Ok(tokens_response(&pair))
+}
+
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkedAccountView {

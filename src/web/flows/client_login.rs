@@ -8,7 +8,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
-use super::handoff::handoff_url;
+use super::handoff::handoff_location;
 use super::link_account;
 use crate::config::Settings;
 use crate::domain::ProviderKind;
@@ -76,7 +76,7 @@ pub async fn inapp_login(
                     "username": pair.username,
                     "token": pair.access_token,
                     "refreshToken": pair.refresh_token,
-                    "handoffUrl": handoff_url(&settings.frontend_login_url, &pair),
+                    "handoffUrl": handoff_location(&settings, &login, &pair).await?,
                 })))
         }
         ProviderLogin::ProofNeeded(identity) => {

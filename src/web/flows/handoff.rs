@@ -1,11 +1,33 @@
 //! Where a successful login sends the browser: the SPA's `#/login?userid=..&username=..
-//! &token=..&refreshToken=..` route (the tutorial's contract), or a local `next` path.
+//! &token=..&refreshToken=..` route (the tutorial's contract) — or, with
+//! `HANDOFF_MODE=code`, `#/login?code=..` with a one-time code the SPA exchanges at
+//! `POST /api/token/exchange` — or a local `next` path.
 
 use actix_web::HttpResponse;
 use actix_web::http::header;
 use url::Url;
 
+use crate::config::{HandoffMode, Settings};
+use crate::login::{LoginError, LoginService};
 use crate::tokens::TokenPair;
+
+/// The SPA's handoff for `pair`, as `HANDOFF_MODE` says.
+pub async fn handoff_location(
+    settings: &Settings,
+    login: &LoginService,
+    pair: &TokenPair,
+) -> Result<String, LoginError> {
+    Ok(match settings.handoff_mode {
+        HandoffMode::Query => handoff_url(&settings.frontend_login_url, pair),
+        HandoffMode::Code => {
+            let code = login.handoff_code(pair).await?;
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .append_pair("code", &code)
+                .finish();
+            in_login_route(&settings.frontend_login_url, &query)
+        }
+    })
+}
 
 /// The SPA route with the four values appended after the fragment's route, URL-encoded.
 pub fn handoff_url(frontend_login_url: &Url, pair: &TokenPair) -> String {
@@ -15,6 +37,11 @@ pub fn handoff_url(frontend_login_url: &Url, pair: &TokenPair) -> String {
         .append_pair("token", &pair.access_token)
         .append_pair("refreshToken", &pair.refresh_token)
         .finish();
+    in_login_route(frontend_login_url, &query)
+}
+
+/// `query` after the SPA's login route in the fragment.
+fn in_login_route(frontend_login_url: &Url, query: &str) -> String {
     let base = frontend_login_url.as_str();
     let separator = match frontend_login_url.fragment() {
         Some(fragment) if fragment.contains('?') => "&",

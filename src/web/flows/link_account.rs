@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::handoff::{handoff_url, redirect_with_tokens};
+use super::handoff::{handoff_location, redirect_with_tokens};
 use crate::config::Settings;
 use crate::error::{FormRefusal, PageError};
 use crate::i18n::Lang;
@@ -124,7 +124,7 @@ pub async fn prove(
         .link_with_password(&client, pending.identity.clone(), username, &form.password)
         .await;
     match result {
-        Ok(pair) => finish(&session, &settings, pending.next, &pair, lang),
+        Ok(pair) => finish(&session, &settings, &login, pending.next, &pair, lang).await,
         Err(error @ (LoginError::BadCredentials | LoginError::Throttled(_))) => {
             let refusal = FormRefusal::from_login(error, lang)?;
             render(lang, &session, &login, &pending, username, Some(&refusal))
@@ -155,13 +155,14 @@ pub async fn new_account(
         .register_instead(&client, pending.identity.clone())
         .await
         .map_err(|e| PageError::from_login(e, lang))?;
-    finish(&session, &settings, pending.next, &pair, lang)
+    finish(&session, &settings, &login, pending.next, &pair, lang).await
 }
 
 /// The end of any provider login: the browser session, then the SPA handoff (or `next`).
-pub fn finish(
+pub async fn finish(
     session: &TypedSession,
     settings: &Settings,
+    login: &LoginService,
     next: Option<String>,
     pair: &TokenPair,
     lang: Lang,
@@ -173,6 +174,11 @@ pub fn finish(
             sid: pair.session_id.clone(),
         })
         .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
-    let location = next.unwrap_or_else(|| handoff_url(&settings.frontend_login_url, pair));
+    let location = match next {
+        Some(next) => next,
+        None => handoff_location(settings, login, pair)
+            .await
+            .map_err(|e| PageError::from_login(e, lang))?,
+    };
     Ok(redirect_with_tokens(&location))
 }

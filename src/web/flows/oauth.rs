@@ -189,7 +189,9 @@ pub async fn callback(
         .await
         .map_err(|e| PageError::from_login(e, lang))?;
     match outcome {
-        ProviderLogin::SignedIn(pair) => finish(&session, &settings, pending.next, &pair, lang),
+        ProviderLogin::SignedIn(pair) => {
+            finish(&session, &settings, &login, pending.next, &pair, lang).await
+        }
         ProviderLogin::ProofNeeded(identity) => {
             let waiting = PendingIdentity {
                 identity,

@@ -10,7 +10,7 @@ use crate::error::{FormRefusal, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService};
 use crate::web::extract::{CsrfForm, CsrfProtected, lang_of};
-use crate::web::flows::handoff::{handoff_url, redirect_with_tokens, safe_next};
+use crate::web::flows::handoff::{handoff_location, redirect_with_tokens, safe_next};
 use crate::web::render::render_form_page;
 use crate::web::session::{SessionLogin, TypedSession};
 
@@ -128,7 +128,12 @@ pub async fn login(
                     sid: pair.session_id.clone(),
                 })
                 .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
-            let location = next.unwrap_or_else(|| handoff_url(&settings.frontend_login_url, &pair));
+            let location = match next {
+                Some(next) => next,
+                None => handoff_location(&settings, &login, &pair)
+                    .await
+                    .map_err(|e| PageError::from_login(e, lang))?,
+            };
             Ok(redirect_with_tokens(&location))
         }
         Err(error) => {
