@@ -1,7 +1,8 @@
 //! Signing people in and out, as one service beside `accounts` and `tokens`: password
 //! login (throttled, argon2 on its own threads), provider login (bind or register and the
-//! login session in one transaction), linking a provider to the signed-in user, refresh,
-//! ending one or all sessions, changing a password, unlinking. Every database call runs off
+//! login session in one transaction, or proof first when a phone number is owned), linking
+//! a provider, one-time handoff codes, refresh, ending one or all sessions, changing a
+//! password, unlinking. Every database call runs off
 //! the async workers. The web layer only translates HTTP to these calls and back; nothing
 //! here knows HTTP.
 
@@ -17,15 +18,14 @@ use std::time::Duration;
 
 use crate::accounts::{self, AccountError, LinkOutcome, LoginThrottle, PhoneMatch, SignupPolicy};
 use crate::crypto::{random_token, sha256_hex};
-use crate::db::models::User;
-use crate::db::models::now;
+use crate::db::models::{User, now};
 use crate::db::sessions::HandoffUse;
 use crate::db::{self, DbConn, DbError, DbPool, sessions, users, write_transaction};
+use crate::domain::{ProviderIdentity, ProviderKind, UserId};
+use crate::tokens::{Authenticated, TokenError, TokenPair, TokenService};
 
 /// How long a handoff code may wait for its exchange.
 const HANDOFF_CODE_SECONDS: i64 = 60;
-use crate::domain::{ProviderIdentity, ProviderKind, UserId};
-use crate::tokens::{Authenticated, TokenError, TokenPair, TokenService};
 
 /// Who is asking, as far as the login rules care: the client's address (for throttling)
 /// and its User-Agent (shown in the list of sessions).
