@@ -171,7 +171,8 @@ impl ResponseError for ApiError {
     }
 }
 
-fn retry_seconds(wait: Duration) -> u64 {
+/// `Retry-After` in whole seconds, at least one.
+pub(crate) fn retry_seconds(wait: Duration) -> u64 {
     wait.as_secs().max(1)
 }
 

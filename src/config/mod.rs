@@ -164,13 +164,13 @@ impl Settings {
                 ));
             }
         };
-        let request_body_timeout = std::time::Duration::from_millis(parse_number(
+        let request_body_timeout = parse_millis(
             "REQUEST_BODY_TIMEOUT_MS",
             get("REQUEST_BODY_TIMEOUT_MS"),
             10_000,
             100,
             300_000,
-        )? as u64);
+        )?;
         let provider_max_in_flight = parse_number(
             "PROVIDER_MAX_IN_FLIGHT",
             get("PROVIDER_MAX_IN_FLIGHT"),
@@ -185,13 +185,13 @@ impl Settings {
             1,
             10_000,
         )? as usize;
-        let database_timeout = std::time::Duration::from_millis(parse_number(
+        let database_timeout = parse_millis(
             "DATABASE_TIMEOUT_MS",
             get("DATABASE_TIMEOUT_MS"),
             5_000,
             200,
             60_000,
-        )? as u64);
+        )?;
 
         let jwt_secret = load_secret(
             "JWT_SECRET",
@@ -326,6 +326,36 @@ pub(crate) fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, Config
         ));
     }
     Ok(url)
+}
+
+/// `true`/`1` or `false`/`0`; unset gives `default`.
+pub(crate) fn parse_bool(
+    var: &'static str,
+    raw: Option<String>,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match raw.as_deref() {
+        None => Ok(default),
+        Some("true") | Some("1") => Ok(true),
+        Some("false") | Some("0") => Ok(false),
+        Some(other) => Err(config_error(
+            var,
+            format!("unknown value `{other}`"),
+            "Use true or false.",
+        )),
+    }
+}
+
+/// A number of milliseconds within `min..=max` (see `parse_number`).
+fn parse_millis(
+    var: &'static str,
+    raw: Option<String>,
+    default: i64,
+    min: i64,
+    max: i64,
+) -> Result<std::time::Duration, ConfigError> {
+    let millis = parse_number(var, raw, default, min, max)?;
+    Ok(std::time::Duration::from_millis(millis as u64))
 }
 
 pub(crate) fn parse_number(

@@ -4,7 +4,7 @@
 
 use url::Url;
 
-use super::{ConfigError, Secret, config_error, parse_http_url, parse_number};
+use super::{ConfigError, Secret, config_error, parse_bool, parse_http_url, parse_number};
 use crate::crypto::random_token;
 
 #[derive(Debug, Clone)]
@@ -36,18 +36,11 @@ pub(crate) fn dingtalk_settings(
     production: bool,
 ) -> Result<DingTalkSettings, ConfigError> {
     let client_id = get("DINGTALK_CLIENT_ID");
-    let sandbox = match get("DINGTALK_SANDBOX").as_deref() {
-        Some("true") | Some("1") => true,
-        Some("false") | Some("0") => false,
-        Some(other) => {
-            return Err(config_error(
-                "DINGTALK_SANDBOX",
-                format!("unknown value `{other}`"),
-                "Use true or false.",
-            ));
-        }
-        None => client_id.is_none(),
-    };
+    let sandbox = parse_bool(
+        "DINGTALK_SANDBOX",
+        get("DINGTALK_SANDBOX"),
+        client_id.is_none(),
+    )?;
     if production && sandbox {
         return Err(config_error(
             "DINGTALK_CLIENT_ID",
@@ -134,28 +127,16 @@ pub(crate) fn dingtalk_settings(
             ));
         }
     };
-    let bind_by_phone = match get("DINGTALK_BIND_BY_PHONE").as_deref() {
-        None | Some("true") | Some("1") => true,
-        Some("false") | Some("0") => false,
-        Some(other) => {
-            return Err(config_error(
-                "DINGTALK_BIND_BY_PHONE",
-                format!("unknown value `{other}`"),
-                "Use true or false.",
-            ));
-        }
-    };
-    let verify_membership = match get("DINGTALK_VERIFY_MEMBERSHIP").as_deref() {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(other) => {
-            return Err(config_error(
-                "DINGTALK_VERIFY_MEMBERSHIP",
-                format!("unknown value `{other}`"),
-                "Use true or false.",
-            ));
-        }
-    };
+    let bind_by_phone = parse_bool(
+        "DINGTALK_BIND_BY_PHONE",
+        get("DINGTALK_BIND_BY_PHONE"),
+        true,
+    )?;
+    let verify_membership = parse_bool(
+        "DINGTALK_VERIFY_MEMBERSHIP",
+        get("DINGTALK_VERIFY_MEMBERSHIP"),
+        false,
+    )?;
     if verify_membership && corp_ids.is_empty() {
         return Err(config_error(
             "DINGTALK_VERIFY_MEMBERSHIP",

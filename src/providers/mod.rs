@@ -72,8 +72,7 @@ impl Providers {
         kind: ProviderKind,
         code: &str,
     ) -> Result<ProviderIdentity, FetchError> {
-        let provider = self.get(kind).ok_or(FetchError::NotConfigured(kind))?;
-        let _permit = self.in_flight.try_acquire().map_err(|_| FetchError::Busy)?;
+        let (provider, _permit) = self.reserve(kind)?;
         match provider.client_identity(code) {
             Some(identity) => Ok(identity.await?),
             None => Err(FetchError::NotConfigured(kind)),
@@ -87,9 +86,18 @@ impl Providers {
         kind: ProviderKind,
         code: &str,
     ) -> Result<ProviderIdentity, FetchError> {
-        let provider = self.get(kind).ok_or(FetchError::NotConfigured(kind))?;
-        let _permit = self.in_flight.try_acquire().map_err(|_| FetchError::Busy)?;
+        let (provider, _permit) = self.reserve(kind)?;
         Ok(provider.fetch_identity(code).await?)
+    }
+
+    /// The provider, and a place in the budget of calls, held until the call ends.
+    fn reserve(
+        &self,
+        kind: ProviderKind,
+    ) -> Result<(&Arc<dyn IdentityProvider>, tokio::sync::SemaphorePermit<'_>), FetchError> {
+        let provider = self.get(kind).ok_or(FetchError::NotConfigured(kind))?;
+        let permit = self.in_flight.try_acquire().map_err(|_| FetchError::Busy)?;
+        Ok((provider, permit))
     }
 }
 

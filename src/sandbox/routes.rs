@@ -302,33 +302,20 @@ async fn user_by_unionid(
     body: web::Bytes,
     sandbox: web::Data<Sandbox>,
 ) -> HttpResponse {
-    if query.access_token.as_deref() != Some(sandbox.app_token()) {
-        return HttpResponse::Ok().json(serde_json::json!({
-            "errcode": 40014, "errmsg": "不合法的access_token", "request_id": random_token(12),
-        }));
+    if let Some(refused) = refuse_foreign_token(&query, &sandbox) {
+        return refused;
     }
-    let unionid = serde_json::from_slice::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|b| b.get("unionid").and_then(|u| u.as_str()).map(str::to_owned))
-        .unwrap_or_default();
+    let unionid = body_field(&body, "unionid");
     let member = preset_identities()
         .into_iter()
         .find(|(_, identity)| identity.union_id == unionid);
-    let answer = match member {
-        Some((key, identity)) => serde_json::json!({
-            "errcode": 0,
-            "errmsg": "ok",
-            "result": {
-                "contact_type": if key == "lisi" { 1 } else { 0 },
-                "userid": identity.open_id,
-            },
-            "request_id": random_token(12),
-        }),
-        None => serde_json::json!({
-            "errcode": 60121, "errmsg": "找不到该用户", "request_id": random_token(12),
-        }),
-    };
-    HttpResponse::Ok().json(answer)
+    match member {
+        Some((key, identity)) => oapi_answer(serde_json::json!({
+            "contact_type": if key == "lisi" { 1 } else { 0 },
+            "userid": identity.open_id,
+        })),
+        None => oapi_refusal(60121, "找不到该用户"),
+    }
 }
 
 /// The simulated DingTalk client's `dd.requestAuthCode`: a code for a test identity (a
@@ -361,6 +348,19 @@ pub struct ClientIdentity {
     mobile: Option<String>,
 }
 
+/// The older host's success shape; its errors are HTTP 200 too (`oapi_refusal`).
+fn oapi_answer(result: serde_json::Value) -> HttpResponse {
+    HttpResponse::Ok().json(serde_json::json!({
+        "errcode": 0, "errmsg": "ok", "result": result, "request_id": random_token(12),
+    }))
+}
+
+/// The older host's calls need the app token this sandbox handed out.
+fn refuse_foreign_token(query: &AppTokenQuery, sandbox: &Sandbox) -> Option<HttpResponse> {
+    (query.access_token.as_deref() != Some(sandbox.app_token()))
+        .then(|| oapi_refusal(40014, "不合法的access_token"))
+}
+
 fn oapi_refusal(errcode: u32, errmsg: &str) -> HttpResponse {
     HttpResponse::Ok().json(serde_json::json!({
         "errcode": errcode, "errmsg": errmsg, "request_id": random_token(12),
@@ -380,21 +380,16 @@ async fn client_user_info(
     body: web::Bytes,
     sandbox: web::Data<Sandbox>,
 ) -> HttpResponse {
-    if query.access_token.as_deref() != Some(sandbox.app_token()) {
-        return oapi_refusal(40014, "不合法的access_token");
+    if let Some(refused) = refuse_foreign_token(&query, &sandbox) {
+        return refused;
     }
     match sandbox.redeem_client_code(&body_field(&body, "code")) {
-        Some((userid, identity)) => HttpResponse::Ok().json(serde_json::json!({
-            "errcode": 0,
-            "errmsg": "ok",
-            "result": {
-                "userid": userid,
-                "unionid": identity.union_id,
-                "name": identity.nick,
-                "sys": false,
-                "sys_level": 0,
-            },
-            "request_id": random_token(12),
+        Some((userid, identity)) => oapi_answer(serde_json::json!({
+            "userid": userid,
+            "unionid": identity.union_id,
+            "name": identity.nick,
+            "sys": false,
+            "sys_level": 0,
         })),
         None => oapi_refusal(40078, "不存在的临时授权码"),
     }
@@ -406,8 +401,8 @@ async fn staff_details(
     body: web::Bytes,
     sandbox: web::Data<Sandbox>,
 ) -> HttpResponse {
-    if query.access_token.as_deref() != Some(sandbox.app_token()) {
-        return oapi_refusal(40014, "不合法的access_token");
+    if let Some(refused) = refuse_foreign_token(&query, &sandbox) {
+        return refused;
     }
     let userid = body_field(&body, "userid");
     match sandbox.staff(&userid) {
@@ -424,9 +419,7 @@ async fn staff_details(
                 result["mobile"] = mobile.into();
                 result["state_code"] = "86".into();
             }
-            HttpResponse::Ok().json(serde_json::json!({
-                "errcode": 0, "errmsg": "ok", "result": result, "request_id": random_token(12),
-            }))
+            oapi_answer(result)
         }
         None => oapi_refusal(33012, "无效的userid"),
     }

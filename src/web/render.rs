@@ -33,7 +33,7 @@ pub fn render_form_page(
     if let Some(wait) = refusal.and_then(|r| r.retry_after) {
         response.headers_mut().insert(
             actix_web::http::header::RETRY_AFTER,
-            wait.as_secs().max(1).into(),
+            crate::error::retry_seconds(wait).into(),
         );
     }
     Ok(response)

@@ -7,7 +7,7 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, spawn_app_with};
+use crate::helpers::{Backend, TestApp, spawn_app_with_dingtalk};
 
 backend_tests!(
     a_good_dingtalk_is_called_with_the_documented_shapes,
@@ -26,17 +26,7 @@ const TOKEN_PATH: &str = "/v1.0/oauth2/userAccessToken";
 const PROFILE_PATH: &str = "/v1.0/contact/users/me";
 
 async fn app_with(backend: Backend, dingtalk: &MockServer) -> TestApp {
-    let uri = dingtalk.uri();
-    spawn_app_with(
-        backend,
-        &[
-            ("DINGTALK_CLIENT_ID", "test-client"),
-            ("DINGTALK_CLIENT_SECRET", "test-client-secret-placeholder"),
-            ("DINGTALK_API_BASE", uri.as_str()),
-            ("DINGTALK_TIMEOUT_MS", "800"),
-        ],
-    )
-    .await
+    spawn_app_with_dingtalk(backend, &dingtalk.uri(), &[("DINGTALK_TIMEOUT_MS", "800")]).await
 }
 
 async fn token_answers(dingtalk: &MockServer, response: ResponseTemplate) {
@@ -290,18 +280,11 @@ async fn malformed_profiles_are_refused(backend: Backend) {
 async fn provider_calls_in_flight_are_bounded(backend: Backend) {
     let dingtalk = MockServer::start().await;
     token_answers(&dingtalk, good_token().set_delay(Duration::from_secs(30))).await;
-    let uri = dingtalk.uri();
-    let app = spawn_app_with(
-        backend,
-        &[
-            ("DINGTALK_CLIENT_ID", "test-client"),
-            ("DINGTALK_CLIENT_SECRET", "test-client-secret-placeholder"),
-            ("DINGTALK_API_BASE", uri.as_str()),
-            ("DINGTALK_TIMEOUT_MS", "3000"),
-            ("PROVIDER_MAX_IN_FLIGHT", "1"),
-        ],
-    )
-    .await;
+    let limits = [
+        ("DINGTALK_TIMEOUT_MS", "3000"),
+        ("PROVIDER_MAX_IN_FLIGHT", "1"),
+    ];
+    let app = spawn_app_with_dingtalk(backend, &dingtalk.uri(), &limits).await;
     let first = login(&app);
     let second = async {
         while dingtalk

@@ -181,6 +181,23 @@ pub fn through_proxy(url: &str, proxy_port: u16) -> String {
     parsed.to_string()
 }
 
+/// The app against a DingTalk test double at `dingtalk` (its API host, and the older one),
+/// as the app `test-client`, plus `extra` settings.
+pub async fn spawn_app_with_dingtalk(
+    backend: Backend,
+    dingtalk: &str,
+    extra: &[(&str, &str)],
+) -> TestApp {
+    let mut overrides = vec![
+        ("DINGTALK_CLIENT_ID", "test-client"),
+        ("DINGTALK_CLIENT_SECRET", "test-client-secret-placeholder"),
+        ("DINGTALK_API_BASE", dingtalk),
+        ("DINGTALK_OAPI_BASE", dingtalk),
+    ];
+    overrides.extend_from_slice(extra);
+    spawn_app_with(backend, &overrides).await
+}
+
 pub async fn spawn_app(backend: Backend) -> TestApp {
     spawn_app_with(backend, &[]).await
 }
@@ -201,22 +218,14 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         None => Some(TestDatabase::new(backend, data_dir.path())),
     };
     let database_url = shared.unwrap_or_else(|| database.as_ref().unwrap().url.clone());
-    let mut env: HashMap<String, String> = [
-        ("BIND_ADDR", format!("127.0.0.1:{port}")),
-        ("PUBLIC_BASE_URL", base.clone()),
-        ("DATA_DIR", data_dir.path().display().to_string()),
-        ("DATABASE_URL", database_url.clone()),
-        ("JWT_SECRET", random_secret()),
-        ("SESSION_SECRET", random_secret()),
-    ]
-    .into_iter()
-    .map(|(k, v)| (k.to_owned(), v))
-    .collect();
-    for (key, value) in overrides {
-        env.insert((*key).to_owned(), (*value).to_owned());
-    }
-    let settings =
-        Settings::from_lookup(|key| env.get(key).cloned()).expect("test settings are valid");
+    let (bind, data) = (format!("127.0.0.1:{port}"), data_dir.path().to_owned());
+    let mut settings_env = vec![
+        ("BIND_ADDR", bind.as_str()),
+        ("PUBLIC_BASE_URL", base.as_str()),
+        ("DATABASE_URL", database_url.as_str()),
+    ];
+    settings_env.extend_from_slice(overrides);
+    let settings = test_settings(&data, &settings_env);
     let app = Application::build_with_listener(settings.clone(), listener)
         .await
         .expect("the app starts");

@@ -6,7 +6,7 @@ use wiremock::matchers::{body_partial_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, browser, spawn_app_with};
+use crate::helpers::{Backend, TestApp, browser, spawn_app_with_dingtalk};
 
 backend_tests!(
     an_employee_gets_in_with_numbers_sent_as_strings,
@@ -70,19 +70,11 @@ fn answer(body: serde_json::Value) -> ResponseTemplate {
 }
 
 async fn app_with(backend: Backend, dingtalk: &MockServer) -> TestApp {
-    let uri = dingtalk.uri();
-    spawn_app_with(
-        backend,
-        &[
-            ("DINGTALK_CLIENT_ID", "test-client"),
-            ("DINGTALK_CLIENT_SECRET", "test-client-secret-placeholder"),
-            ("DINGTALK_API_BASE", uri.as_str()),
-            ("DINGTALK_OAPI_BASE", uri.as_str()),
-            ("DINGTALK_CORP_IDS", CORP),
-            ("DINGTALK_VERIFY_MEMBERSHIP", "true"),
-        ],
-    )
-    .await
+    let org = [
+        ("DINGTALK_CORP_IDS", CORP),
+        ("DINGTALK_VERIFY_MEMBERSHIP", "true"),
+    ];
+    spawn_app_with_dingtalk(backend, &dingtalk.uri(), &org).await
 }
 
 /// A DingTalk login in a fresh browser; the status and the page.

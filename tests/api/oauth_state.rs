@@ -5,7 +5,10 @@ use wiremock::matchers::any;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, browser, location, query_param, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, browser, location, query_param, spawn_app, spawn_app_with,
+    spawn_app_with_dingtalk,
+};
 
 backend_tests!(
     authorize_builds_the_dingtalk_url_exactly,
@@ -33,14 +36,8 @@ async fn app_with_untouchable_dingtalk(
         .expect(0)
         .mount(&dingtalk)
         .await;
-    let uri = dingtalk.uri();
-    let mut overrides = vec![
-        ("DINGTALK_CLIENT_ID", "test-client"),
-        ("DINGTALK_CLIENT_SECRET", "test-client-secret-placeholder"),
-        ("DINGTALK_API_BASE", uri.as_str()),
-    ];
-    overrides.extend_from_slice(extra);
-    (spawn_app_with(backend, &overrides).await, dingtalk)
+    let app = spawn_app_with_dingtalk(backend, &dingtalk.uri(), extra).await;
+    (app, dingtalk)
 }
 
 async fn assert_refused(app: &TestApp, response: reqwest::Response) {

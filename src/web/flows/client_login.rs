@@ -17,9 +17,6 @@ use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
 use crate::web::session::{PendingIdentity, SessionLogin, TypedSession};
 
-/// In-client codes are short opaque strings, like the web flow's.
-const MAX_CODE_BYTES: usize = 512;
-
 #[derive(Deserialize)]
 pub struct ClientCode {
     #[serde(rename = "authCode")]
@@ -38,8 +35,7 @@ pub async fn inapp_login(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let code = body.auth_code.or(body.code).unwrap_or_default();
-    if code.is_empty() || code.len() > MAX_CODE_BYTES || !code.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if !super::plausible_code(&code) {
         return Err(ApiError::bad_request("authCode is missing or malformed"));
     }
     let identity = match providers

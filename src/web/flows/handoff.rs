@@ -8,8 +8,36 @@ use actix_web::http::header;
 use url::Url;
 
 use crate::config::{HandoffMode, Settings};
+use crate::error::PageError;
+use crate::i18n::Lang;
 use crate::login::{LoginError, LoginService};
 use crate::tokens::TokenPair;
+use crate::web::session::{SessionLogin, TypedSession};
+
+/// The end of a login in a browser (password form, provider callback, link-account page):
+/// the browser session (a fresh one: no fixation), then `next` or the SPA's handoff.
+pub async fn sign_in_and_hand_over(
+    session: &TypedSession,
+    settings: &Settings,
+    login: &LoginService,
+    next: Option<String>,
+    pair: &TokenPair,
+    lang: Lang,
+) -> Result<HttpResponse, PageError> {
+    session
+        .log_in(&SessionLogin {
+            userid: pair.userid,
+            sid: pair.session_id.clone(),
+        })
+        .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
+    let location = match next {
+        Some(next) => next,
+        None => handoff_location(settings, login, pair)
+            .await
+            .map_err(|e| PageError::from_login(e, lang))?,
+    };
+    Ok(redirect_with_tokens(&location))
+}
 
 /// The SPA's handoff for `pair`, as `HANDOFF_MODE` says.
 pub async fn handoff_location(

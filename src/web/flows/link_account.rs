@@ -9,7 +9,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::handoff::{handoff_location, redirect_with_tokens};
+use super::handoff::sign_in_and_hand_over;
 use crate::config::Settings;
 use crate::error::{FormRefusal, PageError};
 use crate::i18n::Lang;
@@ -17,7 +17,7 @@ use crate::login::{ClientInfo, LoginError, LoginService};
 use crate::tokens::TokenPair;
 use crate::web::extract::{CsrfForm, CsrfProtected};
 use crate::web::render::render_form_page;
-use crate::web::session::{PendingIdentity, SessionLogin, TypedSession};
+use crate::web::session::{PendingIdentity, TypedSession};
 
 pub const PATH: &str = "/login/link-account";
 
@@ -158,7 +158,8 @@ pub async fn new_account(
     finish(&session, &settings, &login, pending.next, &pair, lang).await
 }
 
-/// The end of any provider login: the browser session, then the SPA handoff (or `next`).
+/// The end of any provider login: the waiting identity (if any) is used up, then the
+/// browser is signed in and handed over.
 pub async fn finish(
     session: &TypedSession,
     settings: &Settings,
@@ -168,17 +169,5 @@ pub async fn finish(
     lang: Lang,
 ) -> Result<HttpResponse, PageError> {
     session.release_identity();
-    session
-        .log_in(&SessionLogin {
-            userid: pair.userid,
-            sid: pair.session_id.clone(),
-        })
-        .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
-    let location = match next {
-        Some(next) => next,
-        None => handoff_location(settings, login, pair)
-            .await
-            .map_err(|e| PageError::from_login(e, lang))?,
-    };
-    Ok(redirect_with_tokens(&location))
+    sign_in_and_hand_over(session, settings, login, next, pair, lang).await
 }

@@ -20,9 +20,6 @@ use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
 use crate::web::session::{PendingIdentity, PendingLogin, StateCheck, TypedSession};
 
-/// Authorization codes are short opaque strings; anything longer is not one.
-const MAX_CODE_BYTES: usize = 512;
-
 /// Which provider the route it is attached to serves.
 #[derive(Debug, Clone, Copy)]
 pub struct ProviderRoute(pub ProviderKind);
@@ -144,8 +141,7 @@ pub async fn callback(
         ));
     }
     let code = query.auth_code.or(query.code).unwrap_or_default();
-    if code.is_empty() || code.len() > MAX_CODE_BYTES || !code.bytes().all(|b| b.is_ascii_graphic())
-    {
+    if !super::plausible_code(&code) {
         tracing::warn!("provider callback with a missing or malformed code");
         return Err(restart(
             lang,

@@ -10,9 +10,9 @@ use crate::error::{FormRefusal, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService};
 use crate::web::extract::{CsrfForm, CsrfProtected, lang_of};
-use crate::web::flows::handoff::{handoff_location, redirect_with_tokens, safe_next};
+use crate::web::flows::handoff::{safe_next, sign_in_and_hand_over};
 use crate::web::render::render_form_page;
-use crate::web::session::{SessionLogin, TypedSession};
+use crate::web::session::TypedSession;
 
 #[derive(Template)]
 #[template(path = "login.html")]
@@ -121,21 +121,7 @@ pub async fn login(
         .password_login(&client, username, &form.password)
         .await
     {
-        Ok(pair) => {
-            session
-                .log_in(&SessionLogin {
-                    userid: pair.userid,
-                    sid: pair.session_id.clone(),
-                })
-                .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
-            let location = match next {
-                Some(next) => next,
-                None => handoff_location(&settings, &login, &pair)
-                    .await
-                    .map_err(|e| PageError::from_login(e, lang))?,
-            };
-            Ok(redirect_with_tokens(&location))
-        }
+        Ok(pair) => sign_in_and_hand_over(&session, &settings, &login, next, &pair, lang).await,
         Err(error) => {
             let refusal = FormRefusal::from_login(error, lang)?;
             let view = LoginView {
