@@ -196,7 +196,7 @@ impl IdentityProvider for DingTalk {
         code: &'a str,
     ) -> Option<BoxFuture<'a, Result<ProviderIdentity, ProviderError>>> {
         let org = self.org.as_ref()?;
-        Some(Box::pin(self.client_identity(org, code)))
+        Some(Box::pin(self.identity_from_client_code(org, code)))
     }
 
     fn fetch_identity<'a>(
@@ -230,9 +230,9 @@ impl IdentityProvider for DingTalk {
 impl DingTalk {
     /// The app's own access token (`POST /v1.0/oauth2/accessToken` `{appKey, appSecret}`),
     /// kept until five minutes before DingTalk says it expires.
-    async fn app_token(&self, membership: &OrgApi) -> Result<String, ProviderError> {
+    async fn app_token(&self, org: &OrgApi) -> Result<String, ProviderError> {
         const STEP: &str = "oauth2/accessToken";
-        let mut cached = membership.app_token.lock().await;
+        let mut cached = org.app_token.lock().await;
         let now = std::time::Instant::now();
         if let Some(token) = cached.as_ref().filter(|t| t.renew_at > now) {
             return Ok(token.value.clone());
@@ -241,7 +241,7 @@ impl DingTalk {
             "appKey": self.client_id,
             "appSecret": self.client_secret.expose(),
         });
-        let request = self.http.post(membership.app_token_url.clone()).json(&body);
+        let request = self.http.post(org.app_token_url.clone()).json(&body);
         let bytes = call(STEP, request, false).await?;
         let answer: AppTokenResponse = parse(STEP, &bytes)?;
         let Some(value) = answer.access_token.filter(|t| !t.is_empty()) else {
@@ -264,7 +264,7 @@ impl DingTalk {
     /// left) is refused; any other answer is DingTalk's trouble, reported to the admin.
     async fn check_membership(
         &self,
-        membership: &OrgApi,
+        org: &OrgApi,
         union_id: Option<&str>,
     ) -> Result<(), ProviderError> {
         const STEP: &str = "topapi/user/getbyunionid";
@@ -274,9 +274,7 @@ impl DingTalk {
             });
         };
         let body = serde_json::json!({ "unionid": union_id });
-        let (errcode, answer) = self
-            .oapi(membership, STEP, &membership.by_unionid_url, body)
-            .await?;
+        let (errcode, answer) = self.oapi(org, STEP, &org.by_unionid_url, body).await?;
         match errcode {
             Some(0) => {
                 let contact_type = answer
@@ -323,7 +321,7 @@ impl DingTalk {
     /// `requestAuthCode`, exchanged with the app token (`topapi/v2/user/getuserinfo`), then
     /// the person's details (`topapi/v2/user/get`). Keyed on unionId, so the web flow and
     /// this one find the same user and link.
-    async fn client_identity(
+    async fn identity_from_client_code(
         &self,
         org: &OrgApi,
         code: &str,

@@ -286,6 +286,41 @@ async fn admins_pre_create_users_who_sign_in_with_dingtalk(backend: Backend) {
         .await;
     assert_eq!(again.status(), 409);
     assert!(again.text().await.unwrap().contains("用户名已被占用"));
+    for (fields, status, says) in [
+        (
+            [
+                ("username", "other"),
+                ("name", ""),
+                ("phone", "139 0013 9000"),
+            ],
+            409,
+            "该手机号已属于另一个用户",
+        ),
+        (
+            [
+                ("username", "third"),
+                ("name", ""),
+                ("phone", "not a phone"),
+            ],
+            400,
+            "手机号无效",
+        ),
+        (
+            [
+                ("username", "has space"),
+                ("name", ""),
+                ("phone", "13700137000"),
+            ],
+            400,
+            "用户名无效",
+        ),
+    ] {
+        let refused = app
+            .submit(&admin, "/admin/accounts", "/admin/users", &fields)
+            .await;
+        assert_eq!(refused.status(), status, "{fields:?}");
+        assert!(refused.text().await.unwrap().contains(says), "{fields:?}");
+    }
 
     let values = handoff(&location(
         &app.dingtalk_login(&browser(), &[("identity", "wangwu")])

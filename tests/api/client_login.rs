@@ -14,6 +14,7 @@ backend_tests!(
     inside_dingtalk_a_person_is_signed_in_without_a_click,
     the_web_flow_and_the_client_find_one_user_and_one_link,
     outside_an_internal_app_there_is_no_client_login,
+    refusals_inside_the_client_are_json_with_their_codes,
 );
 
 const CORP: &str = "dingsandboxcorp1";
@@ -113,4 +114,48 @@ async fn outside_an_internal_app_there_is_no_client_login(backend: Backend) {
         40401
     );
     assert_eq!(app.counts().users, 0);
+}
+
+/// The in-client API's refusals: not a member (40303), no account under bind-only (40305),
+/// a phone number that belongs to an account that must prove its password (40901, the
+/// identity waiting for /login/link-account). Nothing is written by any of them.
+async fn refusals_inside_the_client_are_json_with_their_codes(backend: Backend) {
+    let verified = [
+        ("DINGTALK_CORP_IDS", CORP),
+        ("DINGTALK_VERIFY_MEMBERSHIP", "true"),
+    ];
+    let app = spawn_app_with(backend, &verified).await;
+    let code = client_code(&app, "lisi").await;
+    assert_eq!(
+        error_code(inapp_login(&app, &browser(), &code).await, 403).await,
+        40303
+    );
+    assert_eq!(app.counts().users, 0);
+
+    let closed = [
+        ("DINGTALK_CORP_IDS", CORP),
+        ("DINGTALK_SIGNUP", "bind-only"),
+    ];
+    let app = spawn_app_with(backend, &closed).await;
+    let code = client_code(&app, "zhangsan").await;
+    assert_eq!(
+        error_code(inapp_login(&app, &browser(), &code).await, 403).await,
+        40305
+    );
+    assert_eq!(app.counts().users, 0);
+
+    let app = spawn_app_with(backend, &[("DINGTALK_CORP_IDS", CORP)]).await;
+    app.create_user("dave", Some("13800138000"), false);
+    let client = browser();
+    let code = client_code(&app, "zhangsan").await;
+    assert_eq!(
+        error_code(inapp_login(&app, &client, &code).await, 409).await,
+        40901
+    );
+    assert_eq!(app.counts().links, 0);
+    let page = app.page(&client, "/login/link-account").await;
+    assert!(
+        page.contains("+86138****8000"),
+        "the identity waits: {page}"
+    );
 }
