@@ -14,6 +14,7 @@ use askama::Template;
 
 use crate::accounts::{AccountError, PasswordError};
 use crate::db::DbError;
+use crate::domain::ProviderKind;
 use crate::i18n::Lang;
 use crate::login::{LoginError, PasswordCheckError};
 use crate::providers::ProviderError;
@@ -243,7 +244,7 @@ impl From<ProviderError> for ApiError {
     fn from(error: ProviderError) -> Self {
         tracing::warn!(error = %error, "DingTalk sign-in failed");
         match error {
-            ProviderError::CodeRejected { .. } => ApiError::new(
+            ProviderError::CodeRejected { .. } | ProviderError::Unverified { .. } => ApiError::new(
                 ApiCode::ProviderCodeRejected,
                 "the DingTalk code is invalid, used or expired; ask DingTalk for a new one",
             ),
@@ -270,7 +271,7 @@ impl From<ProviderError> for ApiError {
 pub struct PageError {
     pub status: StatusCode,
     pub lang: Lang,
-    pub title: &'static str,
+    pub title: Cow<'static, str>,
     pub message: Cow<'static, str>,
     /// Where the page's button leads, and its label (the login page by default).
     pub back: (&'static str, &'static str),
@@ -292,14 +293,14 @@ impl PageError {
     pub fn new(
         status: StatusCode,
         lang: Lang,
-        title: &'static str,
+        title: impl Into<Cow<'static, str>>,
         message: impl Into<Cow<'static, str>>,
     ) -> PageError {
         let back = ("/login", lang.t("返回登录", "Back to login"));
         PageError {
             status,
             lang,
-            title,
+            title: title.into(),
             message: message.into(),
             back,
             retry_after: None,
@@ -439,34 +440,39 @@ impl PageError {
         PageError::unavailable(lang)
     }
 
-    pub fn from_provider(error: ProviderError, lang: Lang) -> PageError {
+    /// A provider's answer that did not name a person; `kind` says which provider.
+    pub fn from_provider(error: ProviderError, kind: ProviderKind, lang: Lang) -> PageError {
         // The provider's own code and request id are logged (never the code or a token).
-        tracing::warn!(error = %error, "DingTalk sign-in failed");
-        let title = lang.t("钉钉登录失败", "DingTalk sign-in failed");
+        tracing::warn!(provider = %kind, error = %error, "provider sign-in failed");
+        let name = kind.label(lang);
+        let title = lang.pick(format!("{name}登录失败"), format!("{name} sign-in failed"));
+        let page = |status, zh: String, en: String| {
+            PageError::new(status, lang, title.clone(), lang.pick(zh, en))
+        };
         match error {
-            ProviderError::CodeRejected { .. } => PageError::new(
+            ProviderError::CodeRejected { .. } => page(
                 StatusCode::BAD_REQUEST,
-                lang,
-                title,
-                lang.t("钉钉授权码无效或已过期，请重新登录。", "The DingTalk authorization code is invalid or has expired. Please sign in again."),
+                format!("{name}授权码无效或已使用，请重新登录。"),
+                format!("The {name} authorization code is invalid, used or expired. Please sign in again."),
             ),
-            ProviderError::PermissionDenied { .. } => PageError::new(
-                StatusCode::BAD_GATEWAY,
-                lang,
-                title,
-                lang.t(
-                    "钉钉拒绝读取您的账号信息：应用缺少通讯录个人信息读权限（Contact.User.Read）。请联系管理员。",
-                    "DingTalk refused to share your profile: the app lacks the Contact.User.Read permission. Please contact the administrator.",
-                ),
-            ),
-            ProviderError::Timeout { .. } | ProviderError::Unreachable { .. } | ProviderError::Upstream { .. } | ProviderError::OrganisationApi { .. } => {
-                PageError::new(
-                    StatusCode::BAD_GATEWAY,
-                    lang,
-                    title,
-                    lang.t("暂时无法连接钉钉，请稍后再试。", "DingTalk could not be reached. Please try again in a moment."),
+            ProviderError::Unverified { .. } => {
+                tracing::warn!(security_event = "provider_token_unverified", provider = %kind, "a provider token named another person or app");
+                page(
+                    StatusCode::BAD_REQUEST,
+                    format!("无法确认{name}账号的身份，请重新登录。"),
+                    format!("Your {name} account could not be confirmed. Please sign in again."),
                 )
             }
+            ProviderError::PermissionDenied { .. } => page(
+                StatusCode::BAD_GATEWAY,
+                "钉钉拒绝读取您的账号信息：应用缺少通讯录个人信息读权限（Contact.User.Read）。请联系管理员。".into(),
+                "DingTalk refused to share your profile: the app lacks the Contact.User.Read permission. Please contact the administrator.".into(),
+            ),
+            ProviderError::Timeout { .. } | ProviderError::Unreachable { .. } | ProviderError::Upstream { .. } | ProviderError::OrganisationApi { .. } => page(
+                StatusCode::BAD_GATEWAY,
+                format!("暂时无法连接{name}，请稍后再试。"),
+                format!("{name} could not be reached. Please try again in a moment."),
+            ),
             ProviderError::NotInOrganisation { .. } | ProviderError::NotAMember { .. } | ProviderError::NotVisible => PageError::new(
                 StatusCode::FORBIDDEN,
                 lang,
@@ -476,11 +482,10 @@ impl PageError {
                     "This service is only for members of its organisation. Choose the organisation when DingTalk asks, or sign in with your company's DingTalk account.",
                 ),
             ),
-            ProviderError::Malformed { .. } => PageError::new(
+            ProviderError::Malformed { .. } => page(
                 StatusCode::BAD_GATEWAY,
-                lang,
-                title,
-                lang.t("钉钉返回了无法识别的数据，请稍后再试。", "DingTalk answered with something unexpected. Please try again in a moment."),
+                format!("{name}返回了无法识别的数据，请稍后再试。"),
+                format!("{name} answered with something unexpected. Please try again in a moment."),
             ),
         }
     }
@@ -528,8 +533,8 @@ impl PageError {
                     lang,
                     lang.t("尚未开通账号", "No account yet"),
                     lang.t(
-                        "您还没有本系统的账号。请联系管理员为您开通后再用钉钉登录。",
-                        "You have no account here yet. Ask your administrator to add you, then sign in with DingTalk again.",
+                        "您还没有本系统的账号。请联系管理员为您开通后再登录。",
+                        "You have no account here yet. Ask your administrator to add you, then sign in again.",
                     ),
                 )
             }
@@ -543,30 +548,38 @@ impl PageError {
 
     /// The callback of "link a provider" on the account page did not link.
     pub fn from_linking(error: LoginError, lang: Lang) -> PageError {
-        let refused = |zh: &'static str, en: &'static str| {
+        let refused = |zh: String, en: String| {
             PageError::new(
                 StatusCode::CONFLICT,
                 lang,
                 lang.t("绑定失败", "Linking failed"),
-                lang.t(zh, en),
+                lang.pick(zh, en),
             )
             .back_to_account()
         };
         match error {
-            LoginError::Refused(AccountError::LinkedElsewhere) => refused(
-                "该钉钉账号已绑定其他用户，无法绑定到当前账号。",
-                "This DingTalk account already belongs to another user and cannot be linked to yours.",
-            ),
-            LoginError::Refused(AccountError::AlreadyLinked) => refused(
-                "您的账号已绑定一个钉钉账号，请先解绑。",
-                "Your account already has a DingTalk account linked. Unlink it first.",
-            ),
+            LoginError::Refused(AccountError::LinkedElsewhere(kind)) => {
+                let name = kind.label(lang);
+                refused(
+                    format!("该{name}账号已绑定其他用户，无法绑定到当前账号。"),
+                    format!(
+                        "This {name} account already belongs to another user and cannot be linked to yours."
+                    ),
+                )
+            }
+            LoginError::Refused(AccountError::AlreadyLinked(kind)) => {
+                let name = kind.label(lang);
+                refused(
+                    format!("您的账号已绑定一个{name}账号，请先解绑。"),
+                    format!("Your account already has a {name} account linked. Unlink it first."),
+                )
+            }
             LoginError::Db(db) => PageError::from_db(db, lang),
             other => {
                 tracing::warn!(error = %other, "linking refused");
                 refused(
-                    "登录状态已失效，请重新登录后再绑定。",
-                    "Your session has ended. Please sign in again and retry.",
+                    "登录状态已失效，请重新登录后再绑定。".into(),
+                    "Your session has ended. Please sign in again and retry.".into(),
                 )
             }
         }
@@ -587,7 +600,7 @@ impl ResponseError for PageError {
     fn error_response(&self) -> HttpResponse {
         let page = ErrorPage {
             lang: self.lang,
-            title: self.title,
+            title: &self.title,
             message: &self.message,
             status: self.status.as_u16(),
             back_href: self.back.0,

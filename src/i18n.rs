@@ -35,6 +35,14 @@ impl Lang {
         best.map(|(_, lang)| lang).unwrap_or(Lang::Zh)
     }
 
+    /// `t` for owned text (messages with a provider's name in them).
+    pub fn pick<T>(&self, zh: T, en: T) -> T {
+        match self {
+            Lang::Zh => zh,
+            Lang::En => en,
+        }
+    }
+
     pub fn t<'a>(&self, zh: &'a str, en: &'a str) -> &'a str {
         match self {
             Lang::Zh => zh,

@@ -20,9 +20,12 @@ use crate::config::{ConfigError, Settings};
 use crate::db::DbPool;
 use crate::error::{ApiError, PageError};
 use crate::login::LoginService;
+use crate::providers::IdentityProvider;
 use crate::providers::Providers;
 use crate::providers::dingtalk::DingTalk;
-use crate::sandbox::{self, Sandbox};
+use crate::providers::wechat::WeChat;
+use crate::providers::weibo::Weibo;
+use crate::sandbox::Sandboxes;
 use crate::tokens::TokenService;
 use crate::web::middleware::{self, rate_limit::RequestBudget};
 
@@ -50,23 +53,12 @@ impl Application {
         let port = listener.local_addr()?.port();
         let pool = open_database(&settings).await?;
 
-        let http = outbound_client(&settings)?;
-        let redirect_uri = format!("{}/user/dingtalkCallback/", settings.base_url());
-        let providers = Providers::new(
-            vec![Arc::new(DingTalk::new(
-                &settings.dingtalk,
-                http,
-                redirect_uri,
-            ))],
-            settings.provider_max_in_flight,
-        );
-        let sandbox = settings
-            .dingtalk
-            .sandbox
-            .then(|| web::Data::new(Sandbox::new(&settings.dingtalk)));
-        if sandbox.is_some() {
+        let providers = configured_providers(&settings)?;
+        let sandboxes = Sandboxes::from_settings(&settings);
+        if !sandboxes.names().is_empty() {
             tracing::warn!(
-                "DingTalk sandbox is on: logins use simulated DingTalk accounts (set DINGTALK_CLIENT_ID for the real one)"
+                providers = ?sandboxes.names(),
+                "sandbox is on: these providers are simulated (set their credentials for the real ones)"
             );
         }
 
@@ -149,10 +141,8 @@ impl Application {
                     .app_data(providers.clone())
                     .app_data(settings.clone())
                     .configure(crate::web::routes);
-            match &sandbox {
-                Some(sandbox) => app.app_data(sandbox.clone()).configure(sandbox::routes),
-                None => app,
-            }
+            let sandboxes = sandboxes.clone();
+            app.configure(move |cfg| sandboxes.configure(cfg))
         })
         .listen(listener)?
         .shutdown_timeout(5)
@@ -207,10 +197,35 @@ async fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
 /// The longest start-up waits for the database (migrations included).
 const STARTUP_DATABASE_WAIT: Duration = Duration::from_secs(30);
 
+/// Every enabled provider, sharing the process's one HTTP client and one budget of calls.
+/// Each gets its callback under `PUBLIC_BASE_URL` (DingTalk's is the tutorial's path).
+fn configured_providers(settings: &Settings) -> anyhow::Result<Providers> {
+    let http = outbound_client(settings)?;
+    let base = settings.base_url();
+    let mut list: Vec<Arc<dyn IdentityProvider>> = vec![Arc::new(DingTalk::new(
+        &settings.dingtalk,
+        http.clone(),
+        format!("{base}/user/dingtalkCallback/"),
+    ))];
+    if let Some(app) = &settings.wechat {
+        let redirect_uri = format!("{base}/user/wechat/callback/");
+        list.push(Arc::new(WeChat::new(app, http.clone(), redirect_uri)));
+    }
+    if let Some(app) = &settings.weibo {
+        let redirect_uri = format!("{base}/user/weibo/callback/");
+        list.push(Arc::new(Weibo::new(app, http.clone(), redirect_uri)));
+    }
+    Ok(Providers::new(list, settings.provider_max_in_flight))
+}
+
 /// The one HTTP client of the process: pooled connections, bounded time, no redirects
-/// (a 302 to an internal address must not be followed), https only against real DingTalk.
+/// (a 302 to an internal address must not be followed), https only when every provider's
+/// API is (real ones are; a sandbox on a developer machine is not).
 fn outbound_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
-    let https_only = settings.dingtalk.api_base.scheme() == "https";
+    let https_only = std::iter::once(&settings.dingtalk.api_base)
+        .chain(settings.wechat.iter().map(|app| &app.api_base))
+        .chain(settings.weibo.iter().map(|app| &app.api_base))
+        .all(|base| base.scheme() == "https");
     Ok(reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_millis(settings.dingtalk.timeout_ms))

@@ -1,7 +1,8 @@
 //! First-login policy for a third-party account, written down (ASVS 6.1.3):
 //! 1. a link for (provider, uid) exists → its user; else a link with the same unionId
 //!    (the id that survives re-creating the DingTalk app) → its user, and its uid is updated;
-//! 2. else a user with the same phone (E.164, with DingTalk's stateCode):
+//! 2. else a user with the same phone (E.164, with DingTalk's stateCode; WeChat and Weibo
+//!    give no phone, so their first login never binds by phone):
 //!    - who has no way to log in yet (no password, no link; an admin pre-created them for
 //!      this) and is not an admin → bound to them;
 //!    - anyone else → nothing is written: the person must prove they own that account (its
@@ -22,7 +23,7 @@ use super::AccountError;
 use crate::db::models::{NewLinkedAccount, NewUser, ROLE_USER, User, now};
 use crate::db::users::{self, LinkRefresh};
 use crate::db::{DbConn, DbError, write_transaction};
-use crate::domain::{Phone, ProviderIdentity, UNIONID_UID_PREFIX};
+use crate::domain::{Phone, ProviderIdentity, ProviderKind, UNIONID_UID_PREFIX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkOutcome {
@@ -43,10 +44,10 @@ pub enum PhoneMatch {
 /// Who may come in through a provider for the first time (issue #10).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignupPolicy {
-    /// `DINGTALK_SIGNUP=open`: anyone the provider vouches for may register; `bind-only`:
+    /// `SIGNUP=open`: anyone a provider vouches for may register; `bind-only`:
     /// only users who exist already (an admin created them, or they are linked).
     pub open: bool,
-    /// `DINGTALK_BIND_BY_PHONE`: a first login may bind to a user by phone number at all.
+    /// `DINGTALK_BIND_BY_PHONE`: a first DingTalk login may bind to a user by phone number at all.
     pub bind_by_phone: bool,
 }
 
@@ -176,7 +177,7 @@ fn register(
     let preferred = phone.map(|p| p.local_form().to_owned());
     let username = match preferred {
         Some(name) if !users::username_taken(conn, &name)? => name,
-        _ => generated_username(conn)?,
+        _ => generated_username(conn, identity.provider)?,
     };
     let name = if identity.nick.trim().is_empty() {
         username.clone()
@@ -201,9 +202,10 @@ fn register(
     )?)
 }
 
-fn generated_username(conn: &mut DbConn) -> Result<String, AccountError> {
+/// `wechat_1a2b3c4d`: unique, and says where the person came from.
+fn generated_username(conn: &mut DbConn, provider: ProviderKind) -> Result<String, AccountError> {
     loop {
-        let candidate = format!("dingtalk_{:08x}", rand::rng().random::<u32>());
+        let candidate = format!("{provider}_{:08x}", rand::rng().random::<u32>());
         if !users::username_taken(conn, &candidate)? {
             return Ok(candidate);
         }

@@ -18,18 +18,18 @@ pub fn link_to_user(
             return if existing.userid == userid {
                 Ok(())
             } else {
-                Err(AccountError::LinkedElsewhere)
+                Err(AccountError::LinkedElsewhere(identity.provider))
             };
         }
         if users::links_of(conn, userid)?
             .iter()
             .any(|l| l.types == identity.provider)
         {
-            return Err(AccountError::AlreadyLinked);
+            return Err(AccountError::AlreadyLinked(identity.provider));
         }
         users::insert_link(conn, &NewLinkedAccount::new(userid, identity)).map_err(|e| {
             if e.is_unique_violation() {
-                AccountError::LinkedElsewhere
+                AccountError::LinkedElsewhere(identity.provider)
             } else {
                 e.into()
             }

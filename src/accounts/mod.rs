@@ -17,7 +17,7 @@ pub use throttle::LoginThrottle;
 
 use crate::db::models::{NewUser, ROLE_ADMIN, ROLE_USER, User, now};
 use crate::db::{DbConn, DbError, users};
-use crate::domain::Phone;
+use crate::domain::{Phone, ProviderKind};
 
 #[derive(thiserror::Error)]
 pub enum AccountError {
@@ -39,16 +39,16 @@ pub enum AccountError {
     BadCredentials,
     #[error("no such user or linked account")]
     NotFound,
-    #[error("this DingTalk account already belongs to another user")]
-    LinkedElsewhere,
-    /// `DINGTALK_SIGNUP=bind-only` and nobody here matches the provider's identity.
+    #[error("this {0} account already belongs to another user")]
+    LinkedElsewhere(ProviderKind),
+    /// `SIGNUP=bind-only` and nobody here matches the provider's identity.
     #[error("registration is closed: an administrator must create this user first")]
     SignupClosed,
     /// The provider's phone number belongs to an account that can already log in.
     #[error("an account with this phone number exists; its owner must sign in to link")]
     PhoneOwned,
-    #[error("a DingTalk account is already linked; unlink it first")]
-    AlreadyLinked,
+    #[error("a {0} account is already linked; unlink it first")]
+    AlreadyLinked(ProviderKind),
     #[error("this is the user's only way to log in; set a password first")]
     LastLoginMethod,
     #[error("you cannot deactivate yourself or remove your own admin role")]

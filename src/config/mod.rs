@@ -5,7 +5,7 @@
 mod providers;
 mod secrets;
 
-pub use providers::DingTalkSettings;
+pub use providers::{DingTalkSettings, OAuthAppSettings};
 pub use secrets::{MIN_SECRET_LEN, Secret};
 
 use std::net::SocketAddr;
@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::db::DatabaseUrl;
-use providers::dingtalk_settings;
+use providers::{WECHAT_VARS, WEIBO_VARS, dingtalk_settings, oauth_app_settings};
 use secrets::load_secret;
 
 /// A setting that is wrong, with the variable's name and what to do about it.
@@ -89,6 +89,10 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` names the real client; nobody else's is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dingtalk: DingTalkSettings,
+    /// WeChat website login; `None` when off.
+    pub wechat: Option<OAuthAppSettings>,
+    /// Weibo login; `None` when off.
+    pub weibo: Option<OAuthAppSettings>,
 }
 
 impl Settings {
@@ -272,6 +276,8 @@ impl Settings {
                 .collect::<Result<_, _>>()?,
         };
         let dingtalk = dingtalk_settings(&get, &base, production)?;
+        let wechat = oauth_app_settings(&get, &WECHAT_VARS, &base, production)?;
+        let weibo = oauth_app_settings(&get, &WEIBO_VARS, &base, production)?;
 
         Ok(Settings {
             env,
@@ -296,12 +302,37 @@ impl Settings {
             rate_limit_per_minute,
             trusted_proxies,
             dingtalk,
+            wechat,
+            weibo,
         })
     }
 
     /// `PUBLIC_BASE_URL` as a string without a trailing slash.
     pub fn base_url(&self) -> &str {
         self.public_base_url.as_str().trim_end_matches('/')
+    }
+
+    /// The providers people can log in with, in the login page's order: DingTalk always,
+    /// WeChat and Weibo when configured (or sandboxed).
+    pub fn enabled_providers(&self) -> Vec<crate::domain::ProviderKind> {
+        use crate::domain::ProviderKind;
+        ProviderKind::DISPLAY_ORDER
+            .into_iter()
+            .filter(|kind| match kind {
+                ProviderKind::DingTalk => true,
+                ProviderKind::WeChat => self.wechat.is_some(),
+                ProviderKind::Weibo => self.weibo.is_some(),
+            })
+            .collect()
+    }
+
+    /// Whether any provider is simulated (the login page says so).
+    pub fn any_sandbox(&self) -> bool {
+        self.dingtalk.sandbox
+            || [&self.wechat, &self.weibo]
+                .into_iter()
+                .flatten()
+                .any(|app| app.sandbox)
     }
 
     /// Cookies are marked `Secure` only where the browser reaches us over https.

@@ -160,3 +160,135 @@ pub(crate) fn dingtalk_settings(
         },
     })
 }
+
+/// A plain OAuth2 app at a provider (WeChat, Weibo): its credentials and endpoints, or the
+/// built-in sandbox.
+#[derive(Debug, Clone)]
+pub struct OAuthAppSettings {
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The browser-facing authorize page.
+    pub auth_url: Url,
+    /// Base of the provider's token and profile endpoints.
+    pub api_base: Url,
+    /// Serve the built-in simulator of this provider under `/sandbox/<provider>`.
+    pub sandbox: bool,
+}
+
+impl OAuthAppSettings {
+    /// The endpoint at `path` under the API base.
+    pub fn api_url(&self, path: &str) -> Url {
+        let base = self.api_base.as_str().trim_end_matches('/');
+        Url::parse(&format!("{base}{path}")).expect("base URL was validated")
+    }
+}
+
+/// The names and defaults of one provider's settings.
+pub(crate) struct OAuthAppVars {
+    pub id: &'static str,
+    pub secret: &'static str,
+    pub auth_url: &'static str,
+    pub api_base: &'static str,
+    pub sandbox: &'static str,
+    pub real_auth_url: &'static str,
+    pub real_api_base: &'static str,
+    /// The sandbox's paths under `PUBLIC_BASE_URL`: its authorize page and API base.
+    pub sandbox_auth_path: &'static str,
+    pub sandbox_api_path: &'static str,
+    /// The sandbox's app id when none is given (shaped like a real one).
+    pub sandbox_client_id: &'static str,
+    /// Where the console shows the credentials, for the error message.
+    pub console: &'static str,
+}
+
+pub(crate) const WECHAT_VARS: OAuthAppVars = OAuthAppVars {
+    id: "WECHAT_APP_ID",
+    secret: "WECHAT_APP_SECRET",
+    auth_url: "WECHAT_AUTH_URL",
+    api_base: "WECHAT_API_BASE",
+    sandbox: "WECHAT_SANDBOX",
+    real_auth_url: "https://open.weixin.qq.com/connect/qrconnect",
+    real_api_base: "https://api.weixin.qq.com",
+    sandbox_auth_path: "/sandbox/wechat/connect/qrconnect",
+    sandbox_api_path: "/sandbox/wechat",
+    sandbox_client_id: "wxsandbox00000001",
+    console: "WeChat Open Platform (open.weixin.qq.com) > 管理中心 > 网站应用 > AppID / AppSecret",
+};
+
+pub(crate) const WEIBO_VARS: OAuthAppVars = OAuthAppVars {
+    id: "WEIBO_CLIENT_ID",
+    secret: "WEIBO_CLIENT_SECRET",
+    auth_url: "WEIBO_AUTH_URL",
+    api_base: "WEIBO_API_BASE",
+    sandbox: "WEIBO_SANDBOX",
+    real_auth_url: "https://api.weibo.com/oauth2/authorize",
+    real_api_base: "https://api.weibo.com",
+    sandbox_auth_path: "/sandbox/weibo/oauth2/authorize",
+    sandbox_api_path: "/sandbox/weibo",
+    sandbox_client_id: "1000000001",
+    console: "Weibo Open Platform (open.weibo.com) > 我的应用 > 应用信息 > App Key / App Secret",
+};
+
+/// A provider is on when its credentials are set, or (never in production) as a sandbox;
+/// `None` when it is off: in production without credentials, or with `<P>_SANDBOX=false`.
+pub(crate) fn oauth_app_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    vars: &OAuthAppVars,
+    base: &str,
+    production: bool,
+) -> Result<Option<OAuthAppSettings>, ConfigError> {
+    let (id, secret) = (get(vars.id), get(vars.secret));
+    let explicit_sandbox = get(vars.sandbox);
+    let sandbox = parse_bool(vars.sandbox, explicit_sandbox.clone(), id.is_none())?;
+    if production && sandbox {
+        if explicit_sandbox.is_some() {
+            return Err(config_error(
+                vars.sandbox,
+                "the sandbox cannot run when APP_ENV=production",
+                format!(
+                    "Unset {} and set {} and {}.",
+                    vars.sandbox, vars.id, vars.secret
+                ),
+            ));
+        }
+        return Ok(None);
+    }
+    let (client_id, client_secret) = match (id, secret) {
+        (Some(id), Some(secret)) => (id, Secret::new(secret)),
+        (Some(_), None) if !sandbox => {
+            return Err(config_error(
+                vars.secret,
+                format!("is missing while {} is set", vars.id),
+                format!("Copy it from {}.", vars.console),
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(config_error(
+                vars.id,
+                format!("is missing while {} is set", vars.secret),
+                format!("Copy it from {}.", vars.console),
+            ));
+        }
+        _ if !sandbox => return Ok(None),
+        // As with DingTalk: the sandbox accepts the random secret it was started with.
+        (id, _) => (
+            id.unwrap_or_else(|| vars.sandbox_client_id.to_owned()),
+            Secret::new(random_token(24)),
+        ),
+    };
+    let (default_auth, default_api) = if sandbox {
+        (
+            format!("{base}{}", vars.sandbox_auth_path),
+            format!("{base}{}", vars.sandbox_api_path),
+        )
+    } else {
+        (vars.real_auth_url.to_owned(), vars.real_api_base.to_owned())
+    };
+    Ok(Some(OAuthAppSettings {
+        client_id,
+        client_secret,
+        auth_url: parse_http_url(vars.auth_url, &get(vars.auth_url).unwrap_or(default_auth))?,
+        api_base: parse_http_url(vars.api_base, &get(vars.api_base).unwrap_or(default_api))?,
+        sandbox,
+    }))
+}

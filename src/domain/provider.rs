@@ -12,6 +12,7 @@ use diesel::sql_types::Integer;
 use serde::{Deserialize, Serialize};
 
 use super::Phone;
+use crate::i18n::Lang;
 
 /// A third-party login provider, stored in `sflogin.types` with the tutorial's numbers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, AsExpression, FromSqlRow)]
@@ -46,6 +47,44 @@ impl ProviderKind {
             ProviderKind::WeChat => "wechat",
         }
     }
+
+    pub fn from_name(name: &str) -> Option<ProviderKind> {
+        ProviderKind::ALL.into_iter().find(|p| p.name() == name)
+    }
+
+    /// What people call it, in their language.
+    pub fn label(self, lang: Lang) -> &'static str {
+        match self {
+            ProviderKind::DingTalk => lang.t("钉钉", "DingTalk"),
+            ProviderKind::Weibo => lang.t("微博", "Weibo"),
+            ProviderKind::WeChat => lang.t("微信", "WeChat"),
+        }
+    }
+
+    /// The text of its login button.
+    pub fn login_label(self, lang: Lang) -> &'static str {
+        match self {
+            ProviderKind::DingTalk => lang.t("钉钉登录", "Log in with DingTalk"),
+            ProviderKind::Weibo => lang.t("微博登录", "Log in with Weibo"),
+            ProviderKind::WeChat => lang.t("微信登录", "Log in with WeChat"),
+        }
+    }
+
+    /// The text of its "link" button on the account page.
+    pub fn link_label(self, lang: Lang) -> &'static str {
+        match self {
+            ProviderKind::DingTalk => lang.t("绑定钉钉", "Link DingTalk"),
+            ProviderKind::Weibo => lang.t("绑定微博", "Link Weibo"),
+            ProviderKind::WeChat => lang.t("绑定微信", "Link WeChat"),
+        }
+    }
+
+    /// The order of the login page's buttons: DingTalk first, then WeChat, then Weibo.
+    pub const DISPLAY_ORDER: [ProviderKind; 3] = [
+        ProviderKind::DingTalk,
+        ProviderKind::WeChat,
+        ProviderKind::Weibo,
+    ];
 }
 
 impl fmt::Display for ProviderKind {
@@ -64,9 +103,7 @@ impl Serialize for ProviderKind {
 impl<'de> Deserialize<'de> for ProviderKind {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let name = String::deserialize(deserializer)?;
-        ProviderKind::ALL
-            .into_iter()
-            .find(|p| p.name() == name)
+        ProviderKind::from_name(&name)
             .ok_or_else(|| serde::de::Error::custom(format!("no provider `{name}`")))
     }
 }

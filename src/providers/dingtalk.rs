@@ -6,13 +6,10 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
+use super::http::{clean_nick, is_web_url, number, parse, send, text_of};
 use super::{IdentityProvider, ProviderError};
 use crate::config::{DingTalkSettings, Secret};
 use crate::domain::{Phone, ProviderIdentity, ProviderKind, UNIONID_UID_PREFIX};
-
-/// Enough for any real answer; a bigger body is refused, not buffered (a 50 MB reply or a
-/// gzip bomb must not cost memory).
-const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub struct DingTalk {
     http: reqwest::Client,
@@ -135,9 +132,7 @@ async fn call(
     request: reqwest::RequestBuilder,
     client_error_is_code: bool,
 ) -> Result<Vec<u8>, ProviderError> {
-    let response = request.send().await.map_err(|e| send_error(step, &e))?;
-    let status = response.status();
-    let bytes = read_capped(step, response).await?;
+    let (status, bytes) = send(step, request).await?;
     if status.is_success() {
         return Ok(bytes);
     }
@@ -437,32 +432,6 @@ fn oapi_error(step: &'static str, errcode: Option<u64>, answer: OapiAnswer) -> P
     }
 }
 
-/// Control characters (CR/LF, ANSI escapes, a NUL PostgreSQL would refuse) dropped, at
-/// most 64 characters.
-fn clean_nick(nick: String) -> String {
-    nick.chars().filter(|c| !c.is_control()).take(64).collect()
-}
-
-fn is_web_url(url: &str) -> bool {
-    url.starts_with("https://") || url.starts_with("http://")
-}
-
-/// A number DingTalk may send as a number or as a string.
-fn number(value: &serde_json::Value) -> Option<u64> {
-    match value {
-        serde_json::Value::Number(n) => n.as_u64(),
-        serde_json::Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
-fn text_of(value: &serde_json::Value) -> String {
-    match value {
-        serde_json::Value::String(s) => s.chars().take(64).collect(),
-        other => other.to_string().chars().take(64).collect(),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct TokenResponse {
@@ -488,55 +457,6 @@ struct Profile {
     open_id: Option<String>,
     union_id: Option<String>,
     state_code: Option<String>,
-}
-
-fn send_error(step: &'static str, error: &reqwest::Error) -> ProviderError {
-    if error.is_timeout() {
-        ProviderError::Timeout { step }
-    } else {
-        ProviderError::Unreachable { step }
-    }
-}
-
-async fn read_capped(
-    step: &'static str,
-    mut response: reqwest::Response,
-) -> Result<Vec<u8>, ProviderError> {
-    if response
-        .content_length()
-        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
-    {
-        return Err(ProviderError::Malformed {
-            step,
-            detail: "the body is too large".into(),
-        });
-    }
-    let mut body = Vec::new();
-    loop {
-        match response.chunk().await {
-            Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
-                    return Err(ProviderError::Malformed {
-                        step,
-                        detail: "the body is too large".into(),
-                    });
-                }
-                body.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(body),
-            Err(e) => return Err(send_error(step, &e)),
-        }
-    }
-}
-
-fn parse<T: serde::de::DeserializeOwned>(
-    step: &'static str,
-    bytes: &[u8],
-) -> Result<T, ProviderError> {
-    serde_json::from_slice(bytes).map_err(|e| ProviderError::Malformed {
-        step,
-        detail: format!("invalid JSON: {e}"),
-    })
 }
 
 /// DingTalk's error shape: `{"code": "<string>", "message": "...", "requestid": "..."}`.

@@ -1,9 +1,12 @@
-//! Identity providers behind one small trait, so WeChat (3) and Weibo (2) can join
-//! DingTalk (1) without touching the login flow, and the set of configured ones with a
+//! Identity providers behind one small trait — DingTalk (1), Weibo (2), WeChat (3) — so
+//! the login flow has no per-provider copy, and the set of configured ones with a
 //! global budget of calls in flight: a flood of callbacks from many addresses cannot use
 //! up the app's quota at the provider for everyone (issue #9).
 
 pub mod dingtalk;
+mod http;
+pub mod wechat;
+pub mod weibo;
 
 use std::sync::Arc;
 
@@ -22,6 +25,11 @@ pub trait IdentityProvider: Send + Sync {
         &'a self,
         code: &'a str,
     ) -> BoxFuture<'a, Result<ProviderIdentity, ProviderError>>;
+    /// Whether a callback without any `code` (only `state`) is the person's refusal, as
+    /// with WeChat; elsewhere it is a malformed answer.
+    fn refuses_without_code(&self) -> bool {
+        false
+    }
     /// Login inside the provider's own client app with a code its JS API gave the page;
     /// `None` where the provider (or its configuration) has none.
     fn client_identity<'a>(
@@ -59,6 +67,14 @@ impl Providers {
             list,
             in_flight: Arc::new(Semaphore::new(max_in_flight.max(1))),
         }
+    }
+
+    /// The configured providers, in the login page's order.
+    pub fn kinds(&self) -> Vec<ProviderKind> {
+        ProviderKind::DISPLAY_ORDER
+            .into_iter()
+            .filter(|&kind| self.get(kind).is_some())
+            .collect()
     }
 
     pub fn get(&self, kind: ProviderKind) -> Option<&Arc<dyn IdentityProvider>> {
@@ -148,6 +164,10 @@ pub enum ProviderError {
         sub_code: Option<String>,
         hint: &'static str,
     },
+    /// The provider's own check of its token named another person or another app (Weibo's
+    /// `get_token_info`): the answer is not trusted.
+    #[error("{step}: the token could not be confirmed: {detail}")]
+    Unverified { step: &'static str, detail: String },
     #[error("{step}: the provider did not answer in time")]
     Timeout { step: &'static str },
     #[error("{step}: the provider could not be reached")]

@@ -1,5 +1,5 @@
-//! Drives the sandbox the way a person at a browser does — agree on DingTalk's consent page
-//! as a test identity, and get the callback URL DingTalk sends the browser back to — and
+//! Drives the sandbox the way a person at a browser does — agree on a simulated provider's
+//! consent page as a test identity, and get the callback URL it sends the browser back to — and
 //! reads what a login hands the SPA. The test suite and the benchmark use it, so both walk
 //! the same path a person does.
 
@@ -17,9 +17,10 @@ pub enum DriveError {
     Http(#[from] reqwest::Error),
 }
 
-/// Agrees on the consent page behind `authorize_url` (the sandbox's `/oauth2/auth?…`) as
-/// `identity` (the consent form's fields: `identity`, or `nick` and `mobile`), and returns
-/// the callback URL with its code and state.
+/// Agrees on the consent page behind `authorize_url` (any simulated provider's authorize
+/// page: its form posts back to the same path) as `identity` (the form's fields:
+/// `identity`, or `nick` and `mobile`), and returns the callback URL with its code and
+/// state.
 pub async fn agree(
     http: &reqwest::Client,
     authorize_url: &str,
@@ -29,10 +30,9 @@ pub async fn agree(
         query_param(authorize_url, "redirect_uri").ok_or(DriveError::Missing("redirect_uri"))?;
     let state = query_param(authorize_url, "state").ok_or(DriveError::Missing("state"))?;
     let consent_url = authorize_url
-        .split_once('?')
-        .map(|(path, _)| path)
-        .unwrap_or(authorize_url)
-        .replace("/oauth2/auth", "/oauth2/consent");
+        .split(['?', '#'])
+        .next()
+        .unwrap_or(authorize_url);
     let mut form: Vec<(&str, &str)> = vec![
         ("redirect_uri", &redirect_uri),
         ("state", &state),
@@ -48,8 +48,10 @@ pub async fn agree(
         .ok_or(DriveError::NoRedirect(response.status().as_u16()))
 }
 
+/// A query parameter of `url` (not of its fragment: WeChat's ends in `#wechat_redirect`).
 pub fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split_once('?')?.1;
+    let query = query.split_once('#').map_or(query, |(query, _)| query);
     url::form_urlencoded::parse(query.as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())

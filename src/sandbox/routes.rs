@@ -13,8 +13,11 @@ use crate::i18n::Lang;
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(
         web::scope("/sandbox/dingtalk")
-            .route("/oauth2/auth", web::get().to(consent_page))
-            .route("/oauth2/consent", web::post().to(consent))
+            .service(
+                web::resource("/oauth2/auth")
+                    .get(consent_page)
+                    .post(consent),
+            )
             .route(
                 "/v1.0/oauth2/userAccessToken",
                 web::post().to(user_access_token),
@@ -65,14 +68,16 @@ struct ConsentPage<'a> {
     preselected: &'a str,
 }
 
+/// Any simulated provider's page for a wrong authorize request.
 #[derive(Template)]
 #[template(path = "sandbox_error.html")]
-struct SandboxErrorPage<'a> {
-    lang: Lang,
-    message: &'a str,
+pub(super) struct SandboxErrorPage<'a> {
+    pub lang: Lang,
+    pub provider: &'a str,
+    pub message: &'a str,
 }
 
-fn html(status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
+pub(super) fn html(status: StatusCode, body: Result<String, askama::Error>) -> HttpResponse {
     match body {
         Ok(body) => HttpResponse::build(status)
             .content_type("text/html; charset=utf-8")
@@ -108,7 +113,12 @@ async fn consent_page(
     if let Some(message) = problem {
         return html(
             StatusCode::BAD_REQUEST,
-            SandboxErrorPage { lang, message }.render(),
+            SandboxErrorPage {
+                lang,
+                provider: lang.t("钉钉", "DingTalk"),
+                message,
+            }
+            .render(),
         );
     }
     let presets = preset_identities()
@@ -143,7 +153,7 @@ async fn consent_page(
     html(StatusCode::OK, page.render())
 }
 
-fn is_http_url(raw: &str) -> bool {
+pub(super) fn is_http_url(raw: &str) -> bool {
     url::Url::parse(raw).is_ok_and(|u| matches!(u.scheme(), "http" | "https"))
 }
 

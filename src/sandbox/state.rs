@@ -11,8 +11,8 @@ use crate::config::DingTalkSettings;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 
 /// DingTalk documents single-use codes; free-login codes live 5 minutes.
-const CODE_TTL: Duration = Duration::from_secs(300);
-const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7200);
+pub(super) const CODE_TTL: Duration = Duration::from_secs(300);
+pub(super) const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7200);
 
 /// A simulated DingTalk account, serialised exactly as `contact/users/me` answers.
 #[derive(Debug, Clone, Serialize)]
@@ -62,72 +62,86 @@ pub fn preset_identities() -> Vec<(&'static str, SandboxIdentity)> {
     ]
 }
 
+/// What a code stands for: the person, and the organisation chosen on the consent page
+/// (with the `corpid` scope).
+#[derive(Clone)]
 struct Grant {
     identity: SandboxIdentity,
-    /// The organisation chosen on the consent page (with the `corpid` scope).
     corp_id: Option<String>,
-    expires: Instant,
 }
 
 /// At most this many live codes and tokens each: a flood of consents costs bounded memory
 /// (the oldest grants go first).
 const MAX_GRANTS: usize = 100_000;
 
-/// Grants that expire a fixed time after they are made: insertion order is expiry order,
-/// so pruning pops from the front instead of scanning every grant on every login.
-#[derive(Default)]
-struct Grants {
-    by_key: HashMap<String, Grant>,
+/// Codes or tokens that expire a fixed time after they are made: insertion order is expiry
+/// order, so pruning pops from the front instead of scanning every grant on every login.
+/// Shared by every provider's simulator.
+pub(super) struct Grants<T> {
+    inner: Mutex<GrantsInner<T>>,
+}
+
+struct GrantsInner<T> {
+    by_key: HashMap<String, (Instant, T)>,
     by_age: VecDeque<(Instant, String)>,
 }
 
-impl Grants {
-    fn insert(&mut self, key: String, grant: Grant) {
-        let now = Instant::now();
-        while self
-            .by_age
-            .front()
-            .is_some_and(|(expires, _)| *expires <= now || self.by_age.len() >= MAX_GRANTS)
-        {
-            if let Some((_, old)) = self.by_age.pop_front() {
-                self.by_key.remove(&old);
-            }
+impl<T: Clone> Default for Grants<T> {
+    fn default() -> Self {
+        Grants {
+            inner: Mutex::new(GrantsInner {
+                by_key: HashMap::new(),
+                by_age: VecDeque::new(),
+            }),
         }
-        self.by_age.push_back((grant.expires, key.clone()));
-        self.by_key.insert(key, grant);
     }
 }
 
-fn grant(
-    grants: &Mutex<Grants>,
-    key: String,
-    identity: SandboxIdentity,
-    corp_id: Option<String>,
-    ttl: Duration,
-) {
-    let grant = Grant {
-        identity,
-        corp_id,
-        expires: Instant::now() + ttl,
-    };
-    grants.lock().expect("sandbox lock").insert(key, grant);
-}
+impl<T: Clone> Grants<T> {
+    pub(super) fn insert(&self, key: String, value: T, ttl: Duration) {
+        let now = Instant::now();
+        let mut inner = self.inner.lock().expect("sandbox lock");
+        while inner
+            .by_age
+            .front()
+            .is_some_and(|(expires, _)| *expires <= now || inner.by_age.len() >= MAX_GRANTS)
+        {
+            if let Some((_, old)) = inner.by_age.pop_front() {
+                inner.by_key.remove(&old);
+            }
+        }
+        inner.by_age.push_back((now + ttl, key.clone()));
+        inner.by_key.insert(key, (now + ttl, value));
+    }
 
-/// Single use: gone after the first look, valid or not; `None` when unknown or expired.
-fn take(grants: &Mutex<Grants>, key: &str) -> Option<Grant> {
-    let grant = grants.lock().expect("sandbox lock").by_key.remove(key)?;
-    (grant.expires > Instant::now()).then_some(grant)
+    /// Single use: gone after the first look, valid or not; `None` when unknown or expired.
+    pub(super) fn take(&self, key: &str) -> Option<T> {
+        let (expires, value) = self
+            .inner
+            .lock()
+            .expect("sandbox lock")
+            .by_key
+            .remove(key)?;
+        (expires > Instant::now()).then_some(value)
+    }
+
+    /// Looked at, not used up; `None` when unknown or expired.
+    pub(super) fn get(&self, key: &str) -> Option<T> {
+        let inner = self.inner.lock().expect("sandbox lock");
+        let (expires, value) = inner.by_key.get(key)?;
+        (*expires > Instant::now()).then(|| value.clone())
+    }
 }
 
 pub struct Sandbox {
     pub client_id: String,
     client_secret: String,
-    codes: Mutex<Grants>,
-    tokens: Mutex<Grants>,
+    codes: Grants<Grant>,
+    tokens: Grants<SandboxIdentity>,
     app_token: String,
     /// In-client codes (`requestAuthCode`), and the staff ids `getuserinfo` handed out.
-    client_codes: Mutex<Grants>,
-    staff: Mutex<Grants>,
+    client_codes: Grants<SandboxIdentity>,
+    staff: Grants<SandboxIdentity>,
 }
 
 impl Sandbox {
@@ -135,11 +149,11 @@ impl Sandbox {
         Sandbox {
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.expose().to_owned(),
-            codes: Mutex::new(Grants::default()),
-            tokens: Mutex::new(Grants::default()),
+            codes: Grants::default(),
+            tokens: Grants::default(),
             app_token: random_token(16),
-            client_codes: Mutex::new(Grants::default()),
-            staff: Mutex::new(Grants::default()),
+            client_codes: Grants::default(),
+            staff: Grants::default(),
         }
     }
 
@@ -157,62 +171,42 @@ impl Sandbox {
 
     pub fn issue_code(&self, identity: SandboxIdentity, corp_id: Option<String>) -> String {
         let code = random_token(16);
-        grant(&self.codes, code.clone(), identity, corp_id, CODE_TTL);
+        self.codes
+            .insert(code.clone(), Grant { identity, corp_id }, CODE_TTL);
         code
     }
 
     /// Single use: the code is gone after the first exchange, valid or not. Returns the
     /// user token and the chosen organisation.
     pub fn redeem_code(&self, code: &str) -> Option<(String, Option<String>)> {
-        let redeemed = take(&self.codes, code)?;
+        let redeemed = self.codes.take(code)?;
         let token = random_token(16);
-        grant(
-            &self.tokens,
-            token.clone(),
-            redeemed.identity,
-            None,
-            ACCESS_TOKEN_TTL,
-        );
+        self.tokens
+            .insert(token.clone(), redeemed.identity, ACCESS_TOKEN_TTL);
         Some((token, redeemed.corp_id))
     }
 
     /// What the DingTalk client's `dd.requestAuthCode` gives a page: a single-use code.
     pub fn issue_client_code(&self, identity: SandboxIdentity) -> String {
         let code = random_token(16);
-        grant(&self.client_codes, code.clone(), identity, None, CODE_TTL);
+        self.client_codes.insert(code.clone(), identity, CODE_TTL);
         code
     }
 
     /// `getuserinfo`: the code's person, once; their staff id stays known to `user/get`.
     pub fn redeem_client_code(&self, code: &str) -> Option<(String, SandboxIdentity)> {
-        let redeemed = take(&self.client_codes, code)?;
-        let userid = format!("staff{}", &redeemed.identity.open_id[3..15]);
-        let identity = redeemed.identity;
-        grant(
-            &self.staff,
-            userid.clone(),
-            identity.clone(),
-            None,
-            ACCESS_TOKEN_TTL,
-        );
+        let identity = self.client_codes.take(code)?;
+        let userid = format!("staff{}", &identity.open_id[3..15]);
+        self.staff
+            .insert(userid.clone(), identity.clone(), ACCESS_TOKEN_TTL);
         Some((userid, identity))
     }
 
     pub fn staff(&self, userid: &str) -> Option<SandboxIdentity> {
-        let staff = self.staff.lock().expect("sandbox lock");
-        staff
-            .by_key
-            .get(userid)
-            .filter(|g| g.expires > Instant::now())
-            .map(|g| g.identity.clone())
+        self.staff.get(userid)
     }
 
     pub fn identity_for(&self, token: &str) -> Option<SandboxIdentity> {
-        let tokens = self.tokens.lock().expect("sandbox lock");
-        tokens
-            .by_key
-            .get(token)
-            .filter(|g| g.expires > Instant::now())
-            .map(|g| g.identity.clone())
+        self.tokens.get(token)
     }
 }

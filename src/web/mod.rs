@@ -53,7 +53,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         )
         .service(web::resource("/login/link-account/new").post(flows::link_account::new_account))
         .service(web::resource("/account").get(account::account))
-        .service(web::resource("/account/link/dingtalk").post(account::link_dingtalk))
+        .service(web::resource("/account/link/{provider}").post(account::link))
         .service(web::resource("/account/unlink").post(account::unlink))
         .service(web::resource("/account/password").post(account::set_password))
         .service(web::resource("/admin/accounts").get(admin::pages::accounts))
@@ -70,6 +70,28 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                     "/user/dingtalk/authorize",
                     "/user/dingtalk/",
                     "/user/dingtalkCallback/",
+                ],
+            )
+        })
+        .configure(|cfg| {
+            provider_flow(
+                cfg,
+                ProviderKind::WeChat,
+                [
+                    "/user/wechat/authorize",
+                    "/user/wechat/",
+                    "/user/wechat/callback/",
+                ],
+            )
+        })
+        .configure(|cfg| {
+            provider_flow(
+                cfg,
+                ProviderKind::Weibo,
+                [
+                    "/user/weibo/authorize",
+                    "/user/weibo/",
+                    "/user/weibo/callback/",
                 ],
             )
         })
@@ -119,30 +141,31 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 }
 
 /// A provider's three routes — start (302), start as JSON (`{"url"}`), callback — served
-/// by the same handlers for every provider, each counted against the provider group's
-/// per-address budget.
+/// by the same handlers for every provider, each counted against that provider's
+/// per-address budget (the group is the provider's name).
 fn provider_flow(
     cfg: &mut web::ServiceConfig,
     kind: ProviderKind,
     [authorize, authorize_json, callback]: [&str; 3],
 ) {
     let route = web::Data::new(ProviderRoute(kind));
+    let limited = || from_fn(move |req, next| rate_limit::limit(kind.name(), req, next));
     cfg.service(
         web::resource(authorize)
             .app_data(route.clone())
-            .wrap(limited!("dingtalk"))
+            .wrap(limited())
             .route(web::get().to(oauth::authorize)),
     )
     .service(
         web::resource(authorize_json)
             .app_data(route.clone())
-            .wrap(limited!("dingtalk"))
+            .wrap(limited())
             .route(web::get().to(oauth::authorize_json)),
     )
     .service(
         web::resource(callback)
             .app_data(route)
-            .wrap(limited!("dingtalk"))
+            .wrap(limited())
             .route(web::get().to(oauth::callback)),
     );
 }

@@ -21,8 +21,8 @@ async fn a_password_user_links_dingtalk_and_logs_in_with_it(backend: Backend) {
         .await;
     let done = client.get(callback).send().await.unwrap();
     assert_eq!(done.status(), 303);
-    assert_eq!(location(&done), "/account?done=linked");
-    let page = app.page(&client, "/account?done=linked").await;
+    assert_eq!(location(&done), "/account?done=linked&provider=dingtalk");
+    let page = app.page(&client, &location(&done)).await;
     assert!(
         page.contains("王五") && page.contains("已绑定钉钉账号"),
         "{page}"

@@ -265,7 +265,7 @@ async fn logs_hold_no_codes_states_or_tokens() {
         ("identity", "zhangsan".into()),
     ];
     let consent = crate::helpers::browser()
-        .post(format!("{base}/sandbox/dingtalk/oauth2/consent"))
+        .post(format!("{base}/sandbox/dingtalk/oauth2/auth"))
         .form(&form)
         .send()
         .await

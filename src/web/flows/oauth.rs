@@ -14,7 +14,7 @@ use super::link_account::{self, finish};
 use crate::config::Settings;
 use crate::crypto::random_token;
 use crate::domain::{ProviderKind, UserId};
-use crate::error::{ApiError, PageError};
+use crate::error::{ApiCode, ApiError, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
@@ -60,6 +60,27 @@ pub enum BeginError {
     Session(#[from] actix_session::SessionInsertError),
 }
 
+impl BeginError {
+    /// A provider that is off is "not found" (its button is not shown either).
+    pub fn into_page(self, lang: Lang) -> PageError {
+        match self {
+            BeginError::NotConfigured(kind) => {
+                let name = kind.label(lang);
+                PageError::new(
+                    StatusCode::NOT_FOUND,
+                    lang,
+                    lang.t("登录方式未启用", "Login method not enabled"),
+                    lang.pick(
+                        format!("本系统未启用{name}登录。"),
+                        format!("Login with {name} is not enabled here."),
+                    ),
+                )
+            }
+            BeginError::Session(e) => PageError::internal(lang, "starting a provider login", &e),
+        }
+    }
+}
+
 /// `GET /user/{provider}/authorize`: straight to the provider.
 pub async fn authorize(
     lang: Lang,
@@ -71,7 +92,7 @@ pub async fn authorize(
 ) -> Result<HttpResponse, PageError> {
     let next = query.next.as_deref();
     let url = begin(&session, &providers, route.0, &settings, next, None)
-        .map_err(|e| PageError::internal(lang, "starting a provider login", &e))?;
+        .map_err(|e| e.into_page(lang))?;
     Ok(HttpResponse::Found()
         .insert_header((header::LOCATION, url))
         .finish())
@@ -86,9 +107,15 @@ pub async fn authorize_json(
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, ApiError> {
     let next = query.next.as_deref();
-    let url = begin(&session, &providers, route.0, &settings, next, None).map_err(|e| {
-        tracing::error!(error = %e, "starting a provider login failed");
-        ApiError::unavailable()
+    let url = begin(&session, &providers, route.0, &settings, next, None).map_err(|e| match e {
+        BeginError::NotConfigured(kind) => ApiError::new(
+            ApiCode::NotFound,
+            format!("login with {kind} is not enabled on this server"),
+        ),
+        BeginError::Session(e) => {
+            tracing::error!(error = %e, "starting a provider login failed");
+            ApiError::unavailable()
+        }
     })?;
     Ok(HttpResponse::Ok().json(serde_json::json!({ "url": url })))
 }
@@ -103,7 +130,7 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
-/// `GET /user/dingtalkCallback/` (and each provider's callback).
+/// `GET /user/dingtalkCallback/`, `/user/wechat/callback/`, `/user/weibo/callback/`.
 #[allow(clippy::too_many_arguments)]
 pub async fn callback(
     lang: Lang,
@@ -116,42 +143,55 @@ pub async fn callback(
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, PageError> {
     let query = query.into_inner();
+    let kind = route.0;
+    let name = kind.label(lang);
     // The state is used up first, whatever follows.
     let pending = match session.take_pending(query.state.as_deref(), settings.oauth_state_ttl) {
         StateCheck::Valid(pending) => pending,
         check => {
-            tracing::warn!(security_event = "oauth_state_rejected", reason = ?check, "provider callback without a valid state");
+            tracing::warn!(security_event = "oauth_state_rejected", provider = %kind, reason = ?check, "provider callback without a valid state");
             return Err(restart(
                 lang,
-                "登录请求无效或已过期（例如重复打开了回调链接）。请回到登录页重新登录。",
-                "This sign-in request is invalid or has expired (for example, the callback link was opened twice). Please start again from the login page.",
+                "登录请求无效或已过期（例如重复打开了回调链接）。请回到登录页重新登录。".into(),
+                "This sign-in request is invalid or has expired (for example, the callback link was opened twice). Please start again from the login page.".into(),
             ));
         }
     };
-    if query.error.is_some() {
-        tracing::info!("provider sign-in cancelled by the user");
+    let code = query.auth_code.or(query.code);
+    let refuses_without_code = providers
+        .get(kind)
+        .is_some_and(|provider| provider.refuses_without_code());
+    if query.error.is_some() || (code.is_none() && refuses_without_code) {
+        tracing::info!(provider = %kind, "provider sign-in cancelled by the user");
         return Err(PageError::new(
             StatusCode::BAD_REQUEST,
             lang,
-            lang.t("已取消钉钉登录", "DingTalk sign-in cancelled"),
-            lang.t(
-                "您在钉钉取消了授权。可以随时重新登录。",
-                "You cancelled the authorization at DingTalk. You can sign in again at any time.",
+            lang.pick(
+                format!("已取消{name}登录"),
+                format!("{name} sign-in cancelled"),
+            ),
+            lang.pick(
+                format!("您在{name}取消了授权。可以随时重新登录。"),
+                format!(
+                    "You cancelled the authorization at {name}. You can sign in again at any time."
+                ),
             ),
         ));
     }
-    let code = query.auth_code.or(query.code).unwrap_or_default();
+    let code = code.unwrap_or_default();
     if !super::plausible_code(&code) {
-        tracing::warn!("provider callback with a missing or malformed code");
+        tracing::warn!(provider = %kind, "provider callback with a missing or malformed code");
         return Err(restart(
             lang,
-            "钉钉没有返回有效的授权码，请重新登录。",
-            "DingTalk did not return a valid authorization code. Please sign in again.",
+            format!("{name}没有返回有效的授权码，请重新登录。"),
+            format!("{name} did not return a valid authorization code. Please sign in again."),
         ));
     }
-    let identity = match providers.fetch_identity(route.0, &code).await {
+    let identity = match providers.fetch_identity(kind, &code).await {
         Ok(identity) => identity,
-        Err(FetchError::Provider(error)) => return Err(PageError::from_provider(error, lang)),
+        Err(FetchError::Provider(error)) => {
+            return Err(PageError::from_provider(error, kind, lang));
+        }
         Err(FetchError::Busy) => return Err(PageError::busy(lang)),
         Err(FetchError::NotConfigured(kind)) => {
             return Err(PageError::internal(lang, "a provider callback", &kind));
@@ -166,7 +206,7 @@ pub async fn callback(
                 lang,
                 lang.t("绑定失败", "Linking failed"),
                 lang.t(
-                    "登录状态已变化，请重新登录后再绑定钉钉。",
+                    "登录状态已变化，请重新登录后再绑定。",
                     "You are no longer signed in as the same user. Please sign in again and retry.",
                 ),
             ));
@@ -175,8 +215,9 @@ pub async fn callback(
             .link_provider(signed_in.session_ref(), identity)
             .await
             .map_err(|e| PageError::from_linking(e, lang))?;
+        let done = format!("/account?done=linked&provider={kind}");
         return Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, "/account?done=linked"))
+            .insert_header((header::LOCATION, done))
             .finish());
     }
 
@@ -200,11 +241,11 @@ pub async fn callback(
     }
 }
 
-fn restart(lang: Lang, zh: &'static str, en: &'static str) -> PageError {
+fn restart(lang: Lang, zh: String, en: String) -> PageError {
     PageError::new(
         StatusCode::BAD_REQUEST,
         lang,
         lang.t("登录请求已失效", "Sign-in request expired"),
-        lang.t(zh, en),
+        lang.pick(zh, en),
     )
 }

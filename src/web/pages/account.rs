@@ -27,7 +27,8 @@ struct AccountPage<'a> {
     csrf: &'a str,
     user: &'a User,
     links: &'a [LinkedAccount],
-    has_dingtalk: bool,
+    /// Enabled providers the user has not linked yet: a "link" button each.
+    linkable: Vec<ProviderKind>,
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -35,13 +36,24 @@ struct AccountPage<'a> {
 #[derive(Deserialize)]
 pub struct AccountQuery {
     done: Option<String>,
+    /// With `done=linked`: which provider.
+    provider: Option<String>,
 }
 
-fn notice(lang: Lang, done: Option<&str>) -> Option<&'static str> {
-    Some(match done? {
-        "linked" => lang.t("已绑定钉钉账号。", "Your DingTalk account is linked."),
-        "unlinked" => lang.t("已解除绑定。", "The account was unlinked."),
-        "password" => lang.t("密码已设置。", "Your password is set."),
+fn notice(lang: Lang, query: &AccountQuery) -> Option<String> {
+    Some(match query.done.as_deref()? {
+        "linked" => {
+            let kind = ProviderKind::from_name(query.provider.as_deref()?)?;
+            let name = kind.label(lang);
+            lang.pick(
+                format!("已绑定{name}账号。"),
+                format!("Your {name} account is linked."),
+            )
+        }
+        "unlinked" => lang
+            .t("已解除绑定。", "The account was unlinked.")
+            .to_owned(),
+        "password" => lang.t("密码已设置。", "Your password is set.").to_owned(),
         _ => return None,
     })
 }
@@ -51,6 +63,7 @@ struct AccountView<'a> {
     lang: Lang,
     session: &'a TypedSession,
     pool: &'a DbPool,
+    providers: &'a Providers,
     user: User,
 }
 
@@ -80,6 +93,7 @@ impl AccountView<'_> {
             lang,
             session,
             pool,
+            providers,
             user,
         } = self;
         let userid = user.id;
@@ -87,13 +101,17 @@ impl AccountView<'_> {
             .await
             .map_err(|e| PageError::from_db(e, lang))?;
         let csrf = session.csrf_token();
-        let has_dingtalk = links.iter().any(|l| l.types == ProviderKind::DingTalk);
+        let linkable = providers
+            .kinds()
+            .into_iter()
+            .filter(|kind| links.iter().all(|l| l.types != *kind))
+            .collect();
         let page = AccountPage {
             lang,
             csrf: &csrf,
             user: &user,
             links: &links,
-            has_dingtalk,
+            linkable,
             notice,
             error: refusal.as_ref().map(|r| r.message),
         };
@@ -114,14 +132,16 @@ pub async fn account(
     session: TypedSession,
     query: web::Query<AccountQuery>,
     pool: web::Data<DbPool>,
+    providers: web::Data<Providers>,
 ) -> Result<HttpResponse, PageError> {
     let page = AccountView {
         lang,
         session: &session,
         pool: &pool,
+        providers: &providers,
         user: signed_in.user,
     };
-    page.render(notice(lang, query.done.as_deref()), None).await
+    page.render(notice(lang, &query).as_deref(), None).await
 }
 
 #[derive(Deserialize)]
@@ -131,24 +151,34 @@ impl CsrfProtected for LinkForm {
     const FORM: &'static str = "account";
 }
 
-/// `POST /account/link/dingtalk`: starts the DingTalk flow in linking mode.
-pub async fn link_dingtalk(
+/// `POST /account/link/{provider}`: starts the provider's flow in linking mode.
+pub async fn link(
     lang: Lang,
     SignedIn(signed_in): SignedIn,
     session: TypedSession,
+    provider: web::Path<String>,
     _form: CsrfForm<LinkForm>,
     providers: web::Data<Providers>,
     settings: web::Data<Settings>,
 ) -> Result<HttpResponse, PageError> {
+    let Some(kind) = ProviderKind::from_name(&provider) else {
+        return Err(PageError::new(
+            actix_web::http::StatusCode::NOT_FOUND,
+            lang,
+            lang.t("页面不存在", "Page not found"),
+            lang.t("没有这个登录方式。", "There is no such login method."),
+        )
+        .back_to_account());
+    };
     let url = begin(
         &session,
         &providers,
-        ProviderKind::DingTalk,
+        kind,
         &settings,
         None,
         Some(signed_in.user.id),
     )
-    .map_err(|e| PageError::internal(lang, "starting to link a provider", &e))?;
+    .map_err(|e| e.into_page(lang).back_to_account())?;
     Ok(see_other(&url))
 }
 
@@ -169,6 +199,7 @@ pub async fn unlink(
     session: TypedSession,
     CsrfForm(form): CsrfForm<UnlinkForm>,
     pool: web::Data<DbPool>,
+    providers: web::Data<Providers>,
     login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
     let user = signed_in.user;
@@ -180,6 +211,7 @@ pub async fn unlink(
         lang,
         session: &session,
         pool: &pool,
+        providers: &providers,
         user,
     };
     page.after_change(result, "unlinked").await
@@ -203,6 +235,7 @@ pub async fn set_password(
     session: TypedSession,
     CsrfForm(form): CsrfForm<PasswordForm>,
     pool: web::Data<DbPool>,
+    providers: web::Data<Providers>,
     login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
     let user = signed_in.user;
@@ -210,6 +243,7 @@ pub async fn set_password(
         lang,
         session: &session,
         pool: &pool,
+        providers: &providers,
         user: user.clone(),
     };
     if form.password != form.confirm {

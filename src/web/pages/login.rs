@@ -1,4 +1,5 @@
-//! The login page (a password form and the DingTalk button), its form, and logout.
+//! The login page (a password form and a button per enabled provider), its form, and
+//! logout.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, ResponseError, web};
@@ -6,6 +7,7 @@ use askama::Template;
 use serde::Deserialize;
 
 use crate::config::Settings;
+use crate::domain::ProviderKind;
 use crate::error::{FormRefusal, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService};
@@ -20,6 +22,7 @@ struct LoginPage<'a> {
     lang: Lang,
     csrf: &'a str,
     sandbox: bool,
+    providers: Vec<ProviderKind>,
     next: Option<&'a str>,
     error: Option<&'a str>,
     username: &'a str,
@@ -44,16 +47,17 @@ pub async fn login_form(
 ) -> Result<HttpResponse, PageError> {
     let view = LoginView {
         lang,
-        sandbox: settings.dingtalk.sandbox,
+        settings: &settings,
         session: &session,
     };
     view.render(safe_next(query.next.as_deref()).as_deref(), None, "")
 }
 
-/// The login page as one person sees it (language, sandbox badge, their CSRF token).
+/// The login page as one person sees it (language, providers, sandbox badge, their CSRF
+/// token).
 pub struct LoginView<'a> {
     pub lang: Lang,
-    pub sandbox: bool,
+    pub settings: &'a Settings,
     pub session: &'a TypedSession,
 }
 
@@ -69,7 +73,8 @@ impl LoginView<'_> {
         let page = LoginPage {
             lang: self.lang,
             csrf: &csrf,
-            sandbox: self.sandbox,
+            sandbox: self.settings.any_sandbox(),
+            providers: self.settings.enabled_providers(),
             next,
             error: refusal.map(|r| r.message),
             username,
@@ -91,12 +96,12 @@ impl CsrfProtected for LoginForm {
     /// The login form is shown again (with what was typed), to be submitted again.
     fn rejected(&self, req: &HttpRequest, lang: Lang) -> HttpResponse {
         let session = TypedSession::from_request_sync(req);
-        let sandbox = req
-            .app_data::<web::Data<Settings>>()
-            .is_some_and(|settings| settings.dingtalk.sandbox);
+        let Some(settings) = req.app_data::<web::Data<Settings>>() else {
+            return PageError::internal(lang, "the login form", &"no settings").error_response();
+        };
         let view = LoginView {
             lang,
-            sandbox,
+            settings,
             session: &session,
         };
         let next = safe_next(self.next.as_deref());
@@ -126,7 +131,7 @@ pub async fn login(
             let refusal = FormRefusal::from_login(error, lang)?;
             let view = LoginView {
                 lang,
-                sandbox: settings.dingtalk.sandbox,
+                settings: &settings,
                 session: &session,
             };
             view.render(next.as_deref(), Some(&refusal), username)
