@@ -116,14 +116,20 @@ pub(crate) fn dingtalk_settings(
             })
             .collect::<Result<_, _>>()?,
     };
-    let open = match get("DINGTALK_SIGNUP").as_deref() {
+    // `SIGNUP` covers every provider; `DINGTALK_SIGNUP` is its name from before WeChat
+    // and Weibo, still honoured.
+    let (signup_var, signup) = match get("SIGNUP") {
+        Some(value) => ("SIGNUP", Some(value)),
+        None => ("DINGTALK_SIGNUP", get("DINGTALK_SIGNUP")),
+    };
+    let open = match signup.as_deref() {
         None | Some("open") => true,
         Some("bind-only") => false,
         Some(other) => {
             return Err(config_error(
-                "DINGTALK_SIGNUP",
+                signup_var,
                 format!("unknown value `{other}`"),
-                "Use `open` (anyone DingTalk vouches for may register) or `bind-only` (only users an admin created, or already linked).",
+                "Use `open` (anyone a provider vouches for may register) or `bind-only` (only users an admin created, or already linked).",
             ));
         }
     };

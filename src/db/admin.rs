@@ -21,8 +21,18 @@ pub struct AccountsPage {
 
 pub struct Counts {
     pub users: i64,
-    pub dingtalk_links: i64,
+    /// Linked accounts per provider, every provider listed (0 when none).
+    pub links: Vec<(ProviderKind, i64)>,
     pub logins_last_24h: i64,
+}
+
+impl Counts {
+    pub fn links_of(&self, kind: ProviderKind) -> i64 {
+        self.links
+            .iter()
+            .find(|(k, _)| *k == kind)
+            .map_or(0, |(_, n)| *n)
+    }
 }
 
 /// `%` and `_` in the search are literal characters, not wildcards.
@@ -90,12 +100,23 @@ pub fn accounts_page(conn: &mut DbConn, query: &str, page: i64) -> Result<Accoun
 
 pub fn counts(conn: &mut DbConn) -> Result<Counts, DbError> {
     let since: NaiveDateTime = now() - TimeDelta::hours(24);
+    let per_provider: Vec<(ProviderKind, i64)> = sflogin::table
+        .group_by(sflogin::types)
+        .select((sflogin::types, diesel::dsl::count_star()))
+        .load(conn)?;
+    let links = ProviderKind::DISPLAY_ORDER
+        .into_iter()
+        .map(|kind| {
+            let n = per_provider
+                .iter()
+                .find(|(k, _)| *k == kind)
+                .map_or(0, |(_, n)| *n);
+            (kind, n)
+        })
+        .collect();
     Ok(Counts {
         users: susers::table.count().get_result(conn)?,
-        dingtalk_links: sflogin::table
-            .filter(sflogin::types.eq(ProviderKind::DingTalk))
-            .count()
-            .get_result(conn)?,
+        links,
         logins_last_24h: login_sessions::table
             .filter(login_sessions::created_at.gt(since))
             .count()

@@ -24,7 +24,7 @@ pub struct WeChat {
 }
 
 /// `40029` invalid code, `40163` code already used: the person starts again.
-const CODE_ERRORS: [u64; 2] = [40029, 40163];
+const CODE_ERRORS: [&str; 2] = ["40029", "40163"];
 
 impl WeChat {
     pub fn new(settings: &OAuthAppSettings, http: reqwest::Client, redirect_uri: String) -> WeChat {
@@ -47,14 +47,29 @@ impl WeChat {
         query: &[(&str, &str)],
     ) -> Result<T, ProviderError> {
         let (status, bytes) = send(step, self.http.get(url.clone()).query(query)).await?;
-        let value: serde_json::Value = parse(step, &bytes)?;
-        let errcode = value.get("errcode").and_then(number).filter(|&c| c != 0);
+        // A gateway's HTML error page is the provider being down, not a bad answer.
+        let value: serde_json::Value = match parse(step, &bytes) {
+            Err(_) if !status.is_success() => {
+                return Err(ProviderError::Upstream {
+                    step,
+                    status: status.as_u16(),
+                    code: None,
+                    requestid: None,
+                });
+            }
+            parsed => parsed?,
+        };
+        // Told by the key (`-1` is "system busy"); `0` is success where WeChat sends it.
+        let errcode = value
+            .get("errcode")
+            .filter(|c| number(c) != Some(0))
+            .map(text_of);
         if let Some(errcode) = errcode {
-            let code = Some(errcode.to_string());
+            let code = Some(errcode.clone());
             let status = status.as_u16();
             // `errmsg` ends with WeChat's request id (`rid: …`): logged with the code.
             let requestid = value.get("errmsg").map(text_of);
-            return Err(if CODE_ERRORS.contains(&errcode) {
+            return Err(if CODE_ERRORS.contains(&errcode.as_str()) {
                 ProviderError::CodeRejected {
                     step,
                     status,

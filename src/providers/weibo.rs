@@ -47,7 +47,18 @@ impl Weibo {
         request: reqwest::RequestBuilder,
     ) -> Result<serde_json::Value, ProviderError> {
         let (status, bytes) = send(step, request).await?;
-        let value: serde_json::Value = parse(step, &bytes)?;
+        // A gateway's HTML error page is the provider being down, not a bad answer.
+        let value: serde_json::Value = match parse(step, &bytes) {
+            Err(_) if !status.is_success() => {
+                return Err(ProviderError::Upstream {
+                    step,
+                    status: status.as_u16(),
+                    code: None,
+                    requestid: None,
+                });
+            }
+            parsed => parsed?,
+        };
         if value.get("error").is_some() || value.get("error_code").is_some() {
             let error_code = value.get("error_code").and_then(number);
             let code = Some(match (error_code, value.get("error")) {

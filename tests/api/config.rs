@@ -69,6 +69,59 @@ fn unparsable_settings_name_the_variable() {
         "DINGTALK_VERIFY_MEMBERSHIP",
     );
     assert_config_error(&[("PASSWORD_CHECK_QUEUE", "0")], "PASSWORD_CHECK_QUEUE");
+    assert_config_error(&[("SIGNUP", "closed")], "SIGNUP");
+    assert_config_error(&[("WECHAT_APP_ID", "wx123")], "WECHAT_APP_SECRET");
+    assert_config_error(&[("WEIBO_CLIENT_SECRET", "s")], "WEIBO_CLIENT_ID");
+    assert_config_error(&[("WECHAT_SANDBOX", "perhaps")], "WECHAT_SANDBOX");
+    assert_config_error(&[("WEIBO_API_BASE", "api.weibo.com")], "WEIBO_API_BASE");
+}
+
+/// WeChat and Weibo are on in development (as sandboxes) and off in production until
+/// their credentials are set; a sandbox is never allowed in production.
+#[test]
+fn wechat_and_weibo_are_sandboxes_in_development_and_off_in_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().display().to_string();
+    let jwt = random_secret();
+    let session = random_secret();
+    let settings = |extra: &[(&str, &str)]| {
+        let mut env: Vec<(&str, &str)> = vec![
+            ("DATA_DIR", data.as_str()),
+            ("JWT_SECRET", jwt.as_str()),
+            ("SESSION_SECRET", session.as_str()),
+        ];
+        env.extend_from_slice(extra);
+        Settings::from_lookup(|key| {
+            env.iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| (*v).to_owned())
+        })
+    };
+    let development = settings(&[]).unwrap();
+    assert!(development.wechat.as_ref().is_some_and(|app| app.sandbox));
+    assert!(development.weibo.as_ref().is_some_and(|app| app.sandbox));
+
+    let production = [
+        ("APP_ENV", "production"),
+        ("PUBLIC_BASE_URL", "https://login.example.com"),
+        ("DINGTALK_CLIENT_ID", "dingtestclient"),
+        ("DINGTALK_CLIENT_SECRET", "dingtalk-secret-placeholder"),
+    ];
+    let off = settings(&production).unwrap();
+    assert!(off.wechat.is_none() && off.weibo.is_none());
+    let mut with_wechat = production.to_vec();
+    with_wechat.extend([("WECHAT_APP_ID", "wx123"), ("WECHAT_APP_SECRET", "s")]);
+    let on = settings(&with_wechat).unwrap();
+    let wechat = on.wechat.unwrap();
+    assert!(!wechat.sandbox);
+    assert_eq!(
+        wechat.auth_url.as_str(),
+        "https://open.weixin.qq.com/connect/qrconnect"
+    );
+    let mut sandboxed = production.to_vec();
+    sandboxed.push(("WEIBO_SANDBOX", "true"));
+    let error = settings(&sandboxed).unwrap_err();
+    assert_eq!(error.var, "WEIBO_SANDBOX");
 }
 
 #[test]

@@ -7,7 +7,7 @@ use wiremock::matchers::{body_partial_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::backend_tests;
-use crate::helpers::{Backend, TestApp, spawn_app_with_dingtalk};
+use crate::helpers::{Backend, TestApp, assert_nothing_written, spawn_app_with_dingtalk};
 
 backend_tests!(
     a_good_dingtalk_is_called_with_the_documented_shapes,
@@ -68,19 +68,6 @@ async fn login(app: &TestApp) -> (u16, String) {
         .callback(&app.client, "code-from-dingtalk", &state)
         .await;
     (response.status().as_u16(), response.text().await.unwrap())
-}
-
-fn assert_nothing_written(app: &TestApp) {
-    let counts = app.counts();
-    assert_eq!(
-        (
-            counts.users,
-            counts.links,
-            counts.sessions,
-            counts.refresh_tokens
-        ),
-        (0, 0, 0, 0)
-    );
 }
 
 async fn a_good_dingtalk_is_called_with_the_documented_shapes(backend: Backend) {

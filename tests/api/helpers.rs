@@ -287,8 +287,14 @@ impl TestApp {
 
     /// `GET /user/dingtalk/authorize` in `browser`; returns DingTalk's URL and the state in it.
     pub async fn start_dingtalk_login(&self, browser: &reqwest::Client) -> (String, String) {
+        self.start_login(browser, "dingtalk").await
+    }
+
+    /// `GET /user/{provider}/authorize` in `browser`; returns the provider's URL and the
+    /// state in it.
+    pub async fn start_login(&self, browser: &reqwest::Client, provider: &str) -> (String, String) {
         let response = browser
-            .get(self.url("/user/dingtalk/authorize"))
+            .get(self.url(&format!("/user/{provider}/authorize")))
             .send()
             .await
             .unwrap();
@@ -296,6 +302,27 @@ impl TestApp {
         let location = location(&response);
         let state = query_param(&location, "state").expect("state in the authorize URL");
         (location, state)
+    }
+
+    /// The whole login with `provider` in `browser` as a sandbox identity; returns the
+    /// callback's response.
+    pub async fn provider_login(
+        &self,
+        browser: &reqwest::Client,
+        provider: &str,
+        identity: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let (authorize_url, _) = self.start_login(browser, provider).await;
+        let callback = self.sandbox_consent(&authorize_url, identity).await;
+        browser.get(callback).send().await.unwrap()
+    }
+
+    /// "Link" `provider` on the account page of `client`; returns its authorize URL.
+    pub async fn start_linking_to(&self, client: &reqwest::Client, provider: &str) -> String {
+        let action = format!("/account/link/{provider}");
+        let start = self.submit(client, "/account", &action, &[]).await;
+        assert_eq!(start.status(), 303, "linking starts");
+        location(&start)
     }
 
     /// Agrees on the sandbox consent page as `identity` (form fields) and returns the
@@ -367,6 +394,20 @@ pub fn location(response: &reqwest::Response) -> String {
         .to_str()
         .unwrap()
         .to_owned()
+}
+
+/// No user, link, session or refresh token exists.
+pub fn assert_nothing_written(app: &TestApp) {
+    let counts = app.counts();
+    assert_eq!(
+        (
+            counts.users,
+            counts.links,
+            counts.sessions,
+            counts.refresh_tokens
+        ),
+        (0, 0, 0, 0)
+    );
 }
 
 pub fn query_param(url: &str, name: &str) -> Option<String> {
@@ -485,11 +526,7 @@ impl TestApp {
 
     /// "Link DingTalk" on the account page of `client`; returns DingTalk's authorize URL.
     pub async fn start_linking(&self, client: &reqwest::Client) -> String {
-        let start = self
-            .submit(client, "/account", "/account/link/dingtalk", &[])
-            .await;
-        assert_eq!(start.status(), 303, "linking starts");
-        location(&start)
+        self.start_linking_to(client, "dingtalk").await
     }
 
     /// A browser signed in (through the login form) as a new user `username`.

@@ -20,5 +20,8 @@ mod membership;
 mod oauth_state;
 mod organisations;
 mod passwords;
+mod providers;
 mod rate_limits;
 mod tokens;
+mod wechat;
+mod weibo;

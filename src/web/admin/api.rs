@@ -5,6 +5,7 @@ use actix_web::{HttpResponse, web};
 use super::{ListQuery, load_accounts};
 use crate::db::DbPool;
 use crate::db::admin::PAGE_SIZE;
+use crate::domain::ProviderKind;
 use crate::domain::UserId;
 use crate::error::ApiError;
 use crate::login::LoginService;
@@ -33,7 +34,12 @@ pub async fn accounts(
         .collect();
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(serde_json::json!({
         "page": page, "pageSize": PAGE_SIZE, "total": list.total,
-        "counts": { "users": counts.users, "dingtalkLinks": counts.dingtalk_links, "loginsLast24h": counts.logins_last_24h },
+        "counts": {
+            "users": counts.users,
+            "dingtalkLinks": counts.links_of(ProviderKind::DingTalk),
+            "links": counts.links.iter().map(|(kind, n)| (kind.name(), *n)).collect::<std::collections::BTreeMap<_, _>>(),
+            "loginsLast24h": counts.logins_last_24h,
+        },
         "users": users,
     })))
 }

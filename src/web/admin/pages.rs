@@ -215,25 +215,29 @@ struct ConfirmTemplate<'a> {
     question: &'a str,
 }
 
-fn question(lang: Lang, action: AdminAction) -> &'static str {
+fn question(lang: Lang, action: AdminAction) -> String {
+    let fixed = |zh: &str, en: &str| lang.t(zh, en).to_owned();
     match action {
-        AdminAction::Unlink(_) => lang.t(
-            "解除该用户的钉钉绑定？",
-            "Unlink this user's DingTalk account?",
-        ),
-        AdminAction::EndSessions => lang.t(
+        AdminAction::Unlink(kind) => {
+            let name = kind.label(lang);
+            lang.pick(
+                format!("解除该用户的{name}绑定？"),
+                format!("Unlink this user's {name} account?"),
+            )
+        }
+        AdminAction::EndSessions => fixed(
             "结束该用户的所有登录会话？",
             "End all of this user's sessions?",
         ),
-        AdminAction::Deactivate => lang.t(
+        AdminAction::Deactivate => fixed(
             "停用该用户？其所有会话将立即失效。",
             "Deactivate this user? All their sessions end at once.",
         ),
-        AdminAction::Reactivate => lang.t("重新启用该用户？", "Reactivate this user?"),
+        AdminAction::Reactivate => fixed("重新启用该用户？", "Reactivate this user?"),
         AdminAction::GrantAdmin => {
-            lang.t("授予该用户管理员权限？", "Make this user an administrator?")
+            fixed("授予该用户管理员权限？", "Make this user an administrator?")
         }
-        AdminAction::RevokeAdmin => lang.t(
+        AdminAction::RevokeAdmin => fixed(
             "撤销该用户的管理员权限？",
             "Remove this user's administrator role?",
         ),
@@ -273,7 +277,7 @@ pub async fn confirm(
         user: &user,
         action: action.name(),
         provider,
-        question: question(lang, action),
+        question: &question(lang, action),
     };
     render_page(lang, &template, StatusCode::OK)
 }
