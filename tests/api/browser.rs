@@ -292,6 +292,47 @@ async fn the_whole_product_in_a_real_browser() {
     driver.client.clone().close().await.unwrap();
 }
 
+/// Issue #11: WeChat and Weibo through their sandboxes, as a person clicks them: log in
+/// with WeChat (the QR page's "scan"), link Weibo from /account, log in again with Weibo
+/// and land on the same user.
+#[actix_web::test]
+async fn wechat_and_weibo_in_a_real_browser() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    let driver = start_browser().await;
+    let c = &driver.client;
+
+    c.goto(&app.url("/login")).await.unwrap();
+    assert!(text(c, "#wechat-login").await.contains("微信登录"));
+    assert!(text(c, "#weibo-login").await.contains("微博登录"));
+    click(c, "#wechat-login").await;
+    assert!(text(c, "h1").await.contains("微信登录"));
+    screenshot(c, "sandbox-wechat").await;
+    click(c, "#agree").await;
+    wait_for_text(c, "#spa-name", "张三（微信）").await;
+    let username = text(c, "#spa-username").await;
+    assert!(username.starts_with("wechat_"), "{username}");
+    assert!(text(c, "#linked-accounts").await.contains("wechat"));
+
+    c.goto(&app.url("/account")).await.unwrap();
+    click(c, "#link-weibo").await;
+    assert!(text(c, "h1").await.contains("微博授权登录"));
+    screenshot(c, "sandbox-weibo").await;
+    click(c, "#agree").await;
+    wait_for_text(c, ".linked", "赵六的微博").await;
+    assert!(text(c, ".linked").await.contains("张三（微信）"));
+    screenshot(c, "account-links").await;
+
+    click(c, "#logout").await;
+    click(c, "#weibo-login").await;
+    click(c, "#agree").await;
+    wait_for_text(c, "#spa-username", &username).await;
+
+    driver.client.clone().close().await.unwrap();
+}
+
 /// Issue #10: an employee opens the app inside the DingTalk client (its user agent, the
 /// home URL's `?corpid=`): signed in at once, no QR code, no click. The sandbox stands in
 /// for the client's JSAPI.
