@@ -95,3 +95,51 @@ pub(super) fn text_of(value: &serde_json::Value) -> String {
         other => other.to_string().chars().take(64).collect(),
     }
 }
+
+/// The body as JSON. A body that is not JSON under an error status is the provider (or a
+/// gateway in front of it) being down; under a success status it is a malformed answer.
+pub(super) fn json_answer(
+    step: &'static str,
+    status: StatusCode,
+    bytes: &[u8],
+) -> Result<serde_json::Value, ProviderError> {
+    match parse(step, bytes) {
+        Err(_) if !status.is_success() => Err(upstream(step, status, None, None)),
+        parsed => parsed,
+    }
+}
+
+/// The provider said no in its own error shape: a code the person can retry with a fresh
+/// one (`code_rejected`: invalid, used, expired), or the provider's trouble.
+pub(super) fn refusal(
+    step: &'static str,
+    status: StatusCode,
+    code: String,
+    requestid: Option<String>,
+    code_rejected: bool,
+) -> ProviderError {
+    if code_rejected {
+        ProviderError::CodeRejected {
+            step,
+            status: status.as_u16(),
+            code: Some(code),
+            requestid,
+        }
+    } else {
+        upstream(step, status, Some(code), requestid)
+    }
+}
+
+pub(super) fn upstream(
+    step: &'static str,
+    status: StatusCode,
+    code: Option<String>,
+    requestid: Option<String>,
+) -> ProviderError {
+    ProviderError::Upstream {
+        step,
+        status: status.as_u16(),
+        code,
+        requestid,
+    }
+}

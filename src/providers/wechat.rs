@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{clean_nick, is_web_url, number, parse, send, text_of};
+use super::http::{clean_nick, is_web_url, json_answer, number, refusal, send, text_of, upstream};
 use super::{IdentityProvider, ProviderError};
 use crate::config::{OAuthAppSettings, Secret};
 use crate::domain::{ProviderIdentity, ProviderKind};
@@ -47,51 +47,20 @@ impl WeChat {
         query: &[(&str, &str)],
     ) -> Result<T, ProviderError> {
         let (status, bytes) = send(step, self.http.get(url.clone()).query(query)).await?;
-        // A gateway's HTML error page is the provider being down, not a bad answer.
-        let value: serde_json::Value = match parse(step, &bytes) {
-            Err(_) if !status.is_success() => {
-                return Err(ProviderError::Upstream {
-                    step,
-                    status: status.as_u16(),
-                    code: None,
-                    requestid: None,
-                });
-            }
-            parsed => parsed?,
-        };
+        let value = json_answer(step, status, &bytes)?;
         // Told by the key (`-1` is "system busy"); `0` is success where WeChat sends it.
         let errcode = value
             .get("errcode")
             .filter(|c| number(c) != Some(0))
             .map(text_of);
         if let Some(errcode) = errcode {
-            let code = Some(errcode.clone());
-            let status = status.as_u16();
             // `errmsg` ends with WeChat's request id (`rid: …`): logged with the code.
             let requestid = value.get("errmsg").map(text_of);
-            return Err(if CODE_ERRORS.contains(&errcode.as_str()) {
-                ProviderError::CodeRejected {
-                    step,
-                    status,
-                    code,
-                    requestid,
-                }
-            } else {
-                ProviderError::Upstream {
-                    step,
-                    status,
-                    code,
-                    requestid,
-                }
-            });
+            let code_rejected = CODE_ERRORS.contains(&errcode.as_str());
+            return Err(refusal(step, status, errcode, requestid, code_rejected));
         }
         if !status.is_success() {
-            return Err(ProviderError::Upstream {
-                step,
-                status: status.as_u16(),
-                code: None,
-                requestid: None,
-            });
+            return Err(upstream(step, status, None, None));
         }
         serde_json::from_value(value).map_err(|e| ProviderError::Malformed {
             step,

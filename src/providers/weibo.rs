@@ -8,7 +8,7 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{clean_nick, is_web_url, number, parse, send, text_of};
+use super::http::{clean_nick, is_web_url, json_answer, number, refusal, send, text_of, upstream};
 use super::{IdentityProvider, ProviderError};
 use crate::config::{OAuthAppSettings, Secret};
 use crate::domain::{ProviderIdentity, ProviderKind};
@@ -47,51 +47,20 @@ impl Weibo {
         request: reqwest::RequestBuilder,
     ) -> Result<serde_json::Value, ProviderError> {
         let (status, bytes) = send(step, request).await?;
-        // A gateway's HTML error page is the provider being down, not a bad answer.
-        let value: serde_json::Value = match parse(step, &bytes) {
-            Err(_) if !status.is_success() => {
-                return Err(ProviderError::Upstream {
-                    step,
-                    status: status.as_u16(),
-                    code: None,
-                    requestid: None,
-                });
-            }
-            parsed => parsed?,
-        };
+        let value = json_answer(step, status, &bytes)?;
         if value.get("error").is_some() || value.get("error_code").is_some() {
             let error_code = value.get("error_code").and_then(number);
-            let code = Some(match (error_code, value.get("error")) {
+            let code = match (error_code, value.get("error")) {
                 (Some(n), _) => n.to_string(),
                 (None, Some(error)) => text_of(error),
                 (None, None) => "unknown".into(),
-            });
-            let status = status.as_u16();
+            };
+            let code_rejected = error_code.is_some_and(|c| CODE_ERRORS.contains(&c));
             // Weibo's answers carry no request id (`request` is the path).
-            let requestid = None;
-            return Err(if error_code.is_some_and(|c| CODE_ERRORS.contains(&c)) {
-                ProviderError::CodeRejected {
-                    step,
-                    status,
-                    code,
-                    requestid,
-                }
-            } else {
-                ProviderError::Upstream {
-                    step,
-                    status,
-                    code,
-                    requestid,
-                }
-            });
+            return Err(refusal(step, status, code, None, code_rejected));
         }
         if !status.is_success() {
-            return Err(ProviderError::Upstream {
-                step,
-                status: status.as_u16(),
-                code: None,
-                requestid: None,
-            });
+            return Err(upstream(step, status, None, None));
         }
         Ok(value)
     }

@@ -26,6 +26,17 @@ pub async fn agree(
     authorize_url: &str,
     identity: &[(&str, &str)],
 ) -> Result<String, DriveError> {
+    decide(http, authorize_url, "agree", identity).await
+}
+
+/// Answers the consent page behind `authorize_url` with `decision` (`agree` or `deny`);
+/// returns where the provider sends the browser back.
+pub async fn decide(
+    http: &reqwest::Client,
+    authorize_url: &str,
+    decision: &str,
+    identity: &[(&str, &str)],
+) -> Result<String, DriveError> {
     let redirect_uri =
         query_param(authorize_url, "redirect_uri").ok_or(DriveError::Missing("redirect_uri"))?;
     let state = query_param(authorize_url, "state").ok_or(DriveError::Missing("state"))?;
@@ -36,7 +47,7 @@ pub async fn agree(
     let mut form: Vec<(&str, &str)> = vec![
         ("redirect_uri", &redirect_uri),
         ("state", &state),
-        ("decision", "agree"),
+        ("decision", decision),
     ];
     form.extend_from_slice(identity);
     let response = http.post(consent_url).form(&form).send().await?;

@@ -50,10 +50,12 @@ pub struct AuthorizeQuery {
     corp_id: Option<String>,
 }
 
-struct Preset {
-    key: &'static str,
-    nick: String,
-    mobile: String,
+/// A test person on a simulated consent page (`sandbox_presets.html`).
+pub(super) struct Preset {
+    pub key: &'static str,
+    pub nick: String,
+    /// What sets them apart (a phone number, "no unionid").
+    pub detail: String,
 }
 
 #[derive(Template)]
@@ -126,7 +128,9 @@ async fn consent_page(
         .map(|(key, identity)| Preset {
             key,
             nick: identity.nick,
-            mobile: identity.mobile.unwrap_or_default(),
+            detail: identity
+                .mobile
+                .unwrap_or_else(|| lang.t("无手机号", "no mobile").to_owned()),
         })
         .collect();
     let asks_for_corp = query
@@ -169,46 +173,66 @@ pub struct ConsentForm {
     corp_id: Option<String>,
 }
 
-/// 同意 → `redirect_uri?authCode=..&state=..`; 拒绝 → `redirect_uri?error=access_denied&state=..`.
-async fn consent(form: web::Form<ConsentForm>, sandbox: web::Data<Sandbox>) -> HttpResponse {
-    let Ok(mut target) = url::Url::parse(&form.redirect_uri) else {
+/// Who agreed on a simulated consent page: a preset's key in `identity`, or `custom`
+/// with what was typed.
+pub(super) fn chosen<T>(
+    identity: Option<&str>,
+    presets: Vec<(&'static str, T)>,
+    custom: impl FnOnce() -> T,
+) -> Option<T> {
+    match identity {
+        Some("custom") | None => Some(custom()),
+        Some(key) => presets.into_iter().find(|(k, _)| *k == key).map(|(_, t)| t),
+    }
+}
+
+/// Sends the browser back to `redirect_uri` with `answer` and the `state`, as every
+/// provider does after its consent page.
+pub(super) fn redirect_back(
+    redirect_uri: &str,
+    answer: &[(&str, String)],
+    state: Option<&str>,
+) -> HttpResponse {
+    let Ok(mut target) = url::Url::parse(redirect_uri) else {
         return HttpResponse::BadRequest().body("redirect_uri 无效");
     };
     {
         let mut pairs = target.query_pairs_mut();
-        if form.decision == "agree" {
-            let identity = match form.identity.as_deref() {
-                Some("custom") | None => {
-                    let nick = form
-                        .nick
-                        .as_deref()
-                        .map(str::trim)
-                        .filter(|n| !n.is_empty())
-                        .unwrap_or("钉钉用户");
-                    let mobile = form
-                        .mobile
-                        .as_deref()
-                        .map(str::trim)
-                        .filter(|m| !m.is_empty());
-                    SandboxIdentity::new(nick, mobile)
-                }
-                Some(key) => match preset_identities().into_iter().find(|(k, _)| *k == key) {
-                    Some((_, identity)) => identity,
-                    None => return HttpResponse::BadRequest().body("unknown identity"),
-                },
-            };
-            let corp_id = form.corp_id.clone().filter(|c| !c.is_empty());
-            pairs.append_pair("authCode", &sandbox.issue_code(identity, corp_id));
-        } else {
-            pairs.append_pair("error", "access_denied");
+        for (key, value) in answer {
+            pairs.append_pair(key, value);
         }
-        if let Some(state) = &form.state {
+        if let Some(state) = state {
             pairs.append_pair("state", state);
         }
     }
     HttpResponse::Found()
         .insert_header((header::LOCATION, target.to_string()))
         .finish()
+}
+
+/// 同意 → `redirect_uri?authCode=..&state=..`; 拒绝 → `redirect_uri?error=access_denied&state=..`.
+async fn consent(form: web::Form<ConsentForm>, sandbox: web::Data<Sandbox>) -> HttpResponse {
+    let answer = if form.decision == "agree" {
+        let custom = || {
+            let typed = |field: &Option<String>| {
+                field
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|v| !v.is_empty())
+                    .map(str::to_owned)
+            };
+            let nick = typed(&form.nick).unwrap_or_else(|| "钉钉用户".into());
+            SandboxIdentity::new(&nick, typed(&form.mobile).as_deref())
+        };
+        let Some(identity) = chosen(form.identity.as_deref(), preset_identities(), custom) else {
+            return HttpResponse::BadRequest().body("unknown identity");
+        };
+        let corp_id = form.corp_id.clone().filter(|c| !c.is_empty());
+        vec![("authCode", sandbox.issue_code(identity, corp_id))]
+    } else {
+        vec![("error", "access_denied".to_owned())]
+    };
+    redirect_back(&form.redirect_uri, &answer, form.state.as_deref())
 }
 
 fn dingtalk_error(status: StatusCode, code: &str, message: &str) -> HttpResponse {
@@ -335,18 +359,14 @@ async fn request_auth_code(
     body: web::Json<ClientIdentity>,
     sandbox: web::Data<Sandbox>,
 ) -> HttpResponse {
-    let identity = match body.identity.as_deref() {
-        Some("custom") | None => SandboxIdentity::new(
+    let custom = || {
+        SandboxIdentity::new(
             body.nick.as_deref().unwrap_or("钉钉用户"),
             body.mobile.as_deref().filter(|m| !m.is_empty()),
-        ),
-        Some(key) => match preset_identities().into_iter().find(|(k, _)| *k == key) {
-            Some((_, identity)) => identity,
-            None => {
-                return HttpResponse::BadRequest()
-                    .json(serde_json::json!({"error": "unknown identity"}));
-            }
-        },
+        )
+    };
+    let Some(identity) = chosen(body.identity.as_deref(), preset_identities(), custom) else {
+        return HttpResponse::BadRequest().json(serde_json::json!({"error": "unknown identity"}));
     };
     HttpResponse::Ok().json(serde_json::json!({ "code": sandbox.issue_client_code(identity) }))
 }

@@ -4,12 +4,12 @@
 //! `40163` (code used), and `/sns/userinfo`. Its JSON is sent as `text/plain`, as WeChat
 //! does, so the service must decode the bytes itself. Under `/sandbox/wechat`.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
-use super::routes::{SandboxErrorPage, html, is_http_url};
+use super::routes::{Preset, SandboxErrorPage, chosen, html, is_http_url, redirect_back};
 use super::state::{ACCESS_TOKEN_TTL, CODE_TTL, Grants};
 use crate::config::OAuthAppSettings;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
@@ -103,12 +103,6 @@ pub struct QrQuery {
     state: Option<String>,
 }
 
-struct Preset {
-    key: &'static str,
-    nick: String,
-    unionid: bool,
-}
-
 #[derive(Template)]
 #[template(path = "sandbox_wechat.html")]
 struct QrPage<'a> {
@@ -144,7 +138,10 @@ async fn qr_page(
         .map(|(key, user)| Preset {
             key,
             nick: user.nickname,
-            unionid: user.unionid.is_some(),
+            detail: match user.unionid {
+                Some(_) => "unionid".to_owned(),
+                None => lang.t("无 unionid", "no unionid").to_owned(),
+            },
         })
         .collect();
     let page = QrPage {
@@ -168,40 +165,28 @@ pub struct ScanForm {
 /// 扫码并确认 → `redirect_uri?code=..&state=..`; 拒绝 → `redirect_uri?state=..`, with no
 /// `code` at all (WeChat's refusal).
 async fn scanned(form: web::Form<ScanForm>, sandbox: web::Data<WeChatSandbox>) -> HttpResponse {
-    let Ok(mut target) = url::Url::parse(&form.redirect_uri) else {
-        return HttpResponse::BadRequest().body("redirect_uri 参数错误");
-    };
-    {
-        let mut pairs = target.query_pairs_mut();
-        if form.decision == "agree" {
-            let user = match form.identity.as_deref() {
-                Some("custom") | None => {
-                    let nick = form.nick.as_deref().map(str::trim).unwrap_or_default();
-                    WeChatUser::new(
-                        if nick.is_empty() {
-                            "微信用户"
-                        } else {
-                            nick
-                        },
-                        true,
-                    )
-                }
-                Some(key) => match preset_users().into_iter().find(|(k, _)| *k == key) {
-                    Some((_, user)) => user,
-                    None => return HttpResponse::BadRequest().body("unknown identity"),
+    let answer = if form.decision == "agree" {
+        let custom = || {
+            let nick = form.nick.as_deref().map(str::trim).unwrap_or_default();
+            WeChatUser::new(
+                if nick.is_empty() {
+                    "微信用户"
+                } else {
+                    nick
                 },
-            };
-            let code = random_token(16);
-            sandbox.codes.insert(code.clone(), user, CODE_TTL);
-            pairs.append_pair("code", &code);
-        }
-        if let Some(state) = &form.state {
-            pairs.append_pair("state", state);
-        }
-    }
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, target.to_string()))
-        .finish()
+                true,
+            )
+        };
+        let Some(user) = chosen(form.identity.as_deref(), preset_users(), custom) else {
+            return HttpResponse::BadRequest().body("unknown identity");
+        };
+        let code = random_token(16);
+        sandbox.codes.insert(code.clone(), user, CODE_TTL);
+        vec![("code", code)]
+    } else {
+        Vec::new()
+    };
+    redirect_back(&form.redirect_uri, &answer, form.state.as_deref())
 }
 
 /// WeChat's answers: HTTP 200, JSON as `text/plain`, errors as `{"errcode", "errmsg"}`.

@@ -3,12 +3,12 @@
 //! strings, as Weibo's Chinese documentation shows them), `POST /oauth2/get_token_info`
 //! (numbers), and `/2/users/show.json`. Under `/sandbox/weibo`.
 
-use actix_web::http::{StatusCode, header};
+use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::routes::{SandboxErrorPage, html, is_http_url};
+use super::routes::{Preset, SandboxErrorPage, chosen, html, is_http_url, redirect_back};
 use super::state::{ACCESS_TOKEN_TTL, CODE_TTL, Grants};
 use crate::config::OAuthAppSettings;
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
@@ -88,11 +88,6 @@ pub struct AuthorizeQuery {
     state: Option<String>,
 }
 
-struct Preset {
-    key: &'static str,
-    nick: String,
-}
-
 #[derive(Template)]
 #[template(path = "sandbox_weibo.html")]
 struct AuthorizePage<'a> {
@@ -133,6 +128,7 @@ async fn authorize_page(
             .map(|(key, user)| Preset {
                 key,
                 nick: user.screen_name,
+                detail: format!("uid {}", user.id),
             })
             .collect(),
     };
@@ -151,47 +147,34 @@ pub struct DecisionForm {
 /// 授权 → `redirect_uri?code=..&state=..`; 取消 → Weibo's error in the query
 /// (`error=access_denied&error_code=21330`).
 async fn decide(form: web::Form<DecisionForm>, sandbox: web::Data<WeiboSandbox>) -> HttpResponse {
-    let Ok(mut target) = url::Url::parse(&form.redirect_uri) else {
-        return HttpResponse::BadRequest().body("redirect_uri_mismatch");
+    let answer = if form.decision == "agree" {
+        let custom = || {
+            let nick = form.nick.as_deref().map(str::trim).unwrap_or_default();
+            WeiboUser::new(if nick.is_empty() {
+                "微博用户"
+            } else {
+                nick
+            })
+        };
+        let Some(user) = chosen(form.identity.as_deref(), preset_users(), custom) else {
+            return HttpResponse::BadRequest().body("unknown identity");
+        };
+        let code = random_token(16);
+        let grant = CodeGrant {
+            user,
+            redirect_uri: form.redirect_uri.clone(),
+        };
+        sandbox.codes.insert(code.clone(), grant, CODE_TTL);
+        vec![("code", code)]
+    } else {
+        vec![
+            ("error_uri", "/oauth2/authorize".to_owned()),
+            ("error", "access_denied".to_owned()),
+            ("error_description", "user denied your request.".to_owned()),
+            ("error_code", "21330".to_owned()),
+        ]
     };
-    {
-        let mut pairs = target.query_pairs_mut();
-        if form.decision == "agree" {
-            let user = match form.identity.as_deref() {
-                Some("custom") | None => {
-                    let nick = form.nick.as_deref().map(str::trim).unwrap_or_default();
-                    WeiboUser::new(if nick.is_empty() {
-                        "微博用户"
-                    } else {
-                        nick
-                    })
-                }
-                Some(key) => match preset_users().into_iter().find(|(k, _)| *k == key) {
-                    Some((_, user)) => user,
-                    None => return HttpResponse::BadRequest().body("unknown identity"),
-                },
-            };
-            let code = random_token(16);
-            let grant = CodeGrant {
-                user,
-                redirect_uri: form.redirect_uri.clone(),
-            };
-            sandbox.codes.insert(code.clone(), grant, CODE_TTL);
-            pairs.append_pair("code", &code);
-        } else {
-            pairs
-                .append_pair("error_uri", "/oauth2/authorize")
-                .append_pair("error", "access_denied")
-                .append_pair("error_description", "user denied your request.")
-                .append_pair("error_code", "21330");
-        }
-        if let Some(state) = &form.state {
-            pairs.append_pair("state", state);
-        }
-    }
-    HttpResponse::Found()
-        .insert_header((header::LOCATION, target.to_string()))
-        .finish()
+    redirect_back(&form.redirect_uri, &answer, form.state.as_deref())
 }
 
 /// Weibo's OAuth error: HTTP 400, `error_code` as a string.

@@ -335,6 +335,24 @@ impl TestApp {
             .expect("the sandbox agrees")
     }
 
+    /// Refuses on the sandbox page behind `authorize_url`; returns the callback URL.
+    pub async fn sandbox_refusal(&self, authorize_url: &str) -> String {
+        driver::decide(&browser(), authorize_url, "deny", &[])
+            .await
+            .expect("the sandbox refuses")
+    }
+
+    /// The page at `path` as a browser that prefers English sees it.
+    pub async fn page_in_english(&self, client: &reqwest::Client, path: &str) -> String {
+        let response = client
+            .get(self.url(path))
+            .header("Accept-Language", "en-US,en;q=0.9,zh;q=0.5")
+            .send()
+            .await
+            .unwrap();
+        response.text().await.unwrap()
+    }
+
     /// The whole DingTalk login in `browser` as a sandbox identity; returns the callback's response.
     pub async fn dingtalk_login(
         &self,

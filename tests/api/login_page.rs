@@ -26,15 +26,8 @@ async fn login_page_is_chinese_by_default_with_a_dingtalk_button(backend: Backen
 async fn login_page_is_english_when_the_browser_prefers_it(backend: Backend) {
     let app = spawn_app(backend).await;
     let html = app
-        .client
-        .get(app.url("/login?next=/admin/accounts"))
-        .header("Accept-Language", "en-US,en;q=0.9,zh;q=0.5")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .page_in_english(&app.client, "/login?next=/admin/accounts")
+        .await;
     assert!(html.contains("Log in with DingTalk"));
     assert!(
         html.contains(r#"href="/user/dingtalk/authorize?next=%2Fadmin%2Faccounts""#),

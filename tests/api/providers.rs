@@ -28,16 +28,7 @@ async fn the_login_page_offers_every_enabled_provider_in_order(backend: Backend)
         "DingTalk, WeChat, Weibo"
     );
     assert!(zh.contains("微信登录") && zh.contains("微博登录") && zh.contains("钉钉登录"));
-    let en = app
-        .client
-        .get(app.url("/login"))
-        .header("accept-language", "en")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let en = app.page_in_english(&app.client, "/login").await;
     assert!(en.contains("Log in with WeChat") && en.contains("Log in with Weibo"));
     for icon in [
         "/static/img/wechat-white.svg",

@@ -123,19 +123,8 @@ async fn refusing_on_the_qr_page_comes_back_without_code(backend: Backend) {
     );
     let qr_page = reqwest::get(&authorize_url).await.unwrap();
     assert_eq!(qr_page.status(), 200);
-    let redirect_uri = crate::helpers::query_param(&authorize_url, "redirect_uri").unwrap();
-    let consent = authorize_url.split('?').next().unwrap().to_owned();
-    let refused = browser()
-        .post(consent)
-        .form(&[
-            ("redirect_uri", redirect_uri.as_str()),
-            ("state", state.as_str()),
-            ("decision", "deny"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let callback = location(&refused);
+    let callback = app.sandbox_refusal(&authorize_url).await;
+    assert!(callback.contains(&format!("state={state}")), "{callback}");
     assert!(
         !callback.contains("code="),
         "WeChat's refusal has no code: {callback}"

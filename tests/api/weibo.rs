@@ -51,20 +51,8 @@ async fn a_first_weibo_login_registers_and_a_second_finds_the_user(backend: Back
 
 async fn cancelling_at_weibo_is_a_friendly_page(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (authorize_url, state) = app.start_login(&app.client, "weibo").await;
-    let redirect_uri = crate::helpers::query_param(&authorize_url, "redirect_uri").unwrap();
-    let consent = authorize_url.split('?').next().unwrap().to_owned();
-    let cancelled = browser()
-        .post(consent)
-        .form(&[
-            ("redirect_uri", redirect_uri.as_str()),
-            ("state", state.as_str()),
-            ("decision", "deny"),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let callback = location(&cancelled);
+    let (authorize_url, _) = app.start_login(&app.client, "weibo").await;
+    let callback = app.sandbox_refusal(&authorize_url).await;
     assert!(callback.contains("error_code=21330"), "{callback}");
     let page = app.client.get(callback).send().await.unwrap();
     assert_eq!(page.status(), 400);
