@@ -66,7 +66,9 @@ pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // `.env` first, so that its RUST_LOG counts too; the process environment wins over it.
     let _ = dotenvy::dotenv();
-    telemetry::init();
+    if let Err(error) = telemetry::init() {
+        return config_failure(&error);
+    }
     let settings = match Settings::from_env() {
         Ok(settings) => settings,
         Err(error) => return config_failure(&error),

@@ -328,7 +328,7 @@ impl PageError {
     /// security event, answered with a page that asks to reload.
     pub fn csrf_rejected(lang: Lang, form: &str) -> PageError {
         tracing::warn!(
-            security_event = "csrf_rejected",
+            event = "csrf_rejected",
             form,
             "form without a valid CSRF token"
         );
@@ -456,7 +456,7 @@ impl PageError {
                 format!("The {name} authorization code is invalid, used or expired. Please sign in again."),
             ),
             ProviderError::Unverified { .. } => {
-                tracing::warn!(security_event = "provider_token_unverified", provider = %kind, "a provider token named another person or app");
+                tracing::warn!(event = "provider_token_unverified", provider = %kind, "a provider token named another person or app");
                 page(
                     StatusCode::BAD_REQUEST,
                     format!("无法确认{name}账号的身份，请重新登录。"),
@@ -525,7 +525,7 @@ impl PageError {
             LoginError::PasswordChecks(PasswordCheckError::Busy) => PageError::busy(lang),
             LoginError::Refused(AccountError::SignupClosed) => {
                 tracing::info!(
-                    security_event = "signup_closed",
+                    event = "signup_closed",
                     "an unknown person was refused (bind-only)"
                 );
                 PageError::new(
@@ -670,7 +670,7 @@ impl FormRefusal {
     /// The login form without a valid CSRF token: shown again, to be submitted again.
     pub fn expired_login_form(lang: Lang) -> FormRefusal {
         tracing::warn!(
-            security_event = "csrf_rejected",
+            event = "csrf_rejected",
             form = "login",
             "login form without a valid CSRF token"
         );

@@ -11,6 +11,7 @@ pub mod domain;
 pub mod error;
 pub mod i18n;
 pub mod login;
+pub mod metrics;
 pub mod providers;
 mod report;
 pub mod sandbox;

@@ -32,6 +32,7 @@ use crate::web::middleware::{self, rate_limit::RequestBudget};
 pub struct Application {
     port: u16,
     server: Server,
+    metrics_port: Option<u16>,
 }
 
 impl Application {
@@ -53,6 +54,7 @@ impl Application {
         let port = listener.local_addr()?.port();
         let pool = open_database(&settings).await?;
 
+        let metrics = web::Data::new(crate::metrics::install());
         let providers = configured_providers(&settings)?;
         let sandboxes = Sandboxes::from_settings(&settings);
         if !sandboxes.names().is_empty() {
@@ -89,6 +91,10 @@ impl Application {
         ));
         let budget = web::Data::new(RequestBudget::new(settings.rate_limit_per_minute));
         let pool = web::Data::new(pool);
+        let metrics_port = match settings.metrics_bind {
+            Some(bind) => Some(serve_metrics(bind, &settings, &metrics, &pool)?),
+            None => None,
+        };
         let providers = web::Data::new(providers);
         let body_timeout = settings.request_body_timeout;
         let settings = web::Data::new(settings);
@@ -140,6 +146,7 @@ impl Application {
                     .app_data(budget.clone())
                     .app_data(providers.clone())
                     .app_data(settings.clone())
+                    .app_data(metrics.clone())
                     .configure(crate::web::routes);
             let sandboxes = sandboxes.clone();
             app.configure(move |cfg| sandboxes.configure(cfg))
@@ -148,11 +155,20 @@ impl Application {
         .shutdown_timeout(5)
         .run();
         tracing::info!(port, "listening");
-        Ok(Application { port, server })
+        Ok(Application {
+            port,
+            server,
+            metrics_port,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of `METRICS_BIND`'s listener, when there is one.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
     }
 
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
@@ -196,6 +212,46 @@ async fn open_database(settings: &Settings) -> anyhow::Result<DbPool> {
 
 /// The longest start-up waits for the database (migrations included).
 const STARTUP_DATABASE_WAIT: Duration = Duration::from_secs(30);
+
+/// `/metrics` alone on `METRICS_BIND` (a private interface; no token there), beside the
+/// service. Returns the port it listens on.
+fn serve_metrics(
+    bind: std::net::SocketAddr,
+    settings: &Settings,
+    metrics: &web::Data<metrics_exporter_prometheus::PrometheusHandle>,
+    pool: &web::Data<DbPool>,
+) -> anyhow::Result<u16> {
+    let listener = TcpListener::bind(bind).map_err(|e| ConfigError {
+        var: "METRICS_BIND",
+        problem: format!("cannot listen on {bind} ({e})"),
+        fix: "Choose a free address for the metrics, or unset METRICS_BIND.".into(),
+    })?;
+    let port = listener.local_addr()?.port();
+    let (settings, metrics, pool) = (
+        web::Data::new(settings.clone()),
+        metrics.clone(),
+        pool.clone(),
+    );
+    let place = web::Data::new(crate::web::pages::metrics::MetricsPlace::Private);
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(settings.clone())
+            .app_data(metrics.clone())
+            .app_data(pool.clone())
+            .app_data(place.clone())
+            .route(
+                "/metrics",
+                web::get().to(crate::web::pages::metrics::metrics),
+            )
+    })
+    .workers(1)
+    .listen(listener)?
+    .shutdown_timeout(1)
+    .run();
+    actix_web::rt::spawn(server);
+    tracing::info!(port, "metrics listening");
+    Ok(port)
+}
 
 /// Every enabled provider, sharing the process's one HTTP client and one budget of calls.
 /// Each gets its callback under `PUBLIC_BASE_URL` (DingTalk's is the tutorial's path).

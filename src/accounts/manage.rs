@@ -154,7 +154,7 @@ pub fn apply_admin_action(
         record(conn, actor, target, action.name(), &action.detail())
     })?;
     tracing::info!(
-        security_event = "admin_action",
+        event = "admin_action",
         admin = %actor.id,
         %target,
         action = action.name(),

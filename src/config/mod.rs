@@ -89,6 +89,10 @@ pub struct Settings {
     /// Reverse proxies whose `X-Forwarded-For` names the real client; nobody else's is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dingtalk: DingTalkSettings,
+    /// `METRICS_TOKEN`: `/metrics` answers a scraper that presents it as a bearer token.
+    pub metrics_token: Option<Secret>,
+    /// `METRICS_BIND`: `/metrics` on its own address (for a private network), no token.
+    pub metrics_bind: Option<SocketAddr>,
     /// WeChat website login; `None` when off.
     pub wechat: Option<OAuthAppSettings>,
     /// Weibo login; `None` when off.
@@ -130,6 +134,27 @@ impl Settings {
                 "Use IP:PORT, for example 127.0.0.1:8000 or 0.0.0.0:8000.",
             )
         })?;
+
+        let metrics_token = match get("METRICS_TOKEN") {
+            Some(token) if token.len() < 16 => {
+                return Err(config_error(
+                    "METRICS_TOKEN",
+                    "is too short",
+                    "Use 16 characters or more, e.g. `openssl rand -hex 24`.",
+                ));
+            }
+            token => token.map(Secret::new),
+        };
+        let metrics_bind = match get("METRICS_BIND") {
+            None => None,
+            Some(raw) => Some(raw.parse::<SocketAddr>().map_err(|_| {
+                config_error(
+                    "METRICS_BIND",
+                    format!("`{raw}` is not an address with a port"),
+                    "Use IP:PORT on a private interface, for example 10.0.0.5:9100.",
+                )
+            })?),
+        };
 
         let public_base_url = parse_http_url(
             "PUBLIC_BASE_URL",
@@ -302,6 +327,8 @@ impl Settings {
             rate_limit_per_minute,
             trusted_proxies,
             dingtalk,
+            metrics_token,
+            metrics_bind,
             wechat,
             weibo,
         })

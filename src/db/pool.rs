@@ -30,6 +30,15 @@ pub struct DbPool {
 }
 
 impl DbPool {
+    /// Connections handed out and connections waiting in the pool, for `/metrics`.
+    pub fn connections(&self) -> (u32, u32) {
+        let state = self.inner.state();
+        (
+            state.connections - state.idle_connections,
+            state.idle_connections,
+        )
+    }
+
     /// A connection, waiting for one at most the pool's checkout timeout.
     pub fn get(&self) -> Result<PooledConn, r2d2::PoolError> {
         self.inner.get()

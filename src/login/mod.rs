@@ -176,9 +176,15 @@ impl LoginService {
         password: &str,
     ) -> Result<User, LoginError> {
         let address = client.address.map(|ip| ip.to_string()).unwrap_or_default();
-        self.throttle
-            .check(username, &address)
-            .map_err(LoginError::Throttled)?;
+        self.throttle.check(username, &address).map_err(|wait| {
+            tracing::warn!(
+                event = "lockout",
+                "too many failed logins for this account or address"
+            );
+            crate::metrics::login("password", "throttled");
+            crate::metrics::rate_limited("failed_logins");
+            LoginError::Throttled(wait)
+        })?;
         // A name no account can have (control characters: PostgreSQL rejects a NUL in a
         // query outright) is looked up nowhere, and answered like any unknown user.
         let user = if accounts::validate_username(username).is_ok() {
@@ -196,8 +202,9 @@ impl LoginService {
         checked.map_err(|error| {
             if matches!(error, AccountError::BadCredentials) {
                 self.throttle.record_failure(username, &address);
+                crate::metrics::login("password", "failed");
                 tracing::info!(
-                    security_event = "login_failed",
+                    event = "login_failed",
                     method = "password",
                     "wrong username or password"
                 );
@@ -219,7 +226,7 @@ impl LoginService {
     {
         let tokens = self.tokens.clone();
         let user_agent = client.user_agent.clone();
-        let (pair, outcome) = self
+        let signed_in = self
             .db(move |conn| {
                 write_transaction(conn, |conn| -> Result<_, LoginError> {
                     let (user, outcome) = who(conn)?;
@@ -227,8 +234,30 @@ impl LoginService {
                     Ok((pair, outcome))
                 })
             })
-            .await?;
-        tracing::info!(security_event = "login", method, userid = %pair.userid, outcome = ?outcome, "signed in");
+            .await;
+        let (pair, outcome) = match signed_in {
+            Ok(signed_in) => signed_in,
+            Err(error) => {
+                let outcome = match &error {
+                    LoginError::Refused(AccountError::PhoneOwned) => "proof_needed",
+                    LoginError::Refused(AccountError::SignupClosed) => "refused_signup",
+                    LoginError::Inactive => "refused_inactive",
+                    _ => "failed",
+                };
+                crate::metrics::login(method, outcome);
+                if outcome != "proof_needed" {
+                    tracing::info!(event = "login_failed", method, outcome, "sign-in refused");
+                }
+                return Err(error);
+            }
+        };
+        let outcome = match outcome {
+            Some(LinkOutcome::BoundByPhone) => "bound",
+            Some(LinkOutcome::Registered) => "registered",
+            Some(LinkOutcome::Returning) | None => "returning",
+        };
+        crate::metrics::login(method, outcome);
+        tracing::info!(event = "login", method, userid = %pair.userid, outcome, "signed in");
         Ok(pair)
     }
 
@@ -262,7 +291,7 @@ impl LoginService {
             Ok(pair) => Ok(ProviderLogin::SignedIn(pair)),
             Err(LoginError::Refused(AccountError::PhoneOwned)) => {
                 tracing::info!(
-                    security_event = "phone_owned",
+                    event = "phone_owned",
                     provider = method,
                     "a provider identity's phone belongs to an account that can log in: proof needed"
                 );
@@ -319,7 +348,7 @@ impl LoginService {
             )
             .await?;
         self.throttle.record_success(username);
-        tracing::info!(security_event = "link", %provider, %userid, "linked after proving the password");
+        tracing::info!(event = "link", %provider, %userid, "linked after proving the password");
         Ok(pair)
     }
 
@@ -337,7 +366,7 @@ impl LoginService {
         })
         .await?;
         tracing::info!(
-            security_event = "link",
+            event = "link",
             %provider,
             %userid,
             "linked a provider account"
@@ -372,7 +401,7 @@ impl LoginService {
                 HandoffUse::Reused(session_id) => {
                     sessions::revoke_session(conn, &session_id, "handoff code reuse")?;
                     tracing::warn!(
-                        security_event = "handoff_code_reuse",
+                        event = "handoff_code_reuse",
                         "a handoff code was presented again; its login session is revoked"
                     );
                     Err(TokenError::Revoked)
@@ -395,7 +424,7 @@ impl LoginService {
         let session_id = session.session_id;
         self.db::<_, DbError, _>(move |conn| sessions::revoke_session(conn, &session_id, "logout"))
             .await?;
-        tracing::info!(security_event = "logout", userid = %session.userid, "logged out");
+        tracing::info!(event = "logout", userid = %session.userid, "logged out");
         Ok(())
     }
 
@@ -412,7 +441,7 @@ impl LoginService {
             .await
             .map_err(LoginError::from)?;
         tracing::info!(
-            security_event = "sessions_ended",
+            event = "sessions_ended",
             userid = %target,
             by = %actor.id,
             ended,
@@ -449,7 +478,7 @@ impl LoginService {
                 })
             })
             .await?;
-        tracing::info!(security_event = "password_set", %userid, other_sessions_ended = ended, "password set");
+        tracing::info!(event = "password_set", %userid, other_sessions_ended = ended, "password set");
         Ok(())
     }
 
@@ -458,7 +487,7 @@ impl LoginService {
         self.db(move |conn| accounts::unlink(conn, userid, provider))
             .await
             .map_err(LoginError::from)?;
-        tracing::info!(security_event = "unlink", %userid, %provider, "unlinked an account");
+        tracing::info!(event = "unlink", %userid, %provider, "unlinked an account");
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{clean_nick, is_web_url, number, parse, send, text_of};
+use super::http::{clean_nick, is_web_url, number, observed, parse, send, text_of};
 use super::{IdentityProvider, ProviderError};
 use crate::config::{DingTalkSettings, Secret};
 use crate::domain::{Phone, ProviderIdentity, ProviderKind, UNIONID_UID_PREFIX};
@@ -132,32 +132,35 @@ async fn call(
     request: reqwest::RequestBuilder,
     client_error_is_code: bool,
 ) -> Result<Vec<u8>, ProviderError> {
-    let (status, bytes) = send(step, request).await?;
-    if status.is_success() {
-        return Ok(bytes);
-    }
-    let (code, requestid) = error_fields(&bytes);
-    let status = status.as_u16();
-    Err(match status {
-        401 | 403 => ProviderError::PermissionDenied {
-            step,
-            status,
-            code,
-            requestid,
-        },
-        400..=499 if client_error_is_code => ProviderError::CodeRejected {
-            step,
-            status,
-            code,
-            requestid,
-        },
-        _ => ProviderError::Upstream {
-            step,
-            status,
-            code,
-            requestid,
-        },
+    observed(ProviderKind::DingTalk, step, async move {
+        let (status, bytes) = send(step, request).await?;
+        if status.is_success() {
+            return Ok(bytes);
+        }
+        let (code, requestid) = error_fields(&bytes);
+        let status = status.as_u16();
+        Err(match status {
+            401 | 403 => ProviderError::PermissionDenied {
+                step,
+                status,
+                code,
+                requestid,
+            },
+            400..=499 if client_error_is_code => ProviderError::CodeRejected {
+                step,
+                status,
+                code,
+                requestid,
+            },
+            _ => ProviderError::Upstream {
+                step,
+                status,
+                code,
+                requestid,
+            },
+        })
     })
+    .await
 }
 
 impl IdentityProvider for DingTalk {

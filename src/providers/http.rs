@@ -2,12 +2,29 @@
 //! (a 50 MB reply or a gzip bomb must not cost memory), and read JSON whose numbers may
 //! come as strings.
 
+use std::time::Instant;
+
 use reqwest::StatusCode;
 
 use super::ProviderError;
+use crate::domain::ProviderKind;
 
 /// Enough for any real answer; a bigger body is refused, not buffered.
 const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Runs one call to `provider`'s `step` and counts it, with its latency and outcome (`ok`
+/// or the failure's kind).
+pub(super) async fn observed<T>(
+    provider: ProviderKind,
+    step: &'static str,
+    call: impl Future<Output = Result<T, ProviderError>>,
+) -> Result<T, ProviderError> {
+    let started = Instant::now();
+    let result = call.await;
+    let outcome = result.as_ref().map_or_else(ProviderError::kind, |_| "ok");
+    crate::metrics::provider_call(provider.name(), step, outcome, started.elapsed());
+    result
+}
 
 /// Sends `request` and returns the status and the body, whatever the status.
 pub(super) async fn send(

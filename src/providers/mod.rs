@@ -90,7 +90,10 @@ impl Providers {
     ) -> Result<ProviderIdentity, FetchError> {
         let (provider, _permit) = self.reserve(kind)?;
         match provider.client_identity(code) {
-            Some(identity) => Ok(identity.await?),
+            Some(identity) => {
+                let identity = identity.await;
+                Ok(identity.inspect_err(|error| count_failed_login(kind, error))?)
+            }
             None => Err(FetchError::NotConfigured(kind)),
         }
     }
@@ -103,7 +106,8 @@ impl Providers {
         code: &str,
     ) -> Result<ProviderIdentity, FetchError> {
         let (provider, _permit) = self.reserve(kind)?;
-        Ok(provider.fetch_identity(code).await?)
+        let identity = provider.fetch_identity(code).await;
+        Ok(identity.inspect_err(|error| count_failed_login(kind, error))?)
     }
 
     /// The provider, and a place in the budget of calls, held until the call ends.
@@ -114,6 +118,40 @@ impl Providers {
         let provider = self.get(kind).ok_or(FetchError::NotConfigured(kind))?;
         let permit = self.in_flight.try_acquire().map_err(|_| FetchError::Busy)?;
         Ok((provider, permit))
+    }
+}
+
+/// A login the provider's answer ended: counted, and an organisation's refusal logged as
+/// a security event.
+fn count_failed_login(kind: ProviderKind, error: &ProviderError) {
+    let outcome = match error {
+        ProviderError::NotInOrganisation { .. }
+        | ProviderError::NotAMember { .. }
+        | ProviderError::NotVisible => "refused_org",
+        _ => "failed",
+    };
+    crate::metrics::login(kind.name(), outcome);
+    if outcome == "refused_org" {
+        tracing::info!(event = "org_refused", provider = %kind, error = %error, "not a member of an allowed organisation");
+    }
+}
+
+impl ProviderError {
+    /// The kind of failure, as a metrics label.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::CodeRejected { .. } => "code_rejected",
+            ProviderError::PermissionDenied { .. } => "permission_denied",
+            ProviderError::Upstream { .. } => "upstream_error",
+            ProviderError::NotInOrganisation { .. }
+            | ProviderError::NotVisible
+            | ProviderError::NotAMember { .. } => "not_a_member",
+            ProviderError::OrganisationApi { .. } => "organisation_api_error",
+            ProviderError::Unverified { .. } => "unverified",
+            ProviderError::Timeout { .. } => "timeout",
+            ProviderError::Unreachable { .. } => "unreachable",
+            ProviderError::Malformed { .. } => "malformed",
+        }
     }
 }
 

@@ -8,7 +8,9 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{clean_nick, is_web_url, json_answer, number, refusal, send, text_of, upstream};
+use super::http::{
+    clean_nick, is_web_url, json_answer, number, observed, refusal, send, text_of, upstream,
+};
 use super::{IdentityProvider, ProviderError};
 use crate::config::{OAuthAppSettings, Secret};
 use crate::domain::{ProviderIdentity, ProviderKind};
@@ -46,26 +48,29 @@ impl WeChat {
         url: &Url,
         query: &[(&str, &str)],
     ) -> Result<T, ProviderError> {
-        let (status, bytes) = send(step, self.http.get(url.clone()).query(query)).await?;
-        let value = json_answer(step, status, &bytes)?;
-        // Told by the key (`-1` is "system busy"); `0` is success where WeChat sends it.
-        let errcode = value
-            .get("errcode")
-            .filter(|c| number(c) != Some(0))
-            .map(text_of);
-        if let Some(errcode) = errcode {
-            // `errmsg` ends with WeChat's request id (`rid: …`): logged with the code.
-            let requestid = value.get("errmsg").map(text_of);
-            let code_rejected = CODE_ERRORS.contains(&errcode.as_str());
-            return Err(refusal(step, status, errcode, requestid, code_rejected));
-        }
-        if !status.is_success() {
-            return Err(upstream(step, status, None, None));
-        }
-        serde_json::from_value(value).map_err(|e| ProviderError::Malformed {
-            step,
-            detail: e.to_string(),
+        observed(ProviderKind::WeChat, step, async move {
+            let (status, bytes) = send(step, self.http.get(url.clone()).query(query)).await?;
+            let value = json_answer(step, status, &bytes)?;
+            // Told by the key (`-1` is "system busy"); `0` is success where WeChat sends it.
+            let errcode = value
+                .get("errcode")
+                .filter(|c| number(c) != Some(0))
+                .map(text_of);
+            if let Some(errcode) = errcode {
+                // `errmsg` ends with WeChat's request id (`rid: …`): logged with the code.
+                let requestid = value.get("errmsg").map(text_of);
+                let code_rejected = CODE_ERRORS.contains(&errcode.as_str());
+                return Err(refusal(step, status, errcode, requestid, code_rejected));
+            }
+            if !status.is_success() {
+                return Err(upstream(step, status, None, None));
+            }
+            serde_json::from_value(value).map_err(|e| ProviderError::Malformed {
+                step,
+                detail: e.to_string(),
+            })
         })
+        .await
     }
 }
 

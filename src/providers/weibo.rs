@@ -8,7 +8,9 @@ use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{clean_nick, is_web_url, json_answer, number, refusal, send, text_of, upstream};
+use super::http::{
+    clean_nick, is_web_url, json_answer, number, observed, refusal, send, text_of, upstream,
+};
 use super::{IdentityProvider, ProviderError};
 use crate::config::{OAuthAppSettings, Secret};
 use crate::domain::{ProviderIdentity, ProviderKind};
@@ -46,23 +48,26 @@ impl Weibo {
         step: &'static str,
         request: reqwest::RequestBuilder,
     ) -> Result<serde_json::Value, ProviderError> {
-        let (status, bytes) = send(step, request).await?;
-        let value = json_answer(step, status, &bytes)?;
-        if value.get("error").is_some() || value.get("error_code").is_some() {
-            let error_code = value.get("error_code").and_then(number);
-            let code = match (error_code, value.get("error")) {
-                (Some(n), _) => n.to_string(),
-                (None, Some(error)) => text_of(error),
-                (None, None) => "unknown".into(),
-            };
-            let code_rejected = error_code.is_some_and(|c| CODE_ERRORS.contains(&c));
-            // Weibo's answers carry no request id (`request` is the path).
-            return Err(refusal(step, status, code, None, code_rejected));
-        }
-        if !status.is_success() {
-            return Err(upstream(step, status, None, None));
-        }
-        Ok(value)
+        observed(ProviderKind::Weibo, step, async move {
+            let (status, bytes) = send(step, request).await?;
+            let value = json_answer(step, status, &bytes)?;
+            if value.get("error").is_some() || value.get("error_code").is_some() {
+                let error_code = value.get("error_code").and_then(number);
+                let code = match (error_code, value.get("error")) {
+                    (Some(n), _) => n.to_string(),
+                    (None, Some(error)) => text_of(error),
+                    (None, None) => "unknown".into(),
+                };
+                let code_rejected = error_code.is_some_and(|c| CODE_ERRORS.contains(&c));
+                // Weibo's answers carry no request id (`request` is the path).
+                return Err(refusal(step, status, code, None, code_rejected));
+            }
+            if !status.is_success() {
+                return Err(upstream(step, status, None, None));
+            }
+            Ok(value)
+        })
+        .await
     }
 }
 

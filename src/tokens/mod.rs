@@ -151,14 +151,18 @@ impl TokenService {
             outcome = self.try_rotate(conn, refresh_token, &claims)?;
         }
         match outcome {
-            Rotation::Rotated(user, token) => Ok(self.pair(&user, &claims.sid, token, now())),
+            Rotation::Rotated(user, token) => {
+                crate::metrics::refresh_rotated();
+                Ok(self.pair(&user, &claims.sid, token, now()))
+            }
             Rotation::Concurrent(user, successor) => {
                 let token = self.sign_refresh(&user, &successor);
                 Ok(self.pair(&user, &claims.sid, token, now()))
             }
             Rotation::Reused(userid) => {
+                crate::metrics::refresh_reuse_detected();
                 tracing::warn!(
-                    security_event = "refresh_token_reuse",
+                    event = "refresh_token_reuse",
                     %userid,
                     "a rotated refresh token was presented again; its session is revoked"
                 );

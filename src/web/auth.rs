@@ -140,26 +140,33 @@ async fn signed_in(req: &HttpRequest) -> Result<Authenticated, AuthRefusal> {
     }
 }
 
-/// The API guard: the bearer token must be valid and its login session alive.
+/// The API guard: the bearer token must be valid and its login session alive. Every
+/// refusal is counted by its code.
 pub async fn require_access_token(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let token = bearer_token(req.request()).ok_or(ApiError::from(TokenError::Missing))?;
-    let login = login_service(req.request());
-    let claims = login
-        .tokens()
-        .verify_access(&token)
-        .map_err(ApiError::from)?;
-    let authenticated = login
-        .authenticate(SessionRef {
-            userid: claims.userid,
-            session_id: claims.sid,
-        })
-        .await
-        .map_err(ApiError::from)?;
-    req.extensions_mut().insert(authenticated);
-    next.call(req).await
+    match authenticate(req.request()).await {
+        Ok(authenticated) => {
+            req.extensions_mut().insert(authenticated);
+            next.call(req).await
+        }
+        Err(refusal) => {
+            crate::metrics::guard_rejection(refusal.code.number());
+            Err(refusal.into())
+        }
+    }
+}
+
+async fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+    let token = bearer_token(req).ok_or(ApiError::from(TokenError::Missing))?;
+    let login = login_service(req);
+    let claims = login.tokens().verify_access(&token)?;
+    let session = SessionRef {
+        userid: claims.userid,
+        session_id: claims.sid,
+    };
+    Ok(login.authenticate(session).await?)
 }
 
 /// `/api/admin/*`: the role is read from the database on this request, not from the token.
@@ -172,7 +179,9 @@ pub async fn require_admin(
         .get::<Authenticated>()
         .is_some_and(|a| a.user.is_admin());
     if !is_admin {
-        return Err(ApiError::role_required().into());
+        let refusal = ApiError::role_required();
+        crate::metrics::guard_rejection(refusal.code.number());
+        return Err(refusal.into());
     }
     next.call(req).await
 }

@@ -21,6 +21,7 @@ use actix_web::web;
 use crate::domain::ProviderKind;
 use flows::oauth::{self, ProviderRoute};
 use middleware::rate_limit;
+use pages::metrics::{self, MetricsPlace};
 use pages::{account, assets, health, login};
 
 /// The per-address request budget of one group of login endpoints (see `rate_limit`).
@@ -36,6 +37,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").get(login::root))
         .service(web::resource("/healthz").get(health::healthz))
         .service(web::resource("/readyz").get(health::readyz))
+        .service(
+            web::resource("/metrics")
+                .app_data(web::Data::new(MetricsPlace::Public))
+                .get(metrics::metrics),
+        )
         .service(
             web::resource("/login")
                 .get(login::login_form)

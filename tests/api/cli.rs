@@ -175,10 +175,14 @@ async fn migrate_is_idempotent(backend: Backend) {
 /// Starts `dingtalk-login serve` and waits until /healthz answers (polling a readiness
 /// condition, not sleeping a fixed time).
 async fn start_server(env: &Env) -> (KillOnDrop, String) {
-    start_server_logging_to(env, Stdio::null()).await
+    start_server_logging_to(env, Stdio::null(), &[]).await
 }
 
-async fn start_server_logging_to(env: &Env, stderr: Stdio) -> (KillOnDrop, String) {
+async fn start_server_logging_to(
+    env: &Env,
+    stderr: Stdio,
+    extra: &[(&str, &str)],
+) -> (KillOnDrop, String) {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -190,6 +194,7 @@ async fn start_server_logging_to(env: &Env, stderr: Stdio) -> (KillOnDrop, Strin
         .env("BIND_ADDR", format!("127.0.0.1:{port}"))
         .env("PUBLIC_BASE_URL", &base)
         .env("RUST_LOG", "debug")
+        .envs(extra.iter().copied())
         .stdout(Stdio::null())
         .stderr(stderr)
         .spawn()
@@ -238,7 +243,7 @@ async fn logs_hold_no_codes_states_or_tokens() {
     let env = Env::new(Backend::Sqlite);
     let log_path = env.dir_path.join("server.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let (server, base) = start_server_logging_to(&env, Stdio::from(log)).await;
+    let (server, base) = start_server_logging_to(&env, Stdio::from(log), &[]).await;
 
     let browser = crate::helpers::browser();
     let start = browser
@@ -323,4 +328,72 @@ async fn logs_hold_no_codes_states_or_tokens() {
     }
     let jwt_secret = std::fs::read_to_string(env.dir_path.join("data/jwt_secret")).unwrap();
     assert!(!logs.contains(jwt_secret.trim()));
+}
+
+/// Issue #12 §4: `LOG_FORMAT=json` prints one JSON object per line; the lines of a request
+/// carry its id (the one in the response's `X-Request-Id`), and a security event its
+/// stable `event` field.
+#[actix_web::test]
+async fn json_logs_carry_the_request_id_and_security_events() {
+    let env = Env::new(Backend::Sqlite);
+    let log_path = env.dir_path.join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (server, base) =
+        start_server_logging_to(&env, Stdio::from(log), &[("LOG_FORMAT", "json")]).await;
+    let refused = reqwest::Client::new()
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"username": "nobody", "password": "wrong password"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 401);
+    let request_id = refused.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    drop(server);
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = logs
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|_| panic!("not JSON: {line}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+    let of_request: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["span"]["request_id"] == request_id.as_str())
+        .collect();
+    assert!(
+        of_request
+            .iter()
+            .any(|l| l["message"] == "request" && l["path"] == "/api/login" && l["status"] == 401),
+        "{logs}"
+    );
+    assert!(
+        of_request
+            .iter()
+            .any(|l| l["event"] == "login_failed" && l["method"] == "password"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn an_unknown_log_format_is_a_config_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = binary()
+        .current_dir(dir.path())
+        .env("LOG_FORMAT", "xml")
+        .arg("migrate")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("configuration error: LOG_FORMAT:"),
+        "{stderr}"
+    );
 }

@@ -134,6 +134,8 @@ pub struct TestApp {
     /// Declared before the folder, so a SQLite database is closed... and a PostgreSQL one
     /// dropped, when the app is. `None` when the test passed another app's DATABASE_URL.
     pub database: Option<TestDatabase>,
+    /// The `METRICS_BIND` listener's port, when the test set one.
+    pub metrics_port: Option<u16>,
     _data_dir: TempDir,
 }
 
@@ -229,6 +231,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
     let app = Application::build_with_listener(settings.clone(), listener)
         .await
         .expect("the app starts");
+    let metrics_port = app.metrics_port();
     actix_web::rt::spawn(app.run_until_stopped());
     let pool = db::connect_pool(&settings.database_url, 2, db::DEFAULT_BUDGET).unwrap();
     TestApp {
@@ -238,6 +241,7 @@ pub async fn spawn_app_with(backend: Backend, overrides: &[(&str, &str)]) -> Tes
         settings,
         database_url,
         database,
+        metrics_port,
         _data_dir: data_dir,
     }
 }

@@ -149,7 +149,7 @@ pub async fn callback(
     let pending = match session.take_pending(query.state.as_deref(), settings.oauth_state_ttl) {
         StateCheck::Valid(pending) => pending,
         check => {
-            tracing::warn!(security_event = "oauth_state_rejected", provider = %kind, reason = ?check, "provider callback without a valid state");
+            tracing::warn!(event = "oauth_state_rejected", provider = %kind, reason = ?check, "provider callback without a valid state");
             return Err(restart(
                 lang,
                 "登录请求无效或已过期（例如重复打开了回调链接）。请回到登录页重新登录。".into(),

@@ -1,5 +1,5 @@
 //! Cross-cutting request and response policy: security headers on every response, one log
-//! line per request (method, path without its query, status, latency), CORS for the API,
+//! line and metrics sample per request (with its request id), CORS for the API,
 //! and the per-address budget of the login endpoints (`rate_limit`).
 
 pub mod rate_limit;
@@ -11,6 +11,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
+use tracing::Instrument;
 
 /// No inline script or style anywhere; avatars may come from DingTalk's CDN over https.
 pub fn content_security_policy(form_targets: &str) -> String {
@@ -55,8 +56,13 @@ pub async fn security_headers(
     Ok(response)
 }
 
-/// The query string is left out on purpose: the DingTalk callback carries the code and
-/// the state there (RFC 9700 §4.2), and `next` may hold anything.
+/// One log line and one metrics sample per request, inside a span that carries the
+/// request id: every log line of the request names it, and so does the `X-Request-Id` of
+/// the response. The id of a trusted proxy is kept (it ties our lines to the proxy's);
+/// anyone else's is replaced, so a client cannot forge or flood the ids we log.
+/// The query string is left out of the line on purpose: the OAuth callbacks carry the
+/// code and state there. Metrics take the route pattern, never the path (no ids or codes
+/// as labels).
 pub async fn access_log(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -64,17 +70,58 @@ pub async fn access_log(
     let started = Instant::now();
     let method = req.method().clone();
     let path = req.path().to_owned();
-    let response = next.call(req).await;
-    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
-    match &response {
-        Ok(res) => {
-            tracing::info!(%method, path, status = res.status().as_u16(), latency_ms, "request")
+    let request_id = request_id(&req);
+    let span = tracing::info_span!("request", request_id = %request_id);
+    let response = next.call(req).instrument(span.clone()).await;
+    let elapsed = started.elapsed();
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    let _entered = span.enter();
+    match response {
+        Ok(mut res) => {
+            let status = res.status().as_u16();
+            tracing::info!(%method, path, status, latency_ms, "request");
+            let route = res.request().match_pattern();
+            crate::metrics::http_request(
+                method.as_str(),
+                route.as_deref().unwrap_or("unmatched"),
+                status,
+                elapsed,
+            );
+            if let Ok(value) = HeaderValue::from_str(&request_id) {
+                res.headers_mut().insert(REQUEST_ID.clone(), value);
+            }
+            Ok(res)
         }
         Err(error) => {
-            tracing::info!(%method, path, status = error.as_response_error().status_code().as_u16(), latency_ms, "request")
+            let status = error.as_response_error().status_code().as_u16();
+            tracing::info!(%method, path, status, latency_ms, "request");
+            crate::metrics::http_request(method.as_str(), "unmatched", status, elapsed);
+            Err(error)
         }
     }
-    response
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The trusted proxy's `X-Request-Id` when it is a plausible id (1–64 of `A-Za-z0-9._-`),
+/// else a fresh one.
+fn request_id(req: &ServiceRequest) -> String {
+    let from_proxy = req
+        .app_data::<actix_web::web::Data<crate::config::Settings>>()
+        .zip(req.peer_addr())
+        .filter(|(settings, peer)| settings.trusted_proxies.contains(&peer.ip()))
+        .and_then(|_| req.headers().get(&REQUEST_ID))
+        .and_then(|value| value.to_str().ok())
+        .filter(|id| {
+            (1..=64).contains(&id.len())
+                && id
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        });
+    match from_proxy {
+        Some(id) => id.to_owned(),
+        None => crate::crypto::random_token(12),
+    }
 }
 
 /// CORS for the JSON API, for an SPA served from another origin (`FRONTEND_LOGIN_URL`):
@@ -142,7 +189,7 @@ pub async fn cap_session_cookie(
         return Ok(next.call(req).await?.map_into_left_body());
     }
     tracing::warn!(
-        security_event = "oversized_cookie",
+        event = "oversized_cookie",
         "an oversized session cookie was refused"
     );
     let mut response = if req.path().starts_with("/api/") {

@@ -114,8 +114,9 @@ pub async fn limit(
     let Err(wait) = verdict else {
         return Ok(next.call(req).await?.map_into_left_body());
     };
+    crate::metrics::rate_limited(group);
     tracing::warn!(
-        security_event = "rate_limited",
+        event = "rate_limited",
         group,
         "too many requests from one address"
     );

@@ -5,3 +5,4 @@ pub mod account;
 pub mod assets;
 pub mod health;
 pub mod login;
+pub mod metrics;

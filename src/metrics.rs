@@ -1,0 +1,106 @@
+//! What the service counts, for Prometheus (`GET /metrics`, see `web::pages::metrics`):
+//! one recorder per process, the metric names in one place, and a function per event so
+//! call sites cannot misspell a name or put an unbounded value (an id, a code, a path) in
+//! a label. Labels are route patterns, providers, steps, outcomes and error codes only.
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, gauge, histogram};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+
+pub const HTTP_REQUESTS: &str = "http_requests_total";
+pub const HTTP_DURATION: &str = "http_request_duration_seconds";
+pub const LOGINS: &str = "logins_total";
+pub const GUARD_REJECTIONS: &str = "guard_rejections_total";
+pub const REFRESH_ROTATIONS: &str = "refresh_rotations_total";
+pub const REFRESH_REUSE: &str = "refresh_reuse_detected_total";
+pub const RATE_LIMITED: &str = "rate_limit_refusals_total";
+pub const PROVIDER_CALLS: &str = "provider_calls_total";
+pub const PROVIDER_DURATION: &str = "provider_call_duration_seconds";
+pub const DB_CONNECTIONS: &str = "db_pool_connections";
+pub const BUILD_INFO: &str = "build_info";
+
+/// Upper bounds of the latency histograms, in seconds: 1 ms to 10 s.
+const BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
+/// Installs the process's recorder (once; later calls share it) and returns its handle.
+pub fn install() -> PrometheusHandle {
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
+                .expect("the buckets are not empty")
+                .build_recorder();
+            let handle = recorder.handle();
+            // Fails only when another recorder is installed already (a library user's);
+            // then ours renders nothing, which is no reason to stop serving logins.
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("another metrics recorder is installed; /metrics stays empty");
+            }
+            gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            handle
+        })
+        .clone()
+}
+
+/// One answered request, by route pattern (`/admin/users/{id}`, never the raw path;
+/// `unmatched` for paths no route serves).
+pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
+    let labels = [
+        ("method", method.to_owned()),
+        ("route", route.to_owned()),
+        ("status", status.to_string()),
+    ];
+    counter!(HTTP_REQUESTS, &labels).increment(1);
+    histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+}
+
+/// How a login ended, by method (`password`, `dingtalk`, `wechat`, `weibo`): `returning`,
+/// `bound`, `registered`, `password` (a password login), or a refusal (`refused_org`,
+/// `refused_signup`, `refused_inactive`, `proof_needed`, `throttled`, `failed`).
+pub fn login(method: &'static str, outcome: &'static str) {
+    counter!(LOGINS, "method" => method, "outcome" => outcome).increment(1);
+}
+
+/// A request the API guard turned away, by its `code` (40101…40105, 40301).
+pub fn guard_rejection(code: u32) {
+    counter!(GUARD_REJECTIONS, "code" => code.to_string()).increment(1);
+}
+
+pub fn refresh_rotated() {
+    counter!(REFRESH_ROTATIONS).increment(1);
+}
+
+pub fn refresh_reuse_detected() {
+    counter!(REFRESH_REUSE).increment(1);
+}
+
+/// A 429: `group` is a group of login endpoints, or `failed_logins` for the lockout.
+pub fn rate_limited(group: &'static str) {
+    counter!(RATE_LIMITED, "group" => group).increment(1);
+}
+
+/// One outbound call to a provider, by provider, step (the endpoint) and outcome (`ok` or
+/// the error's kind).
+pub fn provider_call(
+    provider: &'static str,
+    step: &'static str,
+    outcome: &'static str,
+    elapsed: Duration,
+) {
+    let labels = [("provider", provider), ("step", step), ("outcome", outcome)];
+    counter!(PROVIDER_CALLS, &labels).increment(1);
+    histogram!(PROVIDER_DURATION, "provider" => provider, "step" => step)
+        .record(elapsed.as_secs_f64());
+}
+
+/// The pool's connections at the moment of a scrape.
+pub fn db_connections(in_use: u32, idle: u32) {
+    gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
+    gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+}
