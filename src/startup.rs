@@ -19,7 +19,7 @@ use anyhow::Context;
 use crate::config::{ConfigError, Settings};
 use crate::db::DbPool;
 use crate::error::{ApiError, PageError};
-use crate::login::LoginService;
+use crate::login::{FailedLogins, LoginService};
 use crate::providers::IdentityProvider;
 use crate::providers::Providers;
 use crate::providers::dingtalk::DingTalk;
@@ -82,14 +82,38 @@ impl Application {
             };
         let csp = HeaderValue::from_str(&middleware::content_security_policy(&form_targets))?;
 
-        actix_web::rt::spawn(crate::login::purge_periodically(pool.clone()));
+        let shared_limits = !settings.database_url.is_sqlite();
+        actix_web::rt::spawn(crate::login::purge_periodically(
+            pool.clone(),
+            shared_limits,
+        ));
+        // One instance on SQLite counts its limits in memory; on PostgreSQL every instance
+        // counts in the database, so N instances enforce one limit. The keys are hashed
+        // with the session secret, which all instances share.
+        let (failures, ceiling) = (
+            settings.rate_limit_per_minute,
+            settings.rate_limit_ceiling_per_minute,
+        );
+        let shared_secret = settings.session_secret.expose();
+        let (failed_logins, budget) = if !shared_limits {
+            (
+                FailedLogins::in_memory(),
+                RequestBudget::in_memory(failures, ceiling),
+            )
+        } else {
+            (
+                FailedLogins::shared(pool.clone(), shared_secret),
+                RequestBudget::shared(failures, ceiling, pool.clone(), shared_secret),
+            )
+        };
+        let budget = web::Data::new(budget);
         let login = web::Data::new(LoginService::new(
             pool.clone(),
             TokenService::new(&settings),
             settings.password_check_queue,
             settings.dingtalk.signup,
+            failed_logins,
         ));
-        let budget = web::Data::new(RequestBudget::new(settings.rate_limit_per_minute));
         let pool = web::Data::new(pool);
         let metrics_port = match settings.metrics_bind {
             Some(bind) => Some(serve_metrics(bind, &settings, &metrics, &pool)?),

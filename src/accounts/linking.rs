@@ -84,6 +84,11 @@ pub fn sign_in_with_provider(
                     // race; its rows are committed now, so look again.
                     continue;
                 }
+                // A concurrent first login of the same person may have committed its user
+                // and link between our lookup of the link and of the phone (each statement
+                // sees what is committed when it starts): the "owner" may be this very
+                // identity's user. Looking once more finds the link if so.
+                Err(AccountError::PhoneOwned) if attempt == 1 => continue,
                 result => return result,
             }
         }

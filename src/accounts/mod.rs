@@ -5,7 +5,7 @@
 mod linking;
 mod manage;
 mod password;
-mod throttle;
+pub mod throttle;
 
 pub use linking::{LinkOutcome, PhoneMatch, SignupPolicy, sign_in_with_provider};
 pub use manage::{

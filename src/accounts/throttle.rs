@@ -7,8 +7,8 @@
 //! as `alice`), and the table holds at most `MAX_ENTRIES`, dropping the least recently
 //! touched first.
 //!
-//! Counts live in this process: behind a load balancer each instance counts on its own,
-//! which bounds guessing at (instances × limit) per window.
+//! This type counts in this process (one instance on SQLite); on PostgreSQL the same rules
+//! count in the database (`login::failed_logins`), so several instances share one count.
 
 use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroUsize;
@@ -17,11 +17,24 @@ use std::time::{Duration, Instant};
 
 use lru::LruCache;
 
-const ACCOUNT_FREE_FAILURES: u32 = 5;
-const ADDRESS_FREE_FAILURES: u32 = 20;
-const WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failures per account before it is locked.
+pub const ACCOUNT_FREE_FAILURES: u32 = 5;
+/// Failures per client address before it is locked.
+pub const ADDRESS_FREE_FAILURES: u32 = 20;
+/// Failures older than this are forgotten.
+pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 const BASE_LOCK: Duration = Duration::from_secs(30);
-const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+/// The longest lock.
+pub const MAX_LOCK: Duration = Duration::from_secs(15 * 60);
+
+/// How long the `failures`-th failure locks a key that has `free` failures: 30 s, 60 s,
+/// 120 s … up to 15 minutes; `None` below `free`.
+pub fn lock_for(failures: u32, free: u32) -> Option<Duration> {
+    (failures >= free).then(|| {
+        let doublings = (failures - free).min(10);
+        (BASE_LOCK * 2u32.pow(doublings)).min(MAX_LOCK)
+    })
+}
 /// About 6 MB at most.
 pub const MAX_ENTRIES: usize = 100_000;
 
@@ -104,10 +117,7 @@ impl LoginThrottle {
                 };
             }
             entry.failures += 1;
-            if entry.failures >= free {
-                // 30 s, 60 s, 120 s … up to 15 minutes.
-                let doublings = (entry.failures - free).min(10);
-                let lock = (BASE_LOCK * 2u32.pow(doublings)).min(MAX_LOCK);
+            if let Some(lock) = lock_for(entry.failures, free) {
                 entry.locked_until = Some(now + lock);
             }
         }

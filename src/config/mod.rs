@@ -84,8 +84,11 @@ pub struct Settings {
     /// Seconds a login may spend at DingTalk before its `state` expires (RFC 6749 §4.1.2
     /// suggests about 10 minutes for codes).
     pub oauth_state_ttl: i64,
-    /// Requests a client address may make per minute to each login endpoint; 0 turns it off.
+    /// Failed requests (4xx) a client address may make per minute to each group of login
+    /// endpoints; 0 turns it off.
     pub rate_limit_per_minute: u32,
+    /// Requests of any outcome a client address may make per minute to each group; 0 off.
+    pub rate_limit_ceiling_per_minute: u32,
     /// Reverse proxies whose `X-Forwarded-For` names the real client; nobody else's is believed.
     pub trusted_proxies: Vec<std::net::IpAddr>,
     pub dingtalk: DingTalkSettings,
@@ -285,6 +288,13 @@ impl Settings {
             0,
             1_000_000,
         )? as u32;
+        let rate_limit_ceiling_per_minute = parse_number(
+            "RATE_LIMIT_CEILING_PER_MINUTE",
+            get("RATE_LIMIT_CEILING_PER_MINUTE"),
+            3_000,
+            0,
+            10_000_000,
+        )? as u32;
         let trusted_proxies = match get("TRUSTED_PROXIES") {
             None => Vec::new(),
             Some(list) => list
@@ -325,6 +335,7 @@ impl Settings {
             frontend_login_url,
             oauth_state_ttl,
             rate_limit_per_minute,
+            rate_limit_ceiling_per_minute,
             trusted_proxies,
             dingtalk,
             metrics_token,

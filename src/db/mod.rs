@@ -3,6 +3,7 @@
 //! moves blocking Diesel work off the async workers. It knows nothing of HTTP.
 
 pub mod admin;
+pub mod limits;
 /// Runs a query on the backend's own connection instead of the `DbConn` enum. Diesel caches
 /// prepared statements only there, so the hot-path queries (the guard's lookup) are parsed
 /// and planned once per connection, not on every request.

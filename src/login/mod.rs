@@ -6,9 +6,11 @@
 //! the async workers. The web layer only translates HTTP to these calls and back; nothing
 //! here knows HTTP.
 
+mod failed_logins;
 mod password_checks;
 mod purge;
 
+pub use failed_logins::FailedLogins;
 pub use password_checks::{DEFAULT_QUEUE, PasswordCheckError, PasswordChecks};
 pub use purge::{purge_ended_sessions, purge_periodically};
 
@@ -16,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::accounts::{self, AccountError, LinkOutcome, LoginThrottle, PhoneMatch, SignupPolicy};
+use crate::accounts::{self, AccountError, LinkOutcome, PhoneMatch, SignupPolicy};
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::models::{User, now};
 use crate::db::sessions::HandoffUse;
@@ -105,7 +107,7 @@ pub enum ProviderLogin {
 pub struct LoginService {
     pool: DbPool,
     tokens: Arc<TokenService>,
-    throttle: LoginThrottle,
+    throttle: FailedLogins,
     checks: PasswordChecks,
     signup: SignupPolicy,
 }
@@ -118,11 +120,12 @@ impl LoginService {
         tokens: TokenService,
         password_queue: usize,
         signup: SignupPolicy,
+        throttle: FailedLogins,
     ) -> LoginService {
         LoginService {
             pool,
             tokens: Arc::new(tokens),
-            throttle: LoginThrottle::default(),
+            throttle,
             checks: PasswordChecks::new(password_queue),
             signup,
         }
@@ -163,7 +166,7 @@ impl LoginService {
         let pair = self
             .in_transaction(client, move |_| Ok((user, None)), "password")
             .await?;
-        self.throttle.record_success(username);
+        self.throttle.record_success(username).await;
         Ok(pair)
     }
 
@@ -176,15 +179,18 @@ impl LoginService {
         password: &str,
     ) -> Result<User, LoginError> {
         let address = client.address.map(|ip| ip.to_string()).unwrap_or_default();
-        self.throttle.check(username, &address).map_err(|wait| {
-            tracing::warn!(
-                event = "lockout",
-                "too many failed logins for this account or address"
-            );
-            crate::metrics::login("password", "throttled");
-            crate::metrics::rate_limited("failed_logins");
-            LoginError::Throttled(wait)
-        })?;
+        self.throttle
+            .check(username, &address)
+            .await
+            .map_err(|wait| {
+                tracing::warn!(
+                    event = "lockout",
+                    "too many failed logins for this account or address"
+                );
+                crate::metrics::login("password", "throttled");
+                crate::metrics::rate_limited("failed_logins");
+                LoginError::Throttled(wait)
+            })?;
         // A name no account can have (control characters: PostgreSQL rejects a NUL in a
         // query outright) is looked up nowhere, and answered like any unknown user.
         let user = if accounts::validate_username(username).is_ok() {
@@ -199,18 +205,16 @@ impl LoginService {
             .checks
             .run(move || accounts::check_password(user, &password))
             .await?;
-        checked.map_err(|error| {
-            if matches!(error, AccountError::BadCredentials) {
-                self.throttle.record_failure(username, &address);
-                crate::metrics::login("password", "failed");
-                tracing::info!(
-                    event = "login_failed",
-                    method = "password",
-                    "wrong username or password"
-                );
-            }
-            error.into()
-        })
+        if let Err(AccountError::BadCredentials) = &checked {
+            self.throttle.record_failure(username, &address).await;
+            crate::metrics::login("password", "failed");
+            tracing::info!(
+                event = "login_failed",
+                method = "password",
+                "wrong username or password"
+            );
+        }
+        Ok(checked?)
     }
 
     /// Finds or makes the user with `who` and starts their login session, in one short
@@ -347,7 +351,7 @@ impl LoginService {
                 "password",
             )
             .await?;
-        self.throttle.record_success(username);
+        self.throttle.record_success(username).await;
         tracing::info!(event = "link", %provider, %userid, "linked after proving the password");
         Ok(pair)
     }

@@ -1,7 +1,8 @@
 //! Login sessions end (their refresh tokens with them) but their rows would stay forever:
 //! a task removes those that ended more than a day ago, at start-up and then every ten
 //! minutes, in batches of a thousand (issue #9). A day of ended sessions is kept for the
-//! admins' questions ("was I logged in yesterday?").
+//! admins' questions ("was I logged in yesterday?"). On PostgreSQL the same task drops the
+//! shared limits' ended windows.
 
 use std::time::Duration;
 
@@ -15,7 +16,7 @@ const KEEP_ENDED: TimeDelta = TimeDelta::days(1);
 const BATCH: i64 = 1_000;
 
 /// Runs until the process ends.
-pub async fn purge_periodically(pool: DbPool) {
+pub async fn purge_periodically(pool: DbPool, shared_limits: bool) {
     let mut ticks = tokio::time::interval(EVERY);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -25,6 +26,13 @@ pub async fn purge_periodically(pool: DbPool) {
             Ok(removed) => tracing::info!(removed, "removed ended login sessions"),
             // The database's outage is reported where it is noticed; try again next time.
             Err(error) => tracing::debug!(error = %error, "purging ended login sessions failed"),
+        }
+        if shared_limits {
+            let keep = super::failed_logins::KEEP_SECS;
+            let pruned = db::run(&pool, move |conn| db::limits::prune(conn, keep)).await;
+            if let Err(error) = pruned {
+                tracing::debug!(error = %error, "pruning the shared limits failed");
+            }
         }
     }
 }
