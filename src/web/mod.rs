@@ -11,6 +11,7 @@ pub mod auth;
 pub mod extract;
 pub mod flows;
 pub mod middleware;
+pub mod openapi;
 pub mod pages;
 pub mod render;
 pub mod session;
@@ -18,7 +19,11 @@ pub mod session;
 use actix_web::middleware::from_fn;
 use actix_web::web;
 
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+
 use crate::domain::ProviderKind;
+use flows::client_login;
 use flows::oauth::{self, ProviderRoute};
 use middleware::rate_limit;
 use pages::metrics::{self, MetricsPlace};
@@ -109,41 +114,89 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             web::scope("/api")
                 .wrap(from_fn(middleware::api_cors))
                 .service(
-                    web::resource("/login")
+                    web::resource(documented::<openapi::__path_openapi_json>("/api"))
+                        .get(openapi::openapi_json),
+                )
+                .service(
+                    web::resource(documented::<api::__path_login>("/api"))
                         .route(web::post().to(api::login).wrap(limited!("login"))),
                 )
                 .service(
-                    web::resource("/dingtalk/inapp-login").route(
+                    web::resource(documented::<client_login::__path_inapp_login>("/api")).route(
                         web::post()
-                            .to(flows::client_login::inapp_login)
+                            .to(client_login::inapp_login)
                             .wrap(limited!("dingtalk")),
                     ),
                 )
                 .service(
-                    web::resource("/token/exchange")
+                    web::resource(documented::<api::__path_exchange>("/api"))
                         .route(web::post().to(api::exchange).wrap(limited!("refresh"))),
                 )
                 .service(
-                    web::resource("/token/refresh")
+                    web::resource(documented::<api::__path_refresh>("/api"))
                         .route(web::post().to(api::refresh).wrap(limited!("refresh"))),
                 )
                 .service(
                     web::scope("")
                         .wrap(from_fn(auth::require_access_token))
-                        .service(web::resource("/me").get(api::me))
-                        .service(web::resource("/me/sessions/revoke").post(api::end_my_sessions))
-                        .service(web::resource("/logout").post(api::logout))
+                        .service(web::resource(documented::<api::__path_me>("/api")).get(api::me))
+                        .service(
+                            web::resource(documented::<api::__path_end_my_sessions>("/api"))
+                                .post(api::end_my_sessions),
+                        )
+                        .service(
+                            web::resource(documented::<api::__path_logout>("/api"))
+                                .post(api::logout),
+                        )
                         .service(
                             web::scope("/admin")
                                 .wrap(from_fn(auth::require_admin))
-                                .service(web::resource("/accounts").get(admin::api::accounts))
                                 .service(
-                                    web::resource("/users/{id}/sessions/revoke")
-                                        .post(admin::api::end_user_sessions),
+                                    web::resource(documented::<admin::api::__path_accounts>(
+                                        "/api/admin",
+                                    ))
+                                    .get(admin::api::accounts),
+                                )
+                                .service(
+                                    web::resource(
+                                        documented::<admin::api::__path_end_user_sessions>(
+                                            "/api/admin",
+                                        ),
+                                    )
+                                    .post(admin::api::end_user_sessions),
                                 ),
                         ),
                 ),
         );
+}
+
+/// The JSON routes the app registered, as `(method, path)`: what the OpenAPI document
+/// must name (a test compares them).
+static REGISTERED: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
+
+pub fn registered_json_routes() -> BTreeSet<(String, String)> {
+    REGISTERED.lock().expect("routes lock").clone()
+}
+
+fn register(method: &str, path: &str) {
+    let route = (method.to_ascii_lowercase(), path.to_owned());
+    REGISTERED.lock().expect("routes lock").insert(route);
+}
+
+/// The path of a handler as its `#[utoipa::path]` names it, relative to the `scope` it is
+/// registered in: served exactly where the document says.
+fn documented<P: utoipa::Path>(scope: &str) -> String {
+    let path = P::path();
+    for method in P::methods() {
+        let method = serde_json::to_value(&method)
+            .ok()
+            .and_then(|m| m.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        register(&method, &path);
+    }
+    path.strip_prefix(scope)
+        .unwrap_or_else(|| panic!("{path} is documented outside {scope}"))
+        .to_owned()
 }
 
 /// A provider's three routes — start (302), start as JSON (`{"url"}`), callback — served
@@ -162,16 +215,31 @@ fn provider_flow(
             .wrap(limited())
             .route(web::get().to(oauth::authorize)),
     )
-    .service(
+    .service({
+        register("get", authorize_json);
         web::resource(authorize_json)
             .app_data(route.clone())
             .wrap(limited())
-            .route(web::get().to(oauth::authorize_json)),
-    )
+            .route(web::get().to(oauth::authorize_json))
+    })
     .service(
         web::resource(callback)
             .app_data(route)
             .wrap(limited())
             .route(web::get().to(oauth::callback)),
     );
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every route of the `/api` scope takes its path from its documentation
+    /// (`documented`): a literal path there would be a route the OpenAPI document may not
+    /// know of.
+    #[test]
+    fn api_routes_take_their_paths_from_the_document() {
+        let source = include_str!("mod.rs");
+        let api = source.split("web::scope(\"/api\")").nth(1).unwrap();
+        let api = api.split("\nstatic REGISTERED").next().unwrap();
+        assert!(!api.contains("web::resource(\""), "a literal path under /api");
+    }
 }

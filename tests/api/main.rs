@@ -18,6 +18,7 @@ mod health;
 mod login_page;
 mod membership;
 mod oauth_state;
+mod openapi;
 mod operations;
 mod organisations;
 mod passwords;

@@ -5,6 +5,7 @@ use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::db::models::LinkedAccount;
 use crate::db::{self, DbError, DbPool, users};
@@ -13,10 +14,15 @@ use crate::error::ApiError;
 use crate::login::{ClientInfo, LoginService};
 use crate::tokens::{TokenError, TokenPair};
 use crate::web::auth::SignedIn;
+use crate::web::openapi::{ErrorBody, ProviderName};
 
-#[derive(Serialize)]
+/// A login's four values (the SPA handoff's): the access token for `Authorization:
+/// Bearer`, and the refresh token for `POST /api/token/refresh`.
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-struct TokenAnswer<'a> {
+#[schema(example = json!({"userid": 7, "username": "13800138000", "token": "eyJhbGciOiJIUzI1NiIs…", "refreshToken": "eyJhbGciOiJIUzI1NiIs…"}))]
+pub struct TokenAnswer<'a> {
+    #[schema(value_type = i32)]
     userid: UserId,
     username: &'a str,
     token: &'a str,
@@ -34,13 +40,28 @@ fn tokens_response(pair: &TokenPair) -> HttpResponse {
         })
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"username": "alice", "password": "correct horse battery staple"}))]
 pub struct LoginBody {
     username: String,
     password: String,
 }
 
 /// `POST /api/login` `{"username","password"}` → `{"userid","username","token","refreshToken"}`.
+#[utoipa::path(
+    post,
+    path = "/api/login",
+    tag = "login",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Signed in", body = TokenAnswer),
+        (status = 400, description = "40001: malformed body", body = ErrorBody),
+        (status = 401, description = "40100: wrong username or password", body = ErrorBody),
+        (status = 403, description = "40302: the account is deactivated", body = ErrorBody),
+        (status = 429, description = "42901: too many failed logins; 42902: too many requests (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "50301: database unavailable; 50302: busy (see Retry-After)", body = ErrorBody),
+    )
+)]
 pub async fn login(
     client: ClientInfo,
     body: web::Json<LoginBody>,
@@ -52,13 +73,26 @@ pub async fn login(
     Ok(tokens_response(&pair))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RefreshBody {
     refresh_token: String,
 }
 
 /// `POST /api/token/refresh` `{"refreshToken"}` → a new pair; the old refresh token stops working.
+#[utoipa::path(
+    post,
+    path = "/api/token/refresh",
+    tag = "login",
+    request_body = RefreshBody,
+    responses(
+        (status = 200, description = "A new pair; the refresh token sent is used up", body = TokenAnswer),
+        (status = 400, description = "40001: malformed body", body = ErrorBody),
+        (status = 401, description = "40102: not a refresh token of ours; 40104: logged out, revoked, or a used refresh token shown again (the whole login ends)", body = ErrorBody),
+        (status = 429, description = "42902: too many requests (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+    )
+)]
 pub async fn refresh(
     body: web::Json<RefreshBody>,
     login: web::Data<LoginService>,
@@ -74,13 +108,26 @@ pub async fn refresh(
     Ok(tokens_response(&pair))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 pub struct ExchangeBody {
     code: String,
 }
 
 /// `POST /api/token/exchange` `{"code"}` (`HANDOFF_MODE=code`) → the four values; the code
 /// works once, and a second use ends the login it stood for.
+#[utoipa::path(
+    post,
+    path = "/api/token/exchange",
+    tag = "login",
+    request_body = ExchangeBody,
+    responses(
+        (status = 200, description = "The login's four values", body = TokenAnswer),
+        (status = 400, description = "40001: malformed body", body = ErrorBody),
+        (status = 401, description = "40102: unknown or expired code; 40104: the code was used before (its login ends)", body = ErrorBody),
+        (status = 429, description = "42902: too many requests (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+    )
+)]
 pub async fn exchange(
     body: web::Json<ExchangeBody>,
     login: web::Data<LoginService>,
@@ -89,9 +136,10 @@ pub async fn exchange(
     Ok(tokens_response(&pair))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LinkedAccountView {
+    #[schema(value_type = ProviderName)]
     pub provider: ProviderKind,
     pub uid: String,
     pub nick: String,
@@ -113,7 +161,34 @@ impl From<LinkedAccount> for LinkedAccountView {
     }
 }
 
+/// The signed-in user.
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(example = json!({"id": 7, "username": "13800138000", "name": "张三", "phone": "+8613800138000", "role": "user", "linkedAccounts": [{"provider": "dingtalk", "uid": "sbx1f…", "nick": "张三", "avatarUrl": null, "linkedAt": "2026-11-26T09:00:00Z", "lastLoginAt": "2026-11-26T09:00:00Z"}]}))]
+pub struct Me {
+    #[schema(value_type = i32)]
+    id: UserId,
+    username: String,
+    name: String,
+    /// E.164, or none.
+    phone: Option<String>,
+    /// `user` or `admin`.
+    role: String,
+    linked_accounts: Vec<LinkedAccountView>,
+}
+
 /// `GET /api/me`.
+#[utoipa::path(
+    get,
+    path = "/api/me",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The user and their linked accounts", body = Me),
+        (status = 401, description = "40101: no token; 40102: malformed or forged; 40103: expired (refresh it); 40104: logged out, revoked or deactivated; 40105: a refresh token", body = ErrorBody),
+        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+    )
+)]
 pub async fn me(
     SignedIn(signed_in): SignedIn,
     pool: web::Data<DbPool>,
@@ -121,20 +196,41 @@ pub async fn me(
     let user = signed_in.user;
     let userid = user.id;
     let links = db::run::<_, DbError, _>(&pool, move |conn| users::links_of(conn, userid)).await?;
-    let links: Vec<LinkedAccountView> = links.into_iter().map(Into::into).collect();
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({
-            "id": user.id,
-            "username": user.username,
-            "name": user.name,
-            "phone": user.phone,
-            "role": user.role,
-            "linkedAccounts": links,
-        })))
+        .json(Me {
+            id: user.id,
+            username: user.username,
+            name: user.name,
+            phone: user.phone,
+            role: user.role,
+            linked_accounts: links.into_iter().map(Into::into).collect(),
+        }))
+}
+
+/// The answer of a call that changes state: `{"code": 0, "msg"}`.
+#[derive(Serialize, ToSchema)]
+pub struct Done {
+    /// Always 0.
+    code: u32,
+    msg: &'static str,
+    /// Sessions ended (for "end all sessions").
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ended: Option<usize>,
 }
 
 /// `POST /api/logout`: this login session's tokens stop working at once, everywhere.
+#[utoipa::path(
+    post,
+    path = "/api/logout",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Logged out: this login's access and refresh tokens are refused from now on, on every instance", body = Done, example = json!({"code": 0, "msg": "logged out"})),
+        (status = 401, description = "40101–40105: see GET /api/me", body = ErrorBody),
+        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+    )
+)]
 pub async fn logout(
     SignedIn(signed_in): SignedIn,
     login: web::Data<LoginService>,
@@ -145,15 +241,33 @@ pub async fn logout(
             session_id: signed_in.session_id,
         })
         .await?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "code": 0, "msg": "logged out" })))
+    Ok(HttpResponse::Ok().json(Done {
+        code: 0,
+        msg: "logged out",
+        ended: None,
+    }))
 }
 
 pub(crate) fn sessions_ended(ended: usize) -> HttpResponse {
-    HttpResponse::Ok()
-        .json(serde_json::json!({ "code": 0, "msg": "all sessions ended", "ended": ended }))
+    HttpResponse::Ok().json(Done {
+        code: 0,
+        msg: "all sessions ended",
+        ended: Some(ended),
+    })
 }
 
 /// `POST /api/me/sessions/revoke`: ends every session of the current user.
+#[utoipa::path(
+    post,
+    path = "/api/me/sessions/revoke",
+    tag = "account",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "Every login of this user ended, this one too", body = Done, example = json!({"code": 0, "msg": "all sessions ended", "ended": 3})),
+        (status = 401, description = "40101–40105: see GET /api/me", body = ErrorBody),
+        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+    )
+)]
 pub async fn end_my_sessions(
     SignedIn(signed_in): SignedIn,
     login: web::Data<LoginService>,

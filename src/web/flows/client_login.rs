@@ -6,25 +6,58 @@
 //! Only for an internal app (`DINGTALK_CORP_IDS`); otherwise 404.
 
 use actix_web::{HttpResponse, web};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::handoff::handoff_location;
 use super::link_account;
 use crate::config::Settings;
-use crate::domain::ProviderKind;
+use crate::domain::{ProviderKind, UserId};
 use crate::error::{ApiCode, ApiError};
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
+use crate::web::openapi::ErrorBody;
 use crate::web::session::{PendingIdentity, SessionLogin, TypedSession};
 
-#[derive(Deserialize)]
+/// The code from `dd.requestAuthCode` (`authCode`; `code` is accepted too).
+#[derive(Deserialize, ToSchema)]
+#[schema(example = json!({"authCode": "a1b2c3d4e5f6"}))]
 pub struct ClientCode {
     #[serde(rename = "authCode")]
     auth_code: Option<String>,
     code: Option<String>,
 }
 
+/// The login's four values and where a page sends the browser next (the SPA's handoff).
+#[derive(Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct InAppLogin {
+    #[schema(value_type = i32)]
+    userid: UserId,
+    username: String,
+    token: String,
+    refresh_token: String,
+    handoff_url: String,
+}
+
 /// `POST /api/dingtalk/inapp-login` `{"authCode"}` → `{"userid","username","token","refreshToken"}`.
+#[utoipa::path(
+    post,
+    path = "/api/dingtalk/inapp-login",
+    tag = "login",
+    request_body = ClientCode,
+    responses(
+        (status = 200, description = "Signed in (the browser session too)", body = InAppLogin),
+        (status = 400, description = "40001: no or a malformed authCode", body = ErrorBody),
+        (status = 401, description = "40106: the code is invalid, used or expired (DingTalk's 40078)", body = ErrorBody),
+        (status = 403, description = "40302: deactivated; 40303: not a member of the organisation; 40304: outside the app's visibility range; 40305: no account here yet (SIGNUP=bind-only)", body = ErrorBody),
+        (status = 404, description = "40401: not an internal app (no DINGTALK_CORP_IDS)", body = ErrorBody),
+        (status = 409, description = "40901: the phone number belongs to an account that must prove its password first", body = ErrorBody),
+        (status = 429, description = "42902: too many requests (see Retry-After)", body = ErrorBody),
+        (status = 502, description = "50201: DingTalk is unreachable or answered an error", body = ErrorBody),
+        (status = 503, description = "50301: database unavailable; 50302: busy", body = ErrorBody),
+    )
+)]
 pub async fn inapp_login(
     client: ClientInfo,
     session: TypedSession,
@@ -65,15 +98,16 @@ pub async fn inapp_login(
                 })?;
             // The four values, and where a server page (the login page) sends the browser
             // next: the SPA's handoff URL.
+            let handoff_url = handoff_location(&settings, &login, &pair).await?;
             Ok(HttpResponse::Ok()
                 .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
-                .json(serde_json::json!({
-                    "userid": pair.userid,
-                    "username": pair.username,
-                    "token": pair.access_token,
-                    "refreshToken": pair.refresh_token,
-                    "handoffUrl": handoff_location(&settings, &login, &pair).await?,
-                })))
+                .json(InAppLogin {
+                    userid: pair.userid,
+                    username: pair.username,
+                    token: pair.access_token,
+                    refresh_token: pair.refresh_token,
+                    handoff_url,
+                }))
         }
         ProviderLogin::ProofNeeded(identity) => {
             let waiting = PendingIdentity {

@@ -18,6 +18,7 @@ use crate::error::{ApiCode, ApiError, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
+use crate::web::openapi::{ErrorBody, ProviderName};
 use crate::web::session::{PendingIdentity, PendingLogin, StateCheck, TypedSession};
 
 /// Which provider the route it is attached to serves.
@@ -98,7 +99,29 @@ pub async fn authorize(
         .finish())
 }
 
+/// Where to send the browser.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"url": "https://login.dingtalk.com/oauth2/auth?redirect_uri=…&state=…"}))]
+pub struct AuthorizeUrl {
+    url: String,
+}
+
 /// `GET /user/{provider}/`: the tutorial's JSON contract for SPAs, `{"url": ...}`.
+#[utoipa::path(
+    get,
+    path = "/user/{provider}/",
+    tag = "login",
+    params(
+        ("provider" = ProviderName, Path, description = "dingtalk, wechat or weibo"),
+        ("next" = Option<String>, Query, description = "A local path to go to after the login"),
+    ),
+    responses(
+        (status = 200, description = "The provider's authorize URL, with a fresh `state` bound to this browser's session cookie (send the browser there, keeping the cookie)", body = AuthorizeUrl),
+        (status = 404, description = "40401: this provider is not enabled", body = ErrorBody),
+        (status = 429, description = "42902: too many requests (see Retry-After)", body = ErrorBody),
+        (status = 503, description = "50301: unavailable", body = ErrorBody),
+    )
+)]
 pub async fn authorize_json(
     route: web::Data<ProviderRoute>,
     session: TypedSession,
@@ -117,7 +140,7 @@ pub async fn authorize_json(
             ApiError::unavailable()
         }
     })?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({ "url": url })))
+    Ok(HttpResponse::Ok().json(AuthorizeUrl { url }))
 }
 
 #[derive(Deserialize)]

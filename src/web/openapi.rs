@@ -1,0 +1,119 @@
+//! The OpenAPI 3.1 document of the JSON API (`GET /api/openapi.json`), generated from the
+//! handlers' `#[utoipa::path]` annotations and the request and response types themselves.
+//! The routes under `/api` are registered with the paths their annotations name
+//! (`web::documented`), so a route cannot be served under another path than the one
+//! documented; a test checks that every registered route is in the document and the other
+//! way round.
+
+use actix_web::HttpResponse;
+use utoipa::openapi::schema::{ObjectBuilder, Type};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Schema};
+use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+
+use crate::error::ApiCode;
+use crate::web::{admin, api, flows};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "dingtalk-login",
+        description = "Log in with DingTalk, WeChat, Weibo or a password, and get JWT access and refresh tokens. Every error is `{\"code\", \"msg\"}` with a code from the README's table.",
+        license(name = "MIT")
+    ),
+    paths(
+        api::login,
+        api::refresh,
+        api::exchange,
+        flows::client_login::inapp_login,
+        api::me,
+        api::end_my_sessions,
+        api::logout,
+        admin::api::accounts,
+        admin::api::end_user_sessions,
+        flows::oauth::authorize_json,
+        openapi_json,
+    ),
+    components(schemas(ErrorBody, ProviderName)),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "login", description = "Signing in and the tokens"),
+        (name = "account", description = "The signed-in user (bearer token)"),
+        (name = "admin", description = "Administrators (bearer token of an admin)"),
+        (name = "meta", description = "This document"),
+    )
+)]
+pub struct ApiDoc;
+
+/// The access token as `Authorization: Bearer <token>`.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .description(Some(
+                        "The access token (`token`) of a login; 2 hours by default.",
+                    ))
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// Every error: `{"code": <one of the README's codes>, "msg": "<English text>"}`.
+pub struct ErrorBody;
+
+impl PartialSchema for ErrorBody {
+    fn schema() -> RefOr<Schema> {
+        let codes = ApiCode::ALL.iter().map(|code| code.number());
+        ObjectBuilder::new()
+            .property(
+                "code",
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .enum_values(Some(codes))
+                    .description(Some(
+                        "The error's code; its first three digits are the HTTP status.",
+                    )),
+            )
+            .required("code")
+            .property(
+                "msg",
+                ObjectBuilder::new()
+                    .schema_type(Type::String)
+                    .description(Some("What went wrong, for developers.")),
+            )
+            .required("msg")
+            .examples([serde_json::json!({"code": 40103, "msg": "the access token has expired"})])
+            .into()
+    }
+}
+
+impl ToSchema for ErrorBody {}
+
+/// A provider, by the name used in URLs and JSON.
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum ProviderName {
+    DingTalk,
+    WeChat,
+    Weibo,
+}
+
+/// `GET /api/openapi.json`: this document.
+#[utoipa::path(
+    get,
+    path = "/api/openapi.json",
+    tag = "meta",
+    responses((status = 200, description = "The OpenAPI 3.1 document", content_type = "application/json"))
+)]
+pub async fn openapi_json() -> HttpResponse {
+    HttpResponse::Ok().json(ApiDoc::openapi())
+}
