@@ -264,7 +264,7 @@ mod tests {
     }
 
     /// Issue #12: 150 000 fresh addresses, more than the default capacity, leave 100 000
-    /// counted (about 10 MB: a 24-byte key, a 16-byte window and the LRU's links each).
+    /// counted (the process grows by about 12 MB of RSS).
     #[actix_web::test]
     async fn the_default_capacity_holds_under_a_flood() {
         let budget = RequestBudget::in_memory(60, 3_000);
