@@ -240,6 +240,9 @@ mod tests {
         let source = include_str!("mod.rs");
         let api = source.split("web::scope(\"/api\")").nth(1).unwrap();
         let api = api.split("\nstatic REGISTERED").next().unwrap();
-        assert!(!api.contains("web::resource(\""), "a literal path under /api");
+        assert!(
+            !api.contains("web::resource(\""),
+            "a literal path under /api"
+        );
     }
 }

@@ -9,7 +9,7 @@ use actix_web::HttpResponse;
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::{RefOr, Schema};
-use utoipa::{Modify, OpenApi, PartialSchema, ToSchema};
+use utoipa::{Modify, OpenApi, PartialSchema, ToResponse, ToSchema};
 
 use crate::error::ApiCode;
 use crate::web::{admin, api, flows};
@@ -34,7 +34,10 @@ use crate::web::{admin, api, flows};
         flows::oauth::authorize_json,
         openapi_json,
     ),
-    components(schemas(ErrorBody, ProviderName)),
+    components(
+        schemas(ErrorBody, ProviderName),
+        responses(Malformed, GuardRefusal, TooManyRequests, Unavailable)
+    ),
     modifiers(&BearerScheme),
     tags(
         (name = "login", description = "Signing in and the tokens"),
@@ -96,6 +99,27 @@ impl PartialSchema for ErrorBody {
 }
 
 impl ToSchema for ErrorBody {}
+
+/// 40001: the body is not the JSON this call takes (or larger than 16 KiB).
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct Malformed(ErrorBody);
+
+/// The API guard said no. 40101: no token; 40102: malformed or forged; 40103: expired
+/// (refresh it); 40104: logged out, revoked or deactivated; 40105: a refresh token.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct GuardRefusal(ErrorBody);
+
+/// 42902: too many requests from this address; see `Retry-After`.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct TooManyRequests(ErrorBody);
+
+/// 50301: the database is unavailable; 50302: busy, see `Retry-After`.
+#[derive(ToResponse)]
+#[allow(dead_code)]
+pub struct Unavailable(ErrorBody);
 
 /// A provider, by the name used in URLs and JSON.
 #[derive(ToSchema)]

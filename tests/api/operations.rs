@@ -53,14 +53,14 @@ fn value(text: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
         .sum()
 }
 
+/// `GET /metrics` with `token` as the bearer token.
+async fn metrics_with(app: &TestApp, token: &str) -> reqwest::Response {
+    let request = app.client.get(app.url("/metrics")).bearer_auth(token);
+    request.send().await.unwrap()
+}
+
 async fn scrape(app: &TestApp) -> String {
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = metrics_with(app, TOKEN).await;
     assert_eq!(response.status(), 200);
     response.text().await.unwrap()
 }
@@ -73,21 +73,9 @@ async fn metrics_are_not_public_without_a_token_or_address(backend: Backend) {
 async fn metrics_need_the_scrapers_token(backend: Backend) {
     let app = spawn_app_with(backend, &[("METRICS_TOKEN", TOKEN)]).await;
     assert_eq!(app.get("/metrics").await.status(), 401);
-    let wrong = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth("scraper-token-for-tests-onlx")
-        .send()
-        .await
-        .unwrap();
+    let wrong = metrics_with(&app, "scraper-token-for-tests-onlx").await;
     assert_eq!(wrong.status(), 401);
-    let response = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let response = metrics_with(&app, TOKEN).await;
     assert_eq!(response.status(), 200);
     assert!(
         response.headers()["content-type"]
@@ -178,13 +166,7 @@ async fn metrics_can_live_on_their_own_address(backend: Backend) {
         &[("METRICS_BIND", "127.0.0.1:0"), ("METRICS_TOKEN", TOKEN)],
     )
     .await;
-    let on_service = app
-        .client
-        .get(app.url("/metrics"))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
+    let on_service = metrics_with(&app, TOKEN).await;
     assert_eq!(on_service.status(), 404, "not on the public address at all");
     let port = app.metrics_port.expect("a metrics listener");
     let private = reqwest::get(format!("http://127.0.0.1:{port}/metrics"))

@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::login::LoginService;
 use crate::web::api::{Done, LinkedAccountView, sessions_ended};
 use crate::web::auth::Admin;
-use crate::web::openapi::ErrorBody;
+use crate::web::openapi::{ErrorBody, GuardRefusal, Unavailable};
 
 /// One user as an admin sees them.
 #[derive(Serialize, ToSchema)]
@@ -69,9 +69,9 @@ pub struct AccountsPage {
     ),
     responses(
         (status = 200, description = "Users and their linked accounts", body = AccountsPage),
-        (status = 401, description = "40101–40105: see GET /api/me", body = ErrorBody),
+        (status = 401, response = GuardRefusal),
         (status = 403, description = "40301: not an administrator", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn accounts(
@@ -125,9 +125,9 @@ pub async fn accounts(
     params(("id" = i32, Path, description = "The user's id")),
     responses(
         (status = 200, description = "Every login of the user ended (audited)", body = Done, example = json!({"code": 0, "msg": "all sessions ended", "ended": 2})),
-        (status = 401, description = "40101–40105: see GET /api/me", body = ErrorBody),
+        (status = 401, response = GuardRefusal),
         (status = 403, description = "40301: not an administrator", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn end_user_sessions(

@@ -14,7 +14,9 @@ use crate::error::ApiError;
 use crate::login::{ClientInfo, LoginService};
 use crate::tokens::{TokenError, TokenPair};
 use crate::web::auth::SignedIn;
-use crate::web::openapi::{ErrorBody, ProviderName};
+use crate::web::openapi::{
+    ErrorBody, GuardRefusal, Malformed, ProviderName, TooManyRequests, Unavailable,
+};
 
 /// A login's four values (the SPA handoff's): the access token for `Authorization:
 /// Bearer`, and the refresh token for `POST /api/token/refresh`.
@@ -55,11 +57,11 @@ pub struct LoginBody {
     request_body = LoginBody,
     responses(
         (status = 200, description = "Signed in", body = TokenAnswer),
-        (status = 400, description = "40001: malformed body", body = ErrorBody),
+        (status = 400, response = Malformed),
         (status = 401, description = "40100: wrong username or password", body = ErrorBody),
         (status = 403, description = "40302: the account is deactivated", body = ErrorBody),
         (status = 429, description = "42901: too many failed logins; 42902: too many requests (see Retry-After)", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable; 50302: busy (see Retry-After)", body = ErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn login(
@@ -87,10 +89,10 @@ pub struct RefreshBody {
     request_body = RefreshBody,
     responses(
         (status = 200, description = "A new pair; the refresh token sent is used up", body = TokenAnswer),
-        (status = 400, description = "40001: malformed body", body = ErrorBody),
+        (status = 400, response = Malformed),
         (status = 401, description = "40102: not a refresh token of ours; 40104: logged out, revoked, or a used refresh token shown again (the whole login ends)", body = ErrorBody),
-        (status = 429, description = "42902: too many requests (see Retry-After)", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn refresh(
@@ -122,10 +124,10 @@ pub struct ExchangeBody {
     request_body = ExchangeBody,
     responses(
         (status = 200, description = "The login's four values", body = TokenAnswer),
-        (status = 400, description = "40001: malformed body", body = ErrorBody),
+        (status = 400, response = Malformed),
         (status = 401, description = "40102: unknown or expired code; 40104: the code was used before (its login ends)", body = ErrorBody),
-        (status = 429, description = "42902: too many requests (see Retry-After)", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn exchange(
@@ -185,8 +187,8 @@ pub struct Me {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "The user and their linked accounts", body = Me),
-        (status = 401, description = "40101: no token; 40102: malformed or forged; 40103: expired (refresh it); 40104: logged out, revoked or deactivated; 40105: a refresh token", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+        (status = 401, response = GuardRefusal),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn me(
@@ -227,8 +229,8 @@ pub struct Done {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Logged out: this login's access and refresh tokens are refused from now on, on every instance", body = Done, example = json!({"code": 0, "msg": "logged out"})),
-        (status = 401, description = "40101–40105: see GET /api/me", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+        (status = 401, response = GuardRefusal),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn logout(
@@ -264,8 +266,8 @@ pub(crate) fn sessions_ended(ended: usize) -> HttpResponse {
     security(("bearer" = [])),
     responses(
         (status = 200, description = "Every login of this user ended, this one too", body = Done, example = json!({"code": 0, "msg": "all sessions ended", "ended": 3})),
-        (status = 401, description = "40101–40105: see GET /api/me", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable", body = ErrorBody),
+        (status = 401, response = GuardRefusal),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn end_my_sessions(

@@ -16,7 +16,7 @@ use crate::domain::{ProviderKind, UserId};
 use crate::error::{ApiCode, ApiError};
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
-use crate::web::openapi::ErrorBody;
+use crate::web::openapi::{ErrorBody, TooManyRequests, Unavailable};
 use crate::web::session::{PendingIdentity, SessionLogin, TypedSession};
 
 /// The code from `dd.requestAuthCode` (`authCode`; `code` is accepted too).
@@ -53,9 +53,9 @@ pub struct InAppLogin {
         (status = 403, description = "40302: deactivated; 40303: not a member of the organisation; 40304: outside the app's visibility range; 40305: no account here yet (SIGNUP=bind-only)", body = ErrorBody),
         (status = 404, description = "40401: not an internal app (no DINGTALK_CORP_IDS)", body = ErrorBody),
         (status = 409, description = "40901: the phone number belongs to an account that must prove its password first", body = ErrorBody),
-        (status = 429, description = "42902: too many requests (see Retry-After)", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
         (status = 502, description = "50201: DingTalk is unreachable or answered an error", body = ErrorBody),
-        (status = 503, description = "50301: database unavailable; 50302: busy", body = ErrorBody),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn inapp_login(

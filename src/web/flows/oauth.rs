@@ -18,7 +18,7 @@ use crate::error::{ApiCode, ApiError, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
-use crate::web::openapi::{ErrorBody, ProviderName};
+use crate::web::openapi::{ErrorBody, ProviderName, TooManyRequests, Unavailable};
 use crate::web::session::{PendingIdentity, PendingLogin, StateCheck, TypedSession};
 
 /// Which provider the route it is attached to serves.
@@ -118,8 +118,8 @@ pub struct AuthorizeUrl {
     responses(
         (status = 200, description = "The provider's authorize URL, with a fresh `state` bound to this browser's session cookie (send the browser there, keeping the cookie)", body = AuthorizeUrl),
         (status = 404, description = "40401: this provider is not enabled", body = ErrorBody),
-        (status = 429, description = "42902: too many requests (see Retry-After)", body = ErrorBody),
-        (status = 503, description = "50301: unavailable", body = ErrorBody),
+        (status = 429, response = TooManyRequests),
+        (status = 503, response = Unavailable),
     )
 )]
 pub async fn authorize_json(
