@@ -394,6 +394,7 @@ async fn main() -> anyhow::Result<()> {
         ("RUST_LOG", "info".to_owned()),
         // every connection comes from 127.0.0.1: the per-address limit would answer 429s
         ("RATE_LIMIT_PER_MINUTE", "0".to_owned()),
+        ("RATE_LIMIT_CEILING_PER_MINUTE", "0".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
