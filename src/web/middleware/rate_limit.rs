@@ -127,6 +127,9 @@ impl RequestBudget {
         group: &'static str,
         failure: bool,
     ) -> Result<(), Duration> {
+        if self.failures_per_minute == 0 && self.ceiling_per_minute == 0 {
+            return Ok(());
+        }
         let window = match &self.store {
             Store::Memory(windows) => {
                 let now = Instant::now();
