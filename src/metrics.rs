@@ -3,10 +3,12 @@
 //! call sites cannot misspell a name or put an unbounded value (an id, a code, a path) in
 //! a label. Labels are route patterns, providers, steps, outcomes and error codes only.
 
-use std::sync::OnceLock;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{OnceLock, RwLock};
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 pub const HTTP_REQUESTS: &str = "http_requests_total";
@@ -28,8 +30,24 @@ const BUCKETS: [f64; 12] = [
 
 static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 
+/// Whether anyone can read the metrics (`METRICS_TOKEN` or `METRICS_BIND`): when nobody
+/// can, nothing is recorded, and a request pays nothing for them.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
+/// How often histogram samples are folded into their buckets (the exporter keeps raw
+/// samples until then: without this, memory would grow with every request between scrapes).
+const UPKEEP: Duration = Duration::from_secs(5);
+
 /// Installs the process's recorder (once; later calls share it) and returns its handle.
-pub fn install() -> PrometheusHandle {
+/// With `enabled` false (no way to scrape), the metrics are not recorded.
+pub fn install(enabled: bool) -> PrometheusHandle {
+    if enabled {
+        ENABLED.store(true, Ordering::Relaxed);
+    }
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
@@ -43,45 +61,110 @@ pub fn install() -> PrometheusHandle {
                 tracing::warn!("another metrics recorder is installed; /metrics stays empty");
             }
             gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            let upkeep = handle.clone();
+            let started = std::thread::Builder::new()
+                .name("metrics-upkeep".into())
+                .spawn(move || {
+                    loop {
+                        std::thread::sleep(UPKEEP);
+                        upkeep.run_upkeep();
+                    }
+                });
+            if let Err(error) = started {
+                tracing::warn!(%error, "the metrics upkeep thread did not start");
+            }
             handle
         })
         .clone()
 }
 
+/// The handles of one `(method, route, status)`, found again without building labels:
+/// the registry lookup and three allocations per request were a quarter of the guard's
+/// cost. Bounded: routes are patterns, methods outside the standard ones are `OTHER`.
+type HttpSeries = (Counter, Histogram);
+/// Method, route pattern, status.
+type HttpLabels = (&'static str, String, u16);
+static HTTP_SERIES: OnceLock<RwLock<HashMap<HttpLabels, HttpSeries>>> = OnceLock::new();
+
 /// One answered request, by route pattern (`/admin/users/{id}`, never the raw path;
 /// `unmatched` for paths no route serves).
-pub fn http_request(method: &str, route: &str, status: u16, elapsed: Duration) {
-    let labels = [
-        ("method", method.to_owned()),
-        ("route", route.to_owned()),
-        ("status", status.to_string()),
-    ];
-    counter!(HTTP_REQUESTS, &labels).increment(1);
-    histogram!(HTTP_DURATION, &labels).record(elapsed.as_secs_f64());
+pub fn http_request(method: &str, route: String, status: u16, elapsed: Duration) {
+    if !enabled() {
+        return;
+    }
+    let method = match method {
+        "GET" => "GET",
+        "POST" => "POST",
+        "HEAD" => "HEAD",
+        "OPTIONS" => "OPTIONS",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        _ => "OTHER",
+    };
+    let series = HTTP_SERIES.get_or_init(Default::default);
+    let key = (method, route, status);
+    let known = series.read().expect("metrics lock").get(&key).cloned();
+    let (count, duration) = match known {
+        Some(handles) => handles,
+        None => {
+            let labels = [
+                ("method", key.0.to_owned()),
+                ("route", key.1.clone()),
+                ("status", status.to_string()),
+            ];
+            let handles = (
+                counter!(HTTP_REQUESTS, &labels),
+                histogram!(HTTP_DURATION, &labels),
+            );
+            series
+                .write()
+                .expect("metrics lock")
+                .insert(key, handles.clone());
+            handles
+        }
+    };
+    count.increment(1);
+    duration.record(elapsed.as_secs_f64());
 }
 
 /// How a login ended, by method (`password`, `dingtalk`, `wechat`, `weibo`): `returning`,
 /// `bound`, `registered`, `password` (a password login), or a refusal (`refused_org`,
 /// `refused_signup`, `refused_inactive`, `proof_needed`, `throttled`, `failed`).
 pub fn login(method: &'static str, outcome: &'static str) {
+    if !enabled() {
+        return;
+    }
     counter!(LOGINS, "method" => method, "outcome" => outcome).increment(1);
 }
 
 /// A request the API guard turned away, by its `code` (40101…40105, 40301).
 pub fn guard_rejection(code: u32) {
+    if !enabled() {
+        return;
+    }
     counter!(GUARD_REJECTIONS, "code" => code.to_string()).increment(1);
 }
 
 pub fn refresh_rotated() {
+    if !enabled() {
+        return;
+    }
     counter!(REFRESH_ROTATIONS).increment(1);
 }
 
 pub fn refresh_reuse_detected() {
+    if !enabled() {
+        return;
+    }
     counter!(REFRESH_REUSE).increment(1);
 }
 
 /// A 429: `group` is a group of login endpoints, or `failed_logins` for the lockout.
 pub fn rate_limited(group: &'static str) {
+    if !enabled() {
+        return;
+    }
     counter!(RATE_LIMITED, "group" => group).increment(1);
 }
 
@@ -93,6 +176,9 @@ pub fn provider_call(
     outcome: &'static str,
     elapsed: Duration,
 ) {
+    if !enabled() {
+        return;
+    }
     let labels = [("provider", provider), ("step", step), ("outcome", outcome)];
     counter!(PROVIDER_CALLS, &labels).increment(1);
     histogram!(PROVIDER_DURATION, "provider" => provider, "step" => step)

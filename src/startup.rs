@@ -54,7 +54,8 @@ impl Application {
         let port = listener.local_addr()?.port();
         let pool = open_database(&settings).await?;
 
-        let metrics = web::Data::new(crate::metrics::install());
+        let scrapable = settings.metrics_token.is_some() || settings.metrics_bind.is_some();
+        let metrics = web::Data::new(crate::metrics::install(scrapable));
         let providers = configured_providers(&settings)?;
         let sandboxes = Sandboxes::from_settings(&settings);
         if !sandboxes.names().is_empty() {

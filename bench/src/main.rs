@@ -397,6 +397,8 @@ async fn main() -> anyhow::Result<()> {
         // numbers include what the limits cost in production.
         ("RATE_LIMIT_PER_MINUTE", "1000000".to_owned()),
         ("RATE_LIMIT_CEILING_PER_MINUTE", "10000000".to_owned()),
+        // Metrics recorded, as in production (a scraper would present this token).
+        ("METRICS_TOKEN", "benchmark-metrics-token".to_owned()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -81,12 +81,8 @@ pub async fn access_log(
             let status = res.status().as_u16();
             tracing::info!(%method, path, status, latency_ms, "request");
             let route = res.request().match_pattern();
-            crate::metrics::http_request(
-                method.as_str(),
-                route.as_deref().unwrap_or("unmatched"),
-                status,
-                elapsed,
-            );
+            let route = route.unwrap_or_else(|| "unmatched".to_owned());
+            crate::metrics::http_request(method.as_str(), route, status, elapsed);
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 res.headers_mut().insert(REQUEST_ID.clone(), value);
             }
@@ -95,7 +91,7 @@ pub async fn access_log(
         Err(error) => {
             let status = error.as_response_error().status_code().as_u16();
             tracing::info!(%method, path, status, latency_ms, "request");
-            crate::metrics::http_request(method.as_str(), "unmatched", status, elapsed);
+            crate::metrics::http_request(method.as_str(), "unmatched".to_owned(), status, elapsed);
             Err(error)
         }
     }
