@@ -39,6 +39,10 @@ struct Args {
     /// Where the JSON result goes.
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
+    /// Drive /healthz and /api/me with `wrk` (Debian package `wrk`, a C load generator)
+    /// instead of this program's client, which takes more of the machine than the service.
+    #[arg(long)]
+    wrk: bool,
 }
 
 /// A child process killed and reaped however the benchmark ends.
@@ -257,6 +261,75 @@ where
     }
 }
 
+/// Runs `wrk` against `url` (with `header`, if any) and reads its summary: requests per
+/// second, the 50th and 99th percentile latencies, and non-2xx answers as errors.
+fn wrk(
+    name: &str,
+    connections: usize,
+    duration: Duration,
+    url: &str,
+    header: Option<&str>,
+) -> anyhow::Result<ScenarioResult> {
+    let mut command = Command::new("wrk");
+    command.args([
+        "-t2",
+        &format!("-c{connections}"),
+        &format!("-d{}s", duration.as_secs().max(1)),
+        "--latency",
+    ]);
+    if let Some(header) = header {
+        command.args(["-H", header]);
+    }
+    let output = command
+        .arg(url)
+        .output()
+        .context("running wrk (apt-get install wrk)")?;
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    anyhow::ensure!(output.status.success(), "wrk failed: {text}");
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|line| line.strip_prefix(prefix))
+            .map(str::trim)
+    };
+    let millis = |value: &str| -> f64 {
+        let (number, unit) = value.split_at(
+            value
+                .find(|c: char| c.is_alphabetic())
+                .unwrap_or(value.len()),
+        );
+        let number: f64 = number.parse().unwrap_or(f64::NAN);
+        match unit {
+            "us" => number / 1000.0,
+            "s" => number * 1000.0,
+            _ => number,
+        }
+    };
+    let per_second: f64 = field("Requests/sec:").context("no Requests/sec")?.parse()?;
+    let operations = text
+        .lines()
+        .find_map(|line| line.trim().split_once(" requests in "))
+        .and_then(|(n, _)| n.trim().parse().ok())
+        .unwrap_or(0);
+    let errors = field("Non-2xx or 3xx responses:")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    Ok(ScenarioResult {
+        name: format!("{name} (wrk)"),
+        rss_after_mib: 0.0,
+        service_cpu_percent: 0.0,
+        sandbox_cpu_percent: 0.0,
+        bench_client_cpu_percent: 0.0,
+        service_cpu_us_per_op: 0.0,
+        connections,
+        operations,
+        errors,
+        per_second,
+        p50_ms: field("50%").map(millis).unwrap_or(f64::NAN),
+        p99_ms: field("99%").map(millis).unwrap_or(f64::NAN),
+    })
+}
+
 /// CPU time (user + system, in clock ticks of 10 ms) a process has used so far.
 fn cpu_ticks(pid: &str) -> u64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
@@ -469,9 +542,9 @@ async fn main() -> anyhow::Result<()> {
     );
 
     let s = setup.clone();
-    push_measured(
-        &mut results,
-        &mut meter,
+    let healthz = if args.wrk {
+        wrk("1 GET /healthz", c, d, &format!("{}/healthz", s.base), None)?
+    } else {
         run(
             "1 GET /healthz",
             c,
@@ -483,8 +556,9 @@ async fn main() -> anyhow::Result<()> {
                 async move { expect_status(&client.get(url).send().await?, 200) }
             },
         )
-        .await,
-    );
+        .await
+    };
+    push_measured(&mut results, &mut meter, healthz);
 
     let s = setup.clone();
     let me_init = move |_| {
@@ -507,9 +581,13 @@ async fn main() -> anyhow::Result<()> {
         );
         async move { expect_status(&client.get(url).bearer_auth(token).send().await?, 200) }
     };
-    push_measured(
-        &mut results,
-        &mut meter,
+    let me = if args.wrk {
+        let (token, _) = dingtalk_login(&setup, &browser(), &[("identity", "zhangsan")]).await?;
+        meter.restart();
+        let header = format!("Authorization: Bearer {token}");
+        let url = format!("{}/api/me", setup.base);
+        wrk("2 GET /api/me (guard)", c, d, &url, Some(&header))?
+    } else {
         run(
             "2 GET /api/me (guard)",
             c,
@@ -517,8 +595,9 @@ async fn main() -> anyhow::Result<()> {
             me_init.clone(),
             me_operation.clone(),
         )
-        .await,
-    );
+        .await
+    };
+    push_measured(&mut results, &mut meter, me);
 
     let s = setup.clone();
     push_measured(
