@@ -298,6 +298,36 @@ async fn an_unwritable_sqlite_database_stops_the_start() {
     assert!(error.contains("does not take writes"), "{error}");
 }
 
+/// A PostgreSQL standby (or a database set read-only) must not pass for a ready one:
+/// every login would fail on it. (Diesel's migration step already fails there; the write
+/// check after it is the second line, for when no migration step runs.)
+#[actix_web::test]
+async fn a_read_only_postgresql_database_stops_the_start() {
+    if skip_postgres() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let database = TestDatabase::new(Backend::Postgres, dir.path());
+    let settings = test_settings(dir.path(), &[("DATABASE_URL", database.url.as_str())]);
+    dingtalk_login::db::run_migrations(&settings.database_url).unwrap();
+    let name = database.url.rsplit('/').next().unwrap();
+    let name = name.split('?').next().unwrap().to_owned();
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut crate::helpers::admin_connection(),
+        &format!("ALTER DATABASE {name} SET default_transaction_read_only = on"),
+    )
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let error = match Application::build_with_listener(settings, listener).await {
+        Ok(_) => panic!("started on a read-only database"),
+        Err(error) => format!("{error:#}"),
+    };
+    assert!(
+        error.contains("does not take writes") || error.contains("read-only"),
+        "{error}"
+    );
+}
+
 struct Immutable(std::path::PathBuf);
 
 impl Immutable {

@@ -111,7 +111,7 @@ impl Drop for TestDatabase {
     }
 }
 
-fn admin_connection() -> diesel::PgConnection {
+pub fn admin_connection() -> diesel::PgConnection {
     let admin = postgres_admin_url();
     diesel::PgConnection::establish(&without_tls(&admin)).unwrap_or_else(|e| {
         panic!("PostgreSQL is not reachable at {admin} ({e}); start it, or run the README's test command, which skips this half outside CI")
