@@ -19,6 +19,15 @@ pub fn sha256_hex(value: &str) -> String {
     hex(&Sha256::digest(value.as_bytes()))
 }
 
+/// The key of a counter shared through the database: `kind` and `value` hashed under a
+/// `salt` every instance derives from a shared secret, so the table holds no names or
+/// addresses; 128 bits (32 hex characters), whatever the value's length.
+pub fn salted_key(salt: &str, kind: &str, value: &str) -> String {
+    let mut digest = sha256_hex(&format!("{salt}\u{0}{kind}\u{0}{value}"));
+    digest.truncate(32);
+    digest
+}
+
 pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }

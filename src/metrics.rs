@@ -34,7 +34,7 @@ static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
 /// can, nothing is recorded, and a request pays nothing for them.
 static ENABLED: AtomicBool = AtomicBool::new(false);
 
-fn enabled() -> bool {
+pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 

@@ -350,20 +350,6 @@ impl Settings {
         self.public_base_url.as_str().trim_end_matches('/')
     }
 
-    /// The providers people can log in with, in the login page's order: DingTalk always,
-    /// WeChat and Weibo when configured (or sandboxed).
-    pub fn enabled_providers(&self) -> Vec<crate::domain::ProviderKind> {
-        use crate::domain::ProviderKind;
-        ProviderKind::DISPLAY_ORDER
-            .into_iter()
-            .filter(|kind| match kind {
-                ProviderKind::DingTalk => true,
-                ProviderKind::WeChat => self.wechat.is_some(),
-                ProviderKind::Weibo => self.weibo.is_some(),
-            })
-            .collect()
-    }
-
     /// Whether any provider is simulated (the login page says so).
     pub fn any_sandbox(&self) -> bool {
         self.dingtalk.sandbox

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::accounts::LoginThrottle;
 use crate::accounts::throttle::{ACCOUNT_FREE_FAILURES, ADDRESS_FREE_FAILURES, WINDOW, lock_for};
-use crate::crypto::sha256_hex;
+use crate::crypto::{salted_key, sha256_hex};
 use crate::db::{self, DbError, DbPool};
 
 pub enum FailedLogins {
@@ -103,12 +103,9 @@ impl FailedLogins {
 
 /// The account's key (names ignore case) and the address's.
 fn keys(salt: &str, account: &str, address: &str) -> [String; 2] {
-    let hash = |kind: &str, value: &str| {
-        sha256_hex(&format!("{salt}\u{0}{kind}\u{0}{value}"))[..32].to_owned()
-    };
     [
-        hash("account", &account.to_lowercase()),
-        hash("address", address),
+        salted_key(salt, "account", &account.to_lowercase()),
+        salted_key(salt, "address", address),
     ]
 }
 

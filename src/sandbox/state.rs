@@ -133,6 +133,14 @@ impl<T: Clone> Grants<T> {
     }
 }
 
+/// Whether `given` (app id, secret) are the `expected` ones: both compared, in constant
+/// time, like a real authorization server would. Every simulator checks its app this way.
+pub(super) fn credentials_match(given: (&str, &str), expected: (&str, &str)) -> bool {
+    let id = constant_time_eq(given.0, expected.0);
+    let secret = constant_time_eq(given.1, expected.1);
+    id & secret
+}
+
 pub struct Sandbox {
     pub client_id: String,
     client_secret: String,
@@ -163,10 +171,10 @@ impl Sandbox {
     }
 
     pub fn credentials_match(&self, client_id: &str, client_secret: &str) -> bool {
-        // Both compared, in constant time, like a real authorization server would.
-        let id = constant_time_eq(client_id, &self.client_id);
-        let secret = constant_time_eq(client_secret, &self.client_secret);
-        id & secret
+        credentials_match(
+            (client_id, client_secret),
+            (&self.client_id, &self.client_secret),
+        )
     }
 
     pub fn issue_code(&self, identity: SandboxIdentity, corp_id: Option<String>) -> String {

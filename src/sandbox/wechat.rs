@@ -10,9 +10,9 @@ use askama::Template;
 use serde::{Deserialize, Serialize};
 
 use super::routes::{Preset, SandboxErrorPage, chosen, html, is_http_url, redirect_back};
-use super::state::{ACCESS_TOKEN_TTL, CODE_TTL, Grants};
+use super::state::{ACCESS_TOKEN_TTL, CODE_TTL, Grants, credentials_match};
 use crate::config::OAuthAppSettings;
-use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::crypto::{random_token, sha256_hex};
 use crate::i18n::Lang;
 
 /// A simulated WeChat user, serialised as `/sns/userinfo` answers.
@@ -213,9 +213,11 @@ async fn access_token(
     query: web::Query<TokenQuery>,
     sandbox: web::Data<WeChatSandbox>,
 ) -> HttpResponse {
-    let id = constant_time_eq(query.appid.as_deref().unwrap_or(""), &sandbox.app_id);
-    let secret = constant_time_eq(query.secret.as_deref().unwrap_or(""), &sandbox.app_secret);
-    if !(id & secret) {
+    let given = (
+        query.appid.as_deref().unwrap_or(""),
+        query.secret.as_deref().unwrap_or(""),
+    );
+    if !credentials_match(given, (&sandbox.app_id, &sandbox.app_secret)) {
         return refusal(40125, "invalid appsecret");
     }
     if query.grant_type.as_deref() != Some("authorization_code") {

@@ -9,9 +9,9 @@ use askama::Template;
 use serde::Deserialize;
 
 use super::routes::{Preset, SandboxErrorPage, chosen, html, is_http_url, redirect_back};
-use super::state::{ACCESS_TOKEN_TTL, CODE_TTL, Grants};
+use super::state::{ACCESS_TOKEN_TTL, CODE_TTL, Grants, credentials_match};
 use crate::config::OAuthAppSettings;
-use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::crypto::{random_token, sha256_hex};
 use crate::i18n::Lang;
 
 /// A simulated Weibo user.
@@ -199,12 +199,11 @@ async fn access_token(
     form: web::Form<TokenForm>,
     sandbox: web::Data<WeiboSandbox>,
 ) -> HttpResponse {
-    let id = constant_time_eq(form.client_id.as_deref().unwrap_or(""), &sandbox.client_id);
-    let secret = constant_time_eq(
+    let given = (
+        form.client_id.as_deref().unwrap_or(""),
         form.client_secret.as_deref().unwrap_or(""),
-        &sandbox.client_secret,
     );
-    if !(id & secret) {
+    if !credentials_match(given, (&sandbox.client_id, &sandbox.client_secret)) {
         return oauth_error("invalid_client", "21324", "invalid client");
     }
     if form.grant_type.as_deref() != Some("authorization_code") {

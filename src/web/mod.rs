@@ -31,8 +31,8 @@ use pages::{account, assets, health, login};
 
 /// The per-address request budget of one group of login endpoints (see `rate_limit`).
 macro_rules! limited {
-    ($group:literal) => {
-        from_fn(|req, next| rate_limit::limit($group, req, next))
+    ($group:expr) => {
+        from_fn(move |req, next| rate_limit::limit($group, req, next))
     };
 }
 
@@ -208,24 +208,23 @@ fn provider_flow(
     [authorize, authorize_json, callback]: [&str; 3],
 ) {
     let route = web::Data::new(ProviderRoute(kind));
-    let limited = || from_fn(move |req, next| rate_limit::limit(kind.name(), req, next));
     cfg.service(
         web::resource(authorize)
             .app_data(route.clone())
-            .wrap(limited())
+            .wrap(limited!(kind.name()))
             .route(web::get().to(oauth::authorize)),
     )
     .service({
         register("get", authorize_json);
         web::resource(authorize_json)
             .app_data(route.clone())
-            .wrap(limited())
+            .wrap(limited!(kind.name()))
             .route(web::get().to(oauth::authorize_json))
     })
     .service(
         web::resource(callback)
             .app_data(route)
-            .wrap(limited())
+            .wrap(limited!(kind.name()))
             .route(web::get().to(oauth::callback)),
     );
 }

@@ -80,9 +80,12 @@ pub async fn access_log(
         Ok(mut res) => {
             let status = res.status().as_u16();
             tracing::info!(%method, path, status, latency_ms, "request");
-            let route = res.request().match_pattern();
-            let route = route.unwrap_or_else(|| "unmatched".to_owned());
-            crate::metrics::http_request(method.as_str(), route, status, elapsed);
+            // The pattern is a fresh String: only made when someone reads the metrics.
+            if crate::metrics::enabled() {
+                let route = res.request().match_pattern();
+                let route = route.unwrap_or_else(|| "unmatched".to_owned());
+                crate::metrics::http_request(method.as_str(), route, status, elapsed);
+            }
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 res.headers_mut().insert(REQUEST_ID.clone(), value);
             }

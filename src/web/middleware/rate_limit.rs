@@ -25,7 +25,7 @@ use actix_web::{ResponseError, web};
 use lru::LruCache;
 
 use crate::config::Settings;
-use crate::crypto::sha256_hex;
+use crate::crypto::{salted_key, sha256_hex};
 use crate::db::{self, DbError, DbPool};
 use crate::error::{ApiError, PageError};
 use crate::web::extract::{client_address, lang_of};
@@ -200,7 +200,7 @@ fn caller_key(salt: &str, client: Client, group: &str) -> String {
         Client::V4(v4) => format!("4:{v4}"),
         Client::V6Prefix(prefix) => format!("6:{prefix}"),
     };
-    sha256_hex(&format!("{salt}\u{0}{group}\u{0}{client}"))[..32].to_owned()
+    salted_key(salt, group, &client)
 }
 
 /// Middleware: counts the request against `group`'s budget for the client's address, and

@@ -11,6 +11,7 @@ use crate::domain::ProviderKind;
 use crate::error::{FormRefusal, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService};
+use crate::providers::Providers;
 use crate::web::extract::{CsrfForm, CsrfProtected, lang_of};
 use crate::web::flows::handoff::{safe_next, sign_in_and_hand_over};
 use crate::web::render::render_form_page;
@@ -44,10 +45,12 @@ pub async fn login_form(
     session: TypedSession,
     query: web::Query<LoginQuery>,
     settings: web::Data<Settings>,
+    providers: web::Data<Providers>,
 ) -> Result<HttpResponse, PageError> {
     let view = LoginView {
         lang,
         settings: &settings,
+        providers: &providers,
         session: &session,
     };
     view.render(safe_next(query.next.as_deref()).as_deref(), None, "")
@@ -58,6 +61,7 @@ pub async fn login_form(
 pub struct LoginView<'a> {
     pub lang: Lang,
     pub settings: &'a Settings,
+    pub providers: &'a Providers,
     pub session: &'a TypedSession,
 }
 
@@ -74,7 +78,7 @@ impl LoginView<'_> {
             lang: self.lang,
             csrf: &csrf,
             sandbox: self.settings.any_sandbox(),
-            providers: self.settings.enabled_providers(),
+            providers: self.providers.kinds(),
             next,
             error: refusal.map(|r| r.message),
             username,
@@ -96,12 +100,16 @@ impl CsrfProtected for LoginForm {
     /// The login form is shown again (with what was typed), to be submitted again.
     fn rejected(&self, req: &HttpRequest, lang: Lang) -> HttpResponse {
         let session = TypedSession::from_request_sync(req);
-        let Some(settings) = req.app_data::<web::Data<Settings>>() else {
+        let (Some(settings), Some(providers)) = (
+            req.app_data::<web::Data<Settings>>(),
+            req.app_data::<web::Data<Providers>>(),
+        ) else {
             return PageError::internal(lang, "the login form", &"no settings").error_response();
         };
         let view = LoginView {
             lang,
             settings,
+            providers,
             session: &session,
         };
         let next = safe_next(self.next.as_deref());
@@ -118,6 +126,7 @@ pub async fn login(
     session: TypedSession,
     CsrfForm(form): CsrfForm<LoginForm>,
     settings: web::Data<Settings>,
+    providers: web::Data<Providers>,
     login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
     let next = safe_next(form.next.as_deref());
@@ -132,6 +141,7 @@ pub async fn login(
             let view = LoginView {
                 lang,
                 settings: &settings,
+                providers: &providers,
                 session: &session,
             };
             view.render(next.as_deref(), Some(&refusal), username)
