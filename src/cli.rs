@@ -1,4 +1,5 @@
-//! The command line: `serve` (the default), `migrate`, `user create|list`, `sandbox`.
+//! The command line: `serve` (the default), `migrate`, `user create|list`,
+//! `client create|list|delete` (OpenID clients), `sandbox`.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -8,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::accounts::{self, NewLocalUser};
 use crate::config::{ConfigError, Settings};
+use crate::oidc::clients::{self, NewClient};
 use crate::{db, sandbox, startup, telemetry};
 
 #[derive(Debug, Parser)]
@@ -30,6 +32,9 @@ enum Command {
     /// Manage users.
     #[command(subcommand)]
     User(UserCommand),
+    /// Manage the applications that log people in through this service (OpenID Connect).
+    #[command(subcommand)]
+    Client(ClientCommand),
     /// Run only the DingTalk simulator (for benchmarks: keeps DingTalk out of the service's process).
     Sandbox {
         #[arg(long, default_value = "127.0.0.1:8010")]
@@ -59,6 +64,32 @@ enum UserCommand {
     },
     /// List users and their linked accounts.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientCommand {
+    /// Register an application; prints its client_id and (unless --public) its secret, once.
+    Create {
+        /// What people see on the consent page, e.g. Grafana.
+        #[arg(long)]
+        name: String,
+        /// Where the application receives the code; exact match, repeatable.
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uris: Vec<String>,
+        /// Where the application may send people after logout; exact match, repeatable.
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// No secret (an SPA or a CLI, which cannot keep one): PKCE is required instead.
+        #[arg(long)]
+        public: bool,
+        /// The id_token's algorithm: RS256 (every client) or ES256.
+        #[arg(long, default_value = "RS256")]
+        id_token_alg: String,
+    },
+    /// List the registered applications.
+    List,
+    /// Delete an application: its consents and sessions end with it.
+    Delete { client_id: String },
 }
 
 /// Exit codes: 0 ok, 1 a runtime failure, 2 bad configuration or usage.
@@ -94,6 +125,7 @@ pub fn main() -> ExitCode {
             create_user(&settings, username, name, phone, admin, password)
         }
         Command::User(UserCommand::List) => list_users(&settings),
+        Command::Client(command) => manage_clients(&settings, command),
         Command::Sandbox { bind } => run_sandbox(&settings, bind),
     };
     match result {
@@ -210,6 +242,69 @@ fn list_users(settings: &Settings) -> anyhow::Result<()> {
                 linked.join(", ")
             }
         );
+    }
+    Ok(())
+}
+
+fn manage_clients(settings: &Settings, command: ClientCommand) -> anyhow::Result<()> {
+    let mut conn = open_database(settings)?;
+    match command {
+        ClientCommand::Create {
+            name,
+            redirect_uris,
+            post_logout_redirect_uris,
+            public,
+            id_token_alg,
+        } => {
+            let new = NewClient {
+                name,
+                redirect_uris,
+                post_logout_redirect_uris,
+                public,
+                id_token_alg: id_token_alg.to_ascii_uppercase(),
+            };
+            let registered = clients::register(&mut conn, new)?;
+            println!("client_id:     {}", registered.client_id);
+            match registered.secret {
+                Some(secret) => {
+                    println!("client_secret: {secret}");
+                    println!("(the secret is shown this once; only its hash is kept)");
+                }
+                None => println!("public client: no secret, PKCE (S256) required"),
+            }
+            println!(
+                "issuer:        {} (discovery at /.well-known/openid-configuration)",
+                settings.base_url()
+            );
+        }
+        ClientCommand::List => {
+            println!(
+                "{:<32} {:<20} {:<13} redirect URIs",
+                "client_id", "name", "type"
+            );
+            for client in db::oidc::list_clients(&mut conn)? {
+                let kind = if client.is_public() {
+                    "public"
+                } else {
+                    "confidential"
+                };
+                let uris: Vec<&str> = client.redirect_uris().collect();
+                println!(
+                    "{:<32} {:<20} {:<13} {}",
+                    client.client_id,
+                    client.name,
+                    kind,
+                    uris.join(" ")
+                );
+            }
+        }
+        ClientCommand::Delete { client_id } => {
+            anyhow::ensure!(
+                db::oidc::delete_client(&mut conn, &client_id)?,
+                "no client {client_id}"
+            );
+            println!("deleted client {client_id}");
+        }
     }
     Ok(())
 }

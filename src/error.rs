@@ -3,6 +3,8 @@
 //! `WWW-Authenticate`). Every domain error — database, token, login, account, provider,
 //! OAuth round trip — is mapped here and logged here once, with its cause; what the client
 //! sees never holds a stack trace or internal detail. Handlers only choose JSON or a page.
+//! The OpenID provider's endpoints answer in the format their RFCs fix instead:
+//! `{"error", "error_description"}` (RFC 6749 §5.2, RFC 6750 §3).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -17,6 +19,7 @@ use crate::db::DbError;
 use crate::domain::ProviderKind;
 use crate::i18n::Lang;
 use crate::login::{LoginError, PasswordCheckError};
+use crate::oidc::OAuthError;
 use crate::providers::ProviderError;
 use crate::tokens::TokenError;
 
@@ -184,6 +187,57 @@ fn log_db(error: &DbError) {
         DbError::Down => tracing::debug!(error = %error, "database failure"),
         DbError::Timeout => tracing::warn!(error = %error, "database failure"),
         _ => tracing::error!(error = %error, "database failure"),
+    }
+}
+
+impl ResponseError for OAuthError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            OAuthError::Refused { .. } => StatusCode::BAD_REQUEST,
+            OAuthError::InvalidClient { .. } | OAuthError::InvalidToken => StatusCode::UNAUTHORIZED,
+            OAuthError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let (error, description) = match self {
+            OAuthError::Refused { error, description } => {
+                tracing::info!(
+                    event = "oidc_refused",
+                    error,
+                    description,
+                    "an OpenID request was refused"
+                );
+                (*error, *description)
+            }
+            OAuthError::InvalidClient { .. } => ("invalid_client", "client authentication failed"),
+            OAuthError::InvalidToken => (
+                "invalid_token",
+                "the access token is invalid, expired or revoked",
+            ),
+            OAuthError::Db(db) => {
+                log_db(db);
+                (
+                    "temporarily_unavailable",
+                    "the service is temporarily unavailable, please try again",
+                )
+            }
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
+        match self {
+            OAuthError::InvalidClient { basic: true } => {
+                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"oauth2\""));
+            }
+            OAuthError::InvalidToken => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
+            }
+            _ => {}
+        }
+        response.json(serde_json::json!({ "error": error, "error_description": description }))
     }
 }
 

@@ -12,6 +12,7 @@ pub mod error;
 pub mod i18n;
 pub mod login;
 pub mod metrics;
+pub mod oidc;
 pub mod providers;
 mod report;
 pub mod sandbox;

@@ -20,6 +20,8 @@ use crate::config::{ConfigError, Settings};
 use crate::db::DbPool;
 use crate::error::{ApiError, PageError};
 use crate::login::{FailedLogins, LoginService};
+use crate::oidc::OpenIdProvider;
+use crate::oidc::keys::SigningKeys;
 use crate::providers::IdentityProvider;
 use crate::providers::Providers;
 use crate::providers::dingtalk::DingTalk;
@@ -115,6 +117,22 @@ impl Application {
             settings.dingtalk.signup,
             failed_logins,
         ));
+        let openid = web::Data::new(crate::web::oidc::OpenId(
+            SigningKeys::load(
+                &settings.oidc_keys,
+                &settings.oidc_previous_keys,
+                &settings.data_dir,
+            )?
+            .map(|keys| {
+                OpenIdProvider::new(
+                    pool.clone(),
+                    keys,
+                    Arc::new(TokenService::new(&settings)),
+                    settings.base_url(),
+                    settings.access_token_ttl,
+                )
+            }),
+        ));
         let pool = web::Data::new(pool);
         let metrics_port = match settings.metrics_bind {
             Some(bind) => Some(serve_metrics(bind, &settings, &metrics, &pool)?),
@@ -172,6 +190,7 @@ impl Application {
                     .app_data(providers.clone())
                     .app_data(settings.clone())
                     .app_data(metrics.clone())
+                    .app_data(openid.clone())
                     .configure(crate::web::routes);
             let sandboxes = sandboxes.clone();
             app.configure(move |cfg| sandboxes.configure(cfg))

@@ -2,10 +2,13 @@
 //! developer's machine, validated once at start-up. A bad setting is a [`ConfigError`]
 //! that names the variable and the fix; `main` turns it into exit code 2.
 
+mod openid;
 mod providers;
 mod secrets;
 
+pub use openid::OidcKeySource;
 pub use providers::{DingTalkSettings, OAuthAppSettings};
+pub(crate) use secrets::write_private_file;
 pub use secrets::{MIN_SECRET_LEN, Secret};
 
 use std::net::SocketAddr;
@@ -100,6 +103,10 @@ pub struct Settings {
     pub wechat: Option<OAuthAppSettings>,
     /// Weibo login; `None` when off.
     pub weibo: Option<OAuthAppSettings>,
+    /// The OpenID provider's signing keys (off in production until they are given).
+    pub oidc_keys: OidcKeySource,
+    /// Keys from before a rotation: still published until their tokens have expired.
+    pub oidc_previous_keys: Vec<Secret>,
 }
 
 impl Settings {
@@ -313,6 +320,7 @@ impl Settings {
         let dingtalk = dingtalk_settings(&get, &base, production)?;
         let wechat = oauth_app_settings(&get, &WECHAT_VARS, &base, production)?;
         let weibo = oauth_app_settings(&get, &WEIBO_VARS, &base, production)?;
+        let (oidc_keys, oidc_previous_keys) = openid::oidc_keys(&get, production)?;
 
         Ok(Settings {
             env,
@@ -342,6 +350,8 @@ impl Settings {
             metrics_bind,
             wechat,
             weibo,
+            oidc_keys,
+            oidc_previous_keys,
         })
     }
 

@@ -86,7 +86,7 @@ pub(crate) fn load_secret(
     }
 }
 
-fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+pub(crate) fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
     use std::io::Write;
     if let Some(dir) = path.parent() {
         // DATA_DIR holds the secrets and (on SQLite) the database: owner-only when we make it.

@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod limits;
+pub mod oidc;
 /// Runs a query on the backend's own connection instead of the `DbConn` enum. Diesel caches
 /// prepared statements only there, so the hot-path queries (the guard's lookup) are parsed
 /// and planned once per connection, not on every request.

@@ -5,7 +5,9 @@ use std::fmt;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::schema::{audit_log, login_sessions, refresh_tokens, sflogin, susers};
+use super::schema::{
+    audit_log, login_sessions, oidc_clients, oidc_codes, refresh_tokens, sflogin, susers,
+};
 use crate::domain::{ProviderIdentity, ProviderKind, UserId};
 
 #[derive(Clone, Queryable, Selectable, Identifiable)]
@@ -129,6 +131,14 @@ pub struct LoginSession {
     pub revoked_at: Option<NaiveDateTime>,
     pub revoke_reason: Option<String>,
     pub user_agent: Option<String>,
+    /// The OpenID client whose tokens this session holds; `None` for our own SPA and pages.
+    pub client_id: Option<String>,
+    /// What the client was granted (space-separated), for a client's session.
+    pub scope: Option<String>,
+    /// How the person signed in: `password` or a provider's name (the id_token's `amr`).
+    pub method: Option<String>,
+    /// When the person signed in; a client's session inherits it from the browser's.
+    pub auth_time: Option<NaiveDateTime>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -141,6 +151,62 @@ pub struct RefreshTokenRow {
     pub expires_at: NaiveDateTime,
     pub used_at: Option<NaiveDateTime>,
     pub replaced_by: Option<String>,
+}
+
+/// An application registered to log people in through us (OpenID Connect).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_clients)]
+pub struct OidcClient {
+    pub client_id: String,
+    pub name: String,
+    pub secret_hash: Option<String>,
+    pub redirect_uris: String,
+    pub post_logout_redirect_uris: String,
+    pub id_token_alg: String,
+    pub created_at: NaiveDateTime,
+}
+
+impl OidcClient {
+    /// A public client (an SPA, a CLI) has no secret and must use PKCE.
+    pub fn is_public(&self) -> bool {
+        self.secret_hash.is_none()
+    }
+
+    pub fn redirect_uris(&self) -> impl Iterator<Item = &str> {
+        self.redirect_uris.lines().filter(|l| !l.is_empty())
+    }
+
+    pub fn post_logout_redirect_uris(&self) -> impl Iterator<Item = &str> {
+        self.post_logout_redirect_uris
+            .lines()
+            .filter(|l| !l.is_empty())
+    }
+
+    /// Exact comparison, character for character (RFC 9700 §4.1.3): no prefix, no
+    /// wildcard, no normalisation.
+    pub fn allows_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris().any(|r| r == uri)
+    }
+
+    pub fn allows_post_logout_redirect(&self, uri: &str) -> bool {
+        self.post_logout_redirect_uris().any(|r| r == uri)
+    }
+}
+
+/// An authorization code as stored (its SHA-256, never the code).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = oidc_codes)]
+pub struct OidcCode {
+    pub code_hash: String,
+    pub client_id: String,
+    pub login_session_id: String,
+    pub redirect_uri: String,
+    pub scope: String,
+    pub nonce: Option<String>,
+    pub code_challenge: Option<String>,
+    pub expires_at: NaiveDateTime,
+    pub used_at: Option<NaiveDateTime>,
+    pub issued_session_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable)]

@@ -39,6 +39,10 @@ diesel::table! {
         revoked_at -> Nullable<Timestamp>,
         revoke_reason -> Nullable<Text>,
         user_agent -> Nullable<Text>,
+        client_id -> Nullable<Text>,
+        scope -> Nullable<Text>,
+        method -> Nullable<Text>,
+        auth_time -> Nullable<Timestamp>,
     }
 }
 
@@ -63,6 +67,45 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    oidc_clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        redirect_uris -> Text,
+        post_logout_redirect_uris -> Text,
+        id_token_alg -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_grants (userid, client_id) {
+        userid -> Integer,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_codes (code_hash) {
+        code_hash -> Text,
+        client_id -> Text,
+        login_session_id -> Text,
+        redirect_uri -> Text,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        code_challenge -> Nullable<Text>,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+        issued_session_id -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(oidc_grants -> susers (userid));
+diesel::joinable!(oidc_grants -> oidc_clients (client_id));
+diesel::joinable!(oidc_codes -> oidc_clients (client_id));
 diesel::joinable!(handoff_codes -> login_sessions (session_id));
 diesel::joinable!(sflogin -> susers (userid));
 diesel::joinable!(login_sessions -> susers (userid));
@@ -86,5 +129,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_sessions,
     refresh_tokens,
     audit_log,
-    handoff_codes
+    handoff_codes,
+    oidc_clients,
+    oidc_grants,
+    oidc_codes
 );

@@ -234,7 +234,7 @@ impl LoginService {
             .db(move |conn| {
                 write_transaction(conn, |conn| -> Result<_, LoginError> {
                     let (user, outcome) = who(conn)?;
-                    let pair = tokens.start_session(conn, &user, user_agent.as_deref())?;
+                    let pair = tokens.start_session(conn, &user, user_agent.as_deref(), method)?;
                     Ok((pair, outcome))
                 })
             })

@@ -37,7 +37,9 @@ pub async fn purge_periodically(pool: DbPool, shared_limits: bool) {
     }
 }
 
-/// Removes every login session that ended more than a day ago, a batch at a time.
+/// Removes every login session that ended more than a day ago, a batch at a time, and
+/// the OpenID authorization codes that expired as long ago (kept until then so that a
+/// replayed code is still recognised, and what it issued revoked).
 pub async fn purge_ended_sessions(pool: &DbPool) -> Result<usize, DbError> {
     let cutoff = now() - KEEP_ENDED;
     let mut removed = 0;
@@ -45,7 +47,12 @@ pub async fn purge_ended_sessions(pool: &DbPool) -> Result<usize, DbError> {
         let batch = db::run(pool, move |conn| sessions::purge_ended(conn, cutoff, BATCH)).await?;
         removed += batch;
         if (batch as i64) < BATCH {
-            return Ok(removed);
+            break;
         }
     }
+    db::run(pool, move |conn| {
+        db::oidc::delete_expired_codes(conn, cutoff)
+    })
+    .await?;
+    Ok(removed)
 }

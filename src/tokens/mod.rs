@@ -5,7 +5,11 @@
 
 mod jwt;
 
-pub use jwt::{Claims, JwtError, JwtKeys, TYP_ACCESS, TYP_REFRESH};
+pub use jwt::{Claims, JwtError, JwtKeys, MAX_TOKEN_BYTES, TYP_ACCESS, TYP_REFRESH};
+
+/// The refresh token of an OpenID client's session: signed like the SPA's, but of its own
+/// type, so neither is accepted where the other is.
+pub const TYP_CLIENT_REFRESH: &str = "client_refresh";
 
 use chrono::{NaiveDateTime, TimeDelta};
 
@@ -73,11 +77,28 @@ impl std::fmt::Debug for TokenPair {
     }
 }
 
+/// What an OpenID client's login session is started with.
+#[derive(Debug, Clone)]
+pub struct ClientGrant {
+    pub client_id: String,
+    pub scope: String,
+    /// The browser session's `method` and `created_at`: how and when the person signed in.
+    pub method: Option<String>,
+    pub auth_time: NaiveDateTime,
+    /// `offline_access` was granted: the session gets a refresh token.
+    pub offline: bool,
+}
+
 /// The user an access token stands for, as of this request.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
     pub user: User,
     pub session_id: String,
+    /// When the person signed in (the OpenID `auth_time`).
+    pub signed_in_at: NaiveDateTime,
+    /// How: `password` or a provider's name (the OpenID `amr`); unknown for sessions older
+    /// than the column.
+    pub method: Option<String>,
 }
 
 pub struct TokenService {
@@ -99,12 +120,14 @@ impl TokenService {
         }
     }
 
-    /// Starts a login session for `user` and issues its first token pair.
+    /// Starts a login session for `user`, who signed in by `method` (`password` or a
+    /// provider's name), and issues its first token pair.
     pub fn start_session(
         &self,
         conn: &mut DbConn,
         user: &User,
         user_agent: Option<&str>,
+        method: &str,
     ) -> Result<TokenPair, TokenError> {
         let at = now();
         let session = LoginSession {
@@ -116,48 +139,127 @@ impl TokenService {
             revoked_at: None,
             revoke_reason: None,
             user_agent: user_agent.map(|ua| ua.chars().take(255).collect()),
+            client_id: None,
+            scope: None,
+            method: Some(method.to_owned()),
+            auth_time: Some(at),
         };
+        let refresh_token = self.start(conn, user, &session, TYP_REFRESH)?;
+        Ok(self.pair(user, &session.id, refresh_token, at))
+    }
+
+    /// Starts the login session that holds an OpenID client's tokens; its refresh token
+    /// when `offline_access` was granted.
+    pub fn start_client_session(
+        &self,
+        conn: &mut DbConn,
+        user: &User,
+        grant: ClientGrant,
+    ) -> Result<(LoginSession, Option<String>), TokenError> {
+        let at = now();
+        let session = LoginSession {
+            id: random_token(18),
+            userid: user.id,
+            created_at: at,
+            expires_at: at + TimeDelta::seconds(self.refresh_ttl),
+            last_used_at: at,
+            revoked_at: None,
+            revoke_reason: None,
+            user_agent: None,
+            client_id: Some(grant.client_id),
+            scope: Some(grant.scope),
+            method: grant.method,
+            auth_time: Some(grant.auth_time),
+        };
+        let refresh = if grant.offline {
+            Some(self.start(conn, user, &session, TYP_CLIENT_REFRESH)?)
+        } else {
+            sessions::insert_session(conn, &session)?;
+            None
+        };
+        Ok((session, refresh))
+    }
+
+    /// Writes `session` and its first refresh token (of type `typ`), which it returns.
+    fn start(
+        &self,
+        conn: &mut DbConn,
+        user: &User,
+        session: &LoginSession,
+        typ: &str,
+    ) -> Result<String, TokenError> {
         let refresh = RefreshTokenRow {
             id: random_token(18),
             session_id: session.id.clone(),
             token_hash: String::new(),
-            issued_at: at,
+            issued_at: session.created_at,
             expires_at: session.expires_at,
             used_at: None,
             replaced_by: None,
         };
-        let refresh_token = self.sign_refresh(user, &refresh);
+        let refresh_token = self.sign_refresh(user, &refresh, typ);
         let refresh = RefreshTokenRow {
             token_hash: sha256_hex(&refresh_token),
             ..refresh
         };
         write_transaction(conn, |conn| {
-            sessions::insert_session(conn, &session)?;
+            sessions::insert_session(conn, session)?;
             sessions::insert_refresh_token(conn, &refresh)
         })?;
-        Ok(self.pair(user, &session.id, refresh_token, at))
+        Ok(refresh_token)
     }
 
     /// Rotates a refresh token: the presented one stops working, a successor is issued.
     pub fn refresh(&self, conn: &mut DbConn, refresh_token: &str) -> Result<TokenPair, TokenError> {
+        let (user, session, token) = self.rotate(conn, refresh_token, TYP_REFRESH, None)?;
+        Ok(self.pair(&user, &session.id, token, now()))
+    }
+
+    /// Rotates the refresh token of `client_id`'s session: the user, the session and the
+    /// successor token.
+    pub fn refresh_client(
+        &self,
+        conn: &mut DbConn,
+        refresh_token: &str,
+        client_id: &str,
+    ) -> Result<(User, LoginSession, String), TokenError> {
+        self.rotate(conn, refresh_token, TYP_CLIENT_REFRESH, Some(client_id))
+    }
+
+    /// The session an OpenID client's refresh token belongs to, if the token is one of
+    /// ours (for revocation; the caller checks the session's client).
+    pub fn client_refresh_session(&self, token: &str) -> Option<String> {
+        let claims = self.keys.verify(token).ok()?;
+        (claims.typ == TYP_CLIENT_REFRESH).then_some(claims.sid)
+    }
+
+    /// The refresh family machinery, for the SPA (`client_id` = `None`) and for OpenID
+    /// clients, whose tokens only work for the client whose session they belong to.
+    fn rotate(
+        &self,
+        conn: &mut DbConn,
+        refresh_token: &str,
+        typ: &str,
+        client_id: Option<&str>,
+    ) -> Result<(User, LoginSession, String), TokenError> {
         let claims = self.keys.verify(refresh_token)?;
-        if claims.typ != TYP_REFRESH {
+        if claims.typ != typ {
             return Err(TokenError::Invalid);
         }
         // Two attempts: a concurrent refresh of the same token may mark it used between
         // our read and our update; the second look then finds it within the grace window.
-        let mut outcome = self.try_rotate(conn, refresh_token, &claims)?;
+        let mut outcome = self.try_rotate(conn, refresh_token, &claims, client_id)?;
         if matches!(outcome, Rotation::Raced) {
-            outcome = self.try_rotate(conn, refresh_token, &claims)?;
+            outcome = self.try_rotate(conn, refresh_token, &claims, client_id)?;
         }
         match outcome {
-            Rotation::Rotated(user, token) => {
+            Rotation::Rotated(user, session, token) => {
                 crate::metrics::refresh_rotated();
-                Ok(self.pair(&user, &claims.sid, token, now()))
+                Ok((user, session, token))
             }
-            Rotation::Concurrent(user, successor) => {
-                let token = self.sign_refresh(&user, &successor);
-                Ok(self.pair(&user, &claims.sid, token, now()))
+            Rotation::Concurrent(user, session, successor) => {
+                let token = self.sign_refresh(&user, &successor, typ);
+                Ok((user, session, token))
             }
             Rotation::Reused(userid) => {
                 crate::metrics::refresh_reuse_detected();
@@ -177,6 +279,7 @@ impl TokenService {
         conn: &mut DbConn,
         refresh_token: &str,
         claims: &Claims,
+        client_id: Option<&str>,
     ) -> Result<Rotation, TokenError> {
         write_transaction(conn, |conn| -> Result<Rotation, TokenError> {
             let row =
@@ -186,6 +289,9 @@ impl TokenService {
             }
             let (session, user) =
                 sessions::session_with_user(conn, &row.session_id)?.ok_or(TokenError::Revoked)?;
+            if session.client_id.as_deref() != client_id {
+                return Err(TokenError::Invalid);
+            }
             let at = now();
             if session.revoked_at.is_some() || session.expires_at <= at {
                 return Err(TokenError::Revoked);
@@ -205,7 +311,7 @@ impl TokenService {
                         if successor.used_at.is_none()
                             && at - used_at <= TimeDelta::seconds(ROTATION_GRACE_SECONDS) =>
                     {
-                        Rotation::Concurrent(user, successor)
+                        Rotation::Concurrent(user, session, successor)
                     }
                     _ => {
                         sessions::revoke_session(conn, &session.id, "refresh token reuse")?;
@@ -222,7 +328,7 @@ impl TokenService {
                 used_at: None,
                 replaced_by: None,
             };
-            let token = self.sign_refresh(&user, &successor);
+            let token = self.sign_refresh(&user, &successor, &claims.typ);
             let successor = RefreshTokenRow {
                 token_hash: sha256_hex(&token),
                 ..successor
@@ -232,7 +338,7 @@ impl TokenService {
             }
             sessions::insert_refresh_token(conn, &successor)?;
             sessions::touch_session(conn, &session.id)?;
-            Ok(Rotation::Rotated(user, token))
+            Ok(Rotation::Rotated(user, session, token))
         })
     }
 
@@ -249,7 +355,7 @@ impl TokenService {
             return Err(TokenError::Inactive);
         }
         let row = sessions::unused_refresh_token(conn, session_id)?.ok_or(TokenError::Revoked)?;
-        let refresh_token = self.sign_refresh(&user, &row);
+        let refresh_token = self.sign_refresh(&user, &row, TYP_REFRESH);
         Ok(self.pair(&user, session_id, refresh_token, now()))
     }
 
@@ -279,6 +385,8 @@ impl TokenService {
         }
         Ok(Authenticated {
             user,
+            signed_in_at: session.auth_time.unwrap_or(session.created_at),
+            method: session.method,
             session_id: session.id,
         })
     }
@@ -313,7 +421,7 @@ impl TokenService {
     }
 
     /// Deterministic from the row, so a successor can be handed out again within the grace window.
-    fn sign_refresh(&self, user: &User, row: &RefreshTokenRow) -> String {
+    fn sign_refresh(&self, user: &User, row: &RefreshTokenRow, typ: &str) -> String {
         let iat = row.issued_at.and_utc().timestamp();
         self.keys.sign(&Claims {
             userid: user.id,
@@ -322,7 +430,7 @@ impl TokenService {
             nbf: iat,
             exp: row.expires_at.and_utc().timestamp(),
             jti: row.id.clone(),
-            typ: TYP_REFRESH.into(),
+            typ: typ.into(),
             sid: row.session_id.clone(),
             iss: self.keys.issuer().to_owned(),
             aud: self.keys.audience().to_owned(),
@@ -331,8 +439,8 @@ impl TokenService {
 }
 
 enum Rotation {
-    Rotated(User, String),
-    Concurrent(User, RefreshTokenRow),
+    Rotated(User, LoginSession, String),
+    Concurrent(User, LoginSession, RefreshTokenRow),
     Reused(UserId),
     Raced,
 }

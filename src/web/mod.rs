@@ -11,6 +11,7 @@ pub mod auth;
 pub mod extract;
 pub mod flows;
 pub mod middleware;
+pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod render;
@@ -106,6 +107,34 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 ],
             )
         })
+        // The OpenID provider.
+        .service(web::resource("/.well-known/openid-configuration").get(oidc::discovery))
+        .service(web::resource("/oauth2/jwks").get(oidc::jwks))
+        .service(
+            web::resource(oidc::authorize::PATH)
+                .get(oidc::authorize::authorize)
+                .post(oidc::authorize::consent),
+        )
+        .service(
+            web::resource("/oauth2/token")
+                .wrap(limited!("oidc"))
+                .post(oidc::token::token),
+        )
+        .service(
+            web::resource("/oauth2/userinfo")
+                .get(oidc::token::userinfo)
+                .post(oidc::token::userinfo),
+        )
+        .service(
+            web::resource("/oauth2/revoke")
+                .wrap(limited!("oidc"))
+                .post(oidc::token::revoke),
+        )
+        .service(
+            web::resource("/oauth2/logout")
+                .get(oidc::logout::logout)
+                .post(oidc::logout::confirmed),
+        )
         .service(web::resource("/app/").get(assets::spa_index))
         .service(web::resource("/dingtalk-jsapi.js").get(assets::dingtalk_jsapi))
         .service(web::resource("/user/dingtalk/client-config").get(assets::dingtalk_client_config))

@@ -212,7 +212,7 @@ async fn the_whole_product_in_a_real_browser() {
     assert!(text(c, "#dingtalk-login").await.contains("钉钉登录"));
     screenshot(c, "login").await;
     click(c, "#dingtalk-login").await;
-    assert!(text(c, "h1").await.contains("钉钉授权登录"));
+    wait_for_text(c, "h1", "钉钉授权登录").await;
     screenshot(c, "sandbox-consent").await;
     click(c, "#agree").await;
     wait_for_text(c, "#spa-name", "张三").await;
@@ -308,7 +308,7 @@ async fn wechat_and_weibo_in_a_real_browser() {
     assert!(text(c, "#wechat-login").await.contains("微信登录"));
     assert!(text(c, "#weibo-login").await.contains("微博登录"));
     click(c, "#wechat-login").await;
-    assert!(text(c, "h1").await.contains("微信登录"));
+    wait_for_text(c, "h1", "微信登录").await;
     screenshot(c, "sandbox-wechat").await;
     click(c, "#agree").await;
     wait_for_text(c, "#spa-name", "张三（微信）").await;
@@ -318,7 +318,8 @@ async fn wechat_and_weibo_in_a_real_browser() {
 
     c.goto(&app.url("/account")).await.unwrap();
     click(c, "#link-weibo").await;
-    assert!(text(c, "h1").await.contains("微博授权登录"));
+    // The click posts a form: wait for the navigation, not the account page's own h1.
+    wait_for_text(c, "h1", "微博授权登录").await;
     screenshot(c, "sandbox-weibo").await;
     click(c, "#agree").await;
     wait_for_text(c, ".linked", "赵六的微博").await;

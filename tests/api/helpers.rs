@@ -5,6 +5,7 @@ use diesel::Connection;
 use diesel::connection::SimpleConnection;
 use dingtalk_login::config::Settings;
 use dingtalk_login::db::{self, DbPool};
+use dingtalk_login::oidc::keys;
 use dingtalk_login::sandbox::driver;
 use dingtalk_login::startup::Application;
 use rand::Rng;
@@ -147,12 +148,22 @@ pub fn browser() -> reqwest::Client {
         .unwrap()
 }
 
+/// The OpenID provider's signing keys (RS256, ES256) of this test process: an RSA key
+/// takes a while to generate, so every test instance shares one pair, made at first use.
+pub fn oidc_test_keys() -> &'static (String, String) {
+    static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| (keys::generate_rs256(), keys::generate_es256()))
+}
+
 /// Settings as a test instance gets them, with `dir` as its data folder, plus `overrides`.
 pub fn test_settings(dir: &std::path::Path, overrides: &[(&str, &str)]) -> Settings {
+    let (rs256, es256) = oidc_test_keys();
     let mut env: HashMap<String, String> = [
         ("DATA_DIR", dir.display().to_string()),
         ("JWT_SECRET", random_secret()),
         ("SESSION_SECRET", random_secret()),
+        ("OIDC_RS256_KEY", rs256.clone()),
+        ("OIDC_ES256_KEY", es256.clone()),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))

@@ -19,6 +19,7 @@ mod login_page;
 mod membership;
 mod oauth_state;
 mod openapi;
+mod openid;
 mod operations;
 mod organisations;
 mod passwords;

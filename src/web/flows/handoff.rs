@@ -31,6 +31,11 @@ pub async fn sign_in_and_hand_over(
         })
         .map_err(|e| PageError::internal(lang, "storing the login in the session", &e))?;
     let location = match next {
+        // Back to an OpenID client's request: the redirect to the client that follows
+        // must not be part of this form submission's chain (see `continue_to`).
+        Some(next) if next.starts_with("/oauth2/") => {
+            return crate::web::oidc::continue_to(lang, &next, "");
+        }
         Some(next) => next,
         None => handoff_location(settings, login, pair)
             .await
@@ -103,7 +108,9 @@ pub fn safe_next(raw: Option<&str>) -> Option<String> {
             && !s.starts_with("//")
             && !s.contains('\\')
             && !s.chars().any(|c| c.is_control())
-            && s.len() <= 512
+            // An OpenID authorization request, with its state, nonce and PKCE challenge,
+            // comes back through here.
+            && s.len() <= 2048
     };
     (local(raw) && local(&decoded)).then(|| raw.to_owned())
 }

@@ -1,0 +1,154 @@
+//! Queries of the OpenID provider: registered clients, people's consents, authorization
+//! codes, and the login sessions that hold a client's tokens.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::models::{OidcClient, OidcCode, now};
+use super::schema::{login_sessions, oidc_clients, oidc_codes, oidc_grants, susers};
+use super::{DbConn, DbError, at_most_one};
+use crate::domain::UserId;
+
+pub fn insert_client(conn: &mut DbConn, client: &OidcClient) -> Result<(), DbError> {
+    diesel::insert_into(oidc_clients::table)
+        .values(client)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_client(conn: &mut DbConn, client_id: &str) -> Result<Option<OidcClient>, DbError> {
+    Ok(oidc_clients::table
+        .find(client_id)
+        .select(OidcClient::as_select())
+        .load(conn)
+        .map(at_most_one)?)
+}
+
+pub fn list_clients(conn: &mut DbConn) -> Result<Vec<OidcClient>, DbError> {
+    Ok(oidc_clients::table
+        .order(oidc_clients::created_at.asc())
+        .select(OidcClient::as_select())
+        .load(conn)?)
+}
+
+/// Deletes a client with its consents, codes and sessions (the foreign keys cascade);
+/// false when there was none.
+pub fn delete_client(conn: &mut DbConn, client_id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(oidc_clients::table.find(client_id)).execute(conn)? == 1)
+}
+
+/// The scope `userid` granted `client_id`, if they did.
+pub fn granted_scope(
+    conn: &mut DbConn,
+    userid: UserId,
+    client_id: &str,
+) -> Result<Option<String>, DbError> {
+    Ok(oidc_grants::table
+        .find((userid, client_id))
+        .select(oidc_grants::scope)
+        .load(conn)
+        .map(at_most_one)?)
+}
+
+/// Remembers (or widens) a consent.
+pub fn grant(
+    conn: &mut DbConn,
+    userid: UserId,
+    client_id: &str,
+    scope: &str,
+) -> Result<(), DbError> {
+    diesel::delete(oidc_grants::table.find((userid, client_id))).execute(conn)?;
+    diesel::insert_into(oidc_grants::table)
+        .values((
+            oidc_grants::userid.eq(userid),
+            oidc_grants::client_id.eq(client_id),
+            oidc_grants::scope.eq(scope),
+            oidc_grants::granted_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A person's consent to a client, as the admin pages list it.
+#[derive(Debug, Clone, Queryable)]
+pub struct GrantRow {
+    pub client_id: String,
+    pub userid: UserId,
+    pub username: String,
+    pub scope: String,
+    pub granted_at: NaiveDateTime,
+}
+
+/// Who granted which client what, newest first.
+pub fn grants(conn: &mut DbConn) -> Result<Vec<GrantRow>, DbError> {
+    Ok(oidc_grants::table
+        .inner_join(susers::table)
+        .order(oidc_grants::granted_at.desc())
+        .select((
+            oidc_grants::client_id,
+            oidc_grants::userid,
+            susers::username,
+            oidc_grants::scope,
+            oidc_grants::granted_at,
+        ))
+        .load(conn)?)
+}
+
+pub fn insert_code(conn: &mut DbConn, code: &OidcCode) -> Result<(), DbError> {
+    diesel::insert_into(oidc_codes::table)
+        .values(code)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find_code(conn: &mut DbConn, code_hash: &str) -> Result<Option<OidcCode>, DbError> {
+    Ok(oidc_codes::table
+        .find(code_hash)
+        .select(OidcCode::as_select())
+        .load(conn)
+        .map(at_most_one)?)
+}
+
+/// Marks a code used by the exchange that started `session_id`, only if it was not used
+/// yet; true when this call did it (two exchanges racing: one wins).
+pub fn use_code(conn: &mut DbConn, code_hash: &str, session_id: &str) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        oidc_codes::table
+            .find(code_hash)
+            .filter(oidc_codes::used_at.is_null()),
+    )
+    .set((
+        oidc_codes::used_at.eq(now()),
+        oidc_codes::issued_session_id.eq(session_id),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Codes that can no longer be exchanged (the purge task).
+pub fn delete_expired_codes(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(oidc_codes::table.filter(oidc_codes::expires_at.lt(before)))
+            .execute(conn)?,
+    )
+}
+
+/// Ends every live session `userid` holds at `client_id` (a revoked consent, a logout).
+pub fn revoke_client_sessions(
+    conn: &mut DbConn,
+    userid: UserId,
+    client_id: &str,
+    reason: &str,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        login_sessions::table
+            .filter(login_sessions::userid.eq(userid))
+            .filter(login_sessions::client_id.eq(client_id))
+            .filter(login_sessions::revoked_at.is_null()),
+    )
+    .set((
+        login_sessions::revoked_at.eq(now()),
+        login_sessions::revoke_reason.eq(reason),
+    ))
+    .execute(conn)?)
+}
