@@ -52,6 +52,7 @@ pub(crate) fn oidc_keys(
         (_, None, None) if production => OidcKeySource::Off,
         (_, None, None) => OidcKeySource::Generated,
     };
+    crate::oidc::keys::check_given(&source, &previous)?;
     Ok((source, previous))
 }
 

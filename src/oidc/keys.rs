@@ -170,6 +170,44 @@ impl SigningKeys {
     }
 }
 
+/// Checks keys given in the settings, so that a bad one stops every command at once
+/// (not only `serve`), naming its variable.
+pub fn check_given(source: &OidcKeySource, previous: &[Secret]) -> Result<(), ConfigError> {
+    match source {
+        OidcKeySource::Given { rs256, es256 } => {
+            let es256 = es256.as_ref().map(|k| k.expose());
+            parse(rs256.expose(), es256, previous).map(|_| ())
+        }
+        OidcKeySource::Generated | OidcKeySource::Off => Ok(()),
+    }
+}
+
+fn parse(
+    rs256: &str,
+    es256: Option<&str>,
+    previous: &[Secret],
+) -> Result<SigningKeys, ConfigError> {
+    let bad = |var: &'static str| {
+        move |e: KeyError| {
+            config_error(
+                var,
+                format!("is not a usable key ({e})"),
+                "Give a PKCS#8 PEM private key, e.g. `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048` (RS256) or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` (ES256).",
+            )
+        }
+    };
+    let mut keys = vec![rsa_key(rs256, true).map_err(bad("OIDC_RS256_KEY"))?];
+    if let Some(es256) = es256 {
+        keys.push(ec_key(es256, true).map_err(bad("OIDC_ES256_KEY"))?);
+    }
+    for pem in previous {
+        let pem = pem.expose();
+        let key = rsa_key(pem, false).or_else(|_| ec_key(pem, false));
+        keys.push(key.map_err(bad("OIDC_PREVIOUS_KEY_FILES"))?);
+    }
+    Ok(SigningKeys { keys })
+}
+
 pub fn alg_name(alg: Algorithm) -> &'static str {
     match alg {
         Algorithm::ES256 => "ES256",

@@ -70,6 +70,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account/password").post(account::set_password))
         .service(web::resource("/admin/accounts").get(admin::pages::accounts))
         .service(web::resource("/admin/users").post(admin::pages::create_user))
+        .service(web::resource("/admin/clients").get(admin::clients::clients))
         .service(web::resource("/admin/users/{id}").get(admin::pages::user))
         .service(web::resource("/admin/users/{id}/confirm").get(admin::pages::confirm))
         .service(web::resource("/admin/users/{id}/actions").post(admin::pages::act))

@@ -405,3 +405,107 @@ async fn the_spa_exchanges_a_handoff_code() {
     assert!(!history.as_str().unwrap().contains("code="), "{history}");
     driver.client.close().await.unwrap();
 }
+
+/// What Grafana would be: a tiny OpenID client web app served by the test itself, using a
+/// real client library (`openidconnect`).
+struct TinyClient {
+    client: crate::openid::Client,
+    pending: std::sync::Mutex<Option<crate::openid::Request>>,
+}
+
+async fn tiny_start(state: actix_web::web::Data<TinyClient>) -> actix_web::HttpResponse {
+    let request = crate::openid::request(&state.client, &["profile"]);
+    let url = request.url.clone();
+    *state.pending.lock().unwrap() = Some(request);
+    actix_web::HttpResponse::Found()
+        .insert_header(("Location", url))
+        .finish()
+}
+
+async fn tiny_callback(
+    state: actix_web::web::Data<TinyClient>,
+    query: actix_web::web::Query<std::collections::HashMap<String, String>>,
+) -> actix_web::HttpResponse {
+    use openidconnect::{AuthorizationCode, TokenResponse};
+    let request = state
+        .pending
+        .lock()
+        .unwrap()
+        .take()
+        .expect("a started login");
+    let answer = match (query.get("code"), query.get("state")) {
+        (Some(code), Some(s)) if s == request.state.secret() => {
+            let tokens = state
+                .client
+                .exchange_code(AuthorizationCode::new(code.clone()))
+                .unwrap()
+                .set_pkce_verifier(request.verifier)
+                .request_async(&crate::openid::http())
+                .await
+                .expect("the tiny client exchanges its code");
+            let claims = tokens
+                .id_token()
+                .unwrap()
+                .claims(&state.client.id_token_verifier(), &request.nonce)
+                .expect("the id_token verifies")
+                .clone();
+            let name = claims
+                .name()
+                .and_then(|n| n.get(None))
+                .map(|n| n.to_string());
+            format!("<h1 id=\"hello\">Hello, {}</h1>", name.unwrap_or_default())
+        }
+        _ => format!("<h1 id=\"hello\">Refused: {:?}</h1>", query.get("error")),
+    };
+    actix_web::HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .body(answer)
+}
+
+/// Issue #14: another application logs a person in through us — DingTalk sandbox, then
+/// our consent page — and gets a verified id_token with their name.
+#[actix_web::test]
+async fn an_oidc_client_logs_in_through_the_consent_page() {
+    if !browser_available() {
+        return;
+    }
+    let app = spawn_app(Backend::Sqlite).await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let tiny = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    let callback = format!("{tiny}/callback");
+    let registered = crate::openid::register_at(&app, "Grafana", false, "RS256", &callback);
+    let state = actix_web::web::Data::new(TinyClient {
+        client: crate::openid::client_at(&app, &registered, &callback).await,
+        pending: std::sync::Mutex::new(None),
+    });
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(state.clone())
+            .route("/start", actix_web::web::get().to(tiny_start))
+            .route("/callback", actix_web::web::get().to(tiny_callback))
+    })
+    .workers(1)
+    .listen(listener)
+    .unwrap()
+    .run();
+    actix_web::rt::spawn(server);
+
+    let driver = start_browser().await;
+    let c = &driver.client;
+    c.goto(&format!("{tiny}/start")).await.unwrap();
+    click(c, "#dingtalk-login").await;
+    wait_for_text(c, "h1", "钉钉授权登录").await;
+    click(c, "#agree").await;
+    wait_for_text(c, "#consent-title", "Grafana").await;
+    assert!(text(c, "#consent-scopes").await.contains("姓名"));
+    screenshot(c, "oidc-consent").await;
+    click(c, "#allow").await;
+    wait_for_text(c, "#hello", "Hello, 张三").await;
+    assert!(
+        c.current_url()
+            .await
+            .unwrap()
+            .as_str()
+            .starts_with(&callback)
+    );
+}

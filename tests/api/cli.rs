@@ -83,7 +83,8 @@ crate::backend_tests!(
     users_are_created_listed_and_kept_unique,
     provider_only_users_need_a_phone_and_are_never_admins,
     migrate_is_idempotent,
-    the_binary_serves_and_keeps_data_across_restarts
+    the_binary_serves_and_keeps_data_across_restarts,
+    openid_clients_are_registered_listed_and_deleted
 );
 
 async fn users_are_created_listed_and_kept_unique(backend: Backend) {
@@ -224,8 +225,24 @@ async fn the_binary_serves_and_keeps_data_across_restarts(backend: Backend) {
     );
     let (code, text) = env.create_user(&["--username", "dora"], "dora-passphrase");
     assert_eq!(code, 0, "{text}");
+    let jwks = reqwest::get(format!("{base}/oauth2/jwks"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     drop(server);
     let (_server, base) = start_server(&env).await;
+    let after = reqwest::get(format!("{base}/oauth2/jwks"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(
+        after, jwks,
+        "the generated OpenID keys are kept in DATA_DIR"
+    );
     assert_eq!(
         reqwest::get(format!("{base}/readyz"))
             .await
@@ -234,6 +251,78 @@ async fn the_binary_serves_and_keeps_data_across_restarts(backend: Backend) {
         200
     );
     assert!(env.list().contains("dora"), "the user survived the restart");
+}
+
+async fn openid_clients_are_registered_listed_and_deleted(backend: Backend) {
+    let env = Env::new(backend);
+    let run = |args: &[&str]| {
+        let output = env.command().args(args).output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        (output.status.code().unwrap_or(-1), text)
+    };
+    let (code, text) = run(&[
+        "client",
+        "create",
+        "--name",
+        "Grafana",
+        "--redirect-uri",
+        "https://grafana.example.com/login/generic_oauth",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .map(|v| v.trim().to_owned())
+            .unwrap_or_else(|| panic!("no {name} in {text}"))
+    };
+    let (client_id, secret) = (field("client_id:"), field("client_secret:"));
+    assert!(client_id.starts_with("grafana-"), "{client_id}");
+    assert!(secret.len() >= 43, "256 random bits");
+
+    let (code, text) = run(&[
+        "client",
+        "create",
+        "--name",
+        "SPA",
+        "--public",
+        "--redirect-uri",
+        "http://localhost:5173/callback",
+    ]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("PKCE"), "{text}");
+    assert!(
+        !text.contains("client_secret"),
+        "a public client has no secret"
+    );
+
+    let (code, text) = run(&[
+        "client",
+        "create",
+        "--name",
+        "Plain",
+        "--redirect-uri",
+        "http://grafana.example.com/cb",
+    ]);
+    assert_ne!(code, 0);
+    assert!(text.contains("https"), "{text}");
+
+    let (_, list) = run(&["client", "list"]);
+    assert!(list.contains(&client_id) && list.contains("confidential") && list.contains("public"));
+    assert!(!list.contains(&secret), "the secret is never shown again");
+    assert!(
+        !list.contains("Plain"),
+        "a refused client is not half-registered"
+    );
+
+    assert_eq!(run(&["client", "delete", &client_id]).0, 0);
+    assert!(!run(&["client", "list"]).1.contains(&client_id));
+    let (code, text) = run(&["client", "delete", &client_id]);
+    assert_ne!(code, 0);
+    assert!(text.contains("no client"), "{text}");
 }
 
 /// Threat T-55: the logs hold no authorization code, state, token or session cookie,

@@ -2,7 +2,7 @@
 
 use std::process::{Command, Output};
 
-use dingtalk_login::config::Settings;
+use dingtalk_login::config::{OidcKeySource, Settings};
 
 use crate::helpers::random_secret;
 
@@ -37,6 +37,26 @@ fn assert_config_error(env: &[(&str, &str)], variable: &str) -> String {
         "{stderr}"
     );
     stderr
+}
+
+/// OpenID signing keys that cannot be read or are not keys stop the start, by name.
+#[test]
+fn unreadable_or_unusable_openid_keys_name_the_variable() {
+    assert_config_error(
+        &[("OIDC_RS256_KEY_FILE", "/nonexistent/oidc.pem")],
+        "OIDC_RS256_KEY_FILE",
+    );
+    let stderr = assert_config_error(&[("OIDC_RS256_KEY", "not a key")], "OIDC_RS256_KEY");
+    assert!(stderr.contains("PKCS#8"), "the fix is named: {stderr}");
+    let (_, es256) = crate::helpers::oidc_test_keys();
+    let (rs256, _) = crate::helpers::oidc_test_keys();
+    assert_config_error(
+        &[
+            ("OIDC_RS256_KEY", es256.as_str()),
+            ("OIDC_ES256_KEY", rs256.as_str()),
+        ],
+        "OIDC_RS256_KEY",
+    );
 }
 
 #[test]
@@ -98,6 +118,7 @@ fn wechat_and_weibo_are_sandboxes_in_development_and_off_in_production() {
         })
     };
     let development = settings(&[]).unwrap();
+    assert!(matches!(development.oidc_keys, OidcKeySource::Generated));
     assert!(development.wechat.as_ref().is_some_and(|app| app.sandbox));
     assert!(development.weibo.as_ref().is_some_and(|app| app.sandbox));
 
@@ -109,6 +130,18 @@ fn wechat_and_weibo_are_sandboxes_in_development_and_off_in_production() {
     ];
     let off = settings(&production).unwrap();
     assert!(off.wechat.is_none() && off.weibo.is_none());
+    // The OpenID provider too, until its keys are given; an ES256 key alone is not enough.
+    assert!(matches!(off.oidc_keys, OidcKeySource::Off));
+    let (rs256, es256) = crate::helpers::oidc_test_keys();
+    let mut with_keys = production.to_vec();
+    with_keys.push(("OIDC_RS256_KEY", rs256.as_str()));
+    assert!(matches!(
+        settings(&with_keys).unwrap().oidc_keys,
+        OidcKeySource::Given { es256: None, .. }
+    ));
+    let mut ec_only = production.to_vec();
+    ec_only.push(("OIDC_ES256_KEY", es256.as_str()));
+    assert_eq!(settings(&ec_only).unwrap_err().var, "OIDC_RS256_KEY_FILE");
     let mut with_wechat = production.to_vec();
     with_wechat.extend([("WECHAT_APP_ID", "wx123"), ("WECHAT_APP_SECRET", "s")]);
     let on = settings(&with_wechat).unwrap();

@@ -33,12 +33,14 @@ backend_tests!(
     tokens_in_other_algorithms_or_of_another_kind_are_refused,
     revocation_ends_the_clients_session,
     logout_without_a_hint_asks_first_and_redirects_only_where_registered,
+    the_registration_policy_applies_to_openid_logins,
+    admins_see_the_clients_and_who_granted_them,
 );
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
 const AFTER_LOGOUT: &str = "http://127.0.0.1:9/logged-out";
 
-type Client = CoreClient<
+pub type Client = CoreClient<
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -48,9 +50,19 @@ type Client = CoreClient<
 >;
 
 fn register(app: &TestApp, name: &str, public: bool, alg: &str) -> Registered {
+    register_at(app, name, public, alg, CALLBACK)
+}
+
+pub fn register_at(
+    app: &TestApp,
+    name: &str,
+    public: bool,
+    alg: &str,
+    redirect_uri: &str,
+) -> Registered {
     let new = NewClient {
         name: name.into(),
-        redirect_uris: vec![CALLBACK.into()],
+        redirect_uris: vec![redirect_uri.into()],
         post_logout_redirect_uris: vec![AFTER_LOGOUT.into()],
         public,
         id_token_alg: alg.into(),
@@ -58,7 +70,7 @@ fn register(app: &TestApp, name: &str, public: bool, alg: &str) -> Registered {
     clients::register(&mut app.conn(), new).expect("the client registers")
 }
 
-fn http() -> openidconnect::reqwest::Client {
+pub fn http() -> openidconnect::reqwest::Client {
     openidconnect::reqwest::Client::builder()
         .redirect(openidconnect::reqwest::redirect::Policy::none())
         .build()
@@ -66,7 +78,11 @@ fn http() -> openidconnect::reqwest::Client {
 }
 
 /// The library's client for `registered`, configured by discovery.
-async fn client_for(app: &TestApp, registered: &Registered) -> Client {
+pub async fn client_for(app: &TestApp, registered: &Registered) -> Client {
+    client_at(app, registered, CALLBACK).await
+}
+
+pub async fn client_at(app: &TestApp, registered: &Registered, redirect_uri: &str) -> Client {
     let metadata =
         CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http())
             .await
@@ -76,18 +92,18 @@ async fn client_for(app: &TestApp, registered: &Registered) -> Client {
         ClientId::new(registered.client_id.clone()),
         registered.secret.clone().map(ClientSecret::new),
     )
-    .set_redirect_uri(RedirectUrl::new(CALLBACK.into()).unwrap())
+    .set_redirect_uri(RedirectUrl::new(redirect_uri.into()).unwrap())
 }
 
 /// An authorization request as the library makes it.
-struct Request {
-    url: String,
-    state: CsrfToken,
-    nonce: Nonce,
-    verifier: PkceCodeVerifier,
+pub struct Request {
+    pub url: String,
+    pub state: CsrfToken,
+    pub nonce: Nonce,
+    pub verifier: PkceCodeVerifier,
 }
 
-fn request(client: &Client, scopes: &[&str]) -> Request {
+pub fn request(client: &Client, scopes: &[&str]) -> Request {
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut builder = client.authorize_url(
         CoreAuthenticationFlow::AuthorizationCode,
@@ -1118,4 +1134,140 @@ async fn discovery_and_keys_and_a_provider_that_is_off() {
             .all(|k| k.get("d").is_none() && k.get("p").is_none()),
         "public halves only"
     );
+}
+
+async fn the_registration_policy_applies_to_openid_logins(backend: Backend) {
+    let app = spawn_app_with(backend, &[("SIGNUP", "bind-only")]).await;
+    let registered = register(&app, "Grafana", false, "RS256");
+    let client = client_for(&app, &registered).await;
+    let request = request(&client, &["profile"]);
+    let browser = browser();
+    let login = location(&browser.get(&request.url).send().await.unwrap());
+    let next = query_param(&login, "next").unwrap();
+    let start = browser
+        .get(app.url(&format!(
+            "/user/dingtalk/authorize?next={}",
+            urlencode(&next)
+        )))
+        .send()
+        .await
+        .unwrap();
+    let callback = app
+        .sandbox_consent(&location(&start), &[("identity", "zhangsan")])
+        .await;
+    let refused = browser.get(callback).send().await.unwrap();
+    assert_eq!(
+        refused.status(),
+        403,
+        "a stranger is not registered for a client either"
+    );
+    assert_eq!(app.counts().users, 0);
+    // Without a sign-in the request cannot go on: back to the login page.
+    let again = browser.get(app.url(&next)).send().await.unwrap();
+    assert_eq!(again.status(), 303);
+    assert!(location(&again).starts_with("/login?"));
+}
+
+async fn admins_see_the_clients_and_who_granted_them(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let registered = register(&app, "Grafana", false, "RS256");
+    let client = client_for(&app, &registered).await;
+    let user = app.signed_in_browser("qianfen", false).await;
+    app.authorize_as(&user, &request(&client, &["profile"]))
+        .await;
+
+    let forbidden = user.get(app.url("/admin/clients")).send().await.unwrap();
+    assert_eq!(forbidden.status(), 403);
+    let admin = app.signed_in_browser("boss", true).await;
+    let page = app.page(&admin, "/admin/clients").await;
+    assert!(
+        page.contains(&format!("id=\"client-{}\"", registered.client_id)),
+        "{page}"
+    );
+    assert!(
+        page.contains(">qianfen</a>"),
+        "the user who granted it is listed"
+    );
+    assert!(page.contains("openid profile"));
+}
+
+/// After a rotation the previous key stays published and its access tokens keep working
+/// until they expire; new tokens are signed with the new key.
+#[actix_web::test]
+async fn a_rotated_key_stays_published_and_accepted() {
+    let before = spawn_app(Backend::Sqlite).await;
+    let registered = register(&before, "Grafana", false, "RS256");
+    let client = client_for(&before, &registered).await;
+    let browser = before.signed_in_browser("rotation", false).await;
+    let first = request(&client, &["profile"]);
+    let redirect = before.authorize_as(&browser, &first).await;
+    let tokens = client
+        .exchange_code(code_of(&redirect, &first))
+        .unwrap()
+        .set_pkce_verifier(first.verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+    let old_kid = kid_of(tokens.access_token().secret());
+
+    let dir = tempfile::tempdir().unwrap();
+    let previous = dir.path().join("previous.pem");
+    std::fs::write(&previous, &crate::helpers::oidc_test_keys().0).unwrap();
+    let new_key = dingtalk_login::oidc::keys::generate_rs256();
+    let after = spawn_app_with(
+        Backend::Sqlite,
+        &[
+            ("DATABASE_URL", before.database_url.as_str()),
+            ("JWT_SECRET", before.settings.jwt_secret.expose()),
+            ("SESSION_SECRET", before.settings.session_secret.expose()),
+            ("OIDC_RS256_KEY", new_key.as_str()),
+            ("OIDC_PREVIOUS_KEY_FILES", previous.to_str().unwrap()),
+            // The same service, restarted: the same issuer.
+            ("PUBLIC_BASE_URL", before.base.as_str()),
+        ],
+    )
+    .await;
+    let jwks: Value = after.get("/oauth2/jwks").await.json().await.unwrap();
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids.len(),
+        3,
+        "new RS256, ES256 and the previous RS256: {kids:?}"
+    );
+    assert!(kids.contains(&old_kid.as_str()));
+    assert_eq!(
+        userinfo_status(&after, tokens.access_token().secret()).await,
+        200
+    );
+
+    // A new authorization at the restarted instance, by hand (its discovery names the
+    // old address as issuer, which the library would refuse to fetch from here).
+    let browser = after.signed_in_browser("rotation2", false).await;
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let path = format!(
+        "/oauth2/authorize?client_id={}&redirect_uri={}&response_type=code&scope=openid&state=r&code_challenge={}&code_challenge_method=S256",
+        registered.client_id,
+        urlencode(CALLBACK),
+        challenge.as_str()
+    );
+    let redirect = until_client(&after, &browser, &path).await;
+    let code = query_param(&redirect, "code").unwrap();
+    let fresh = exchange_raw(&after, &registered, &code, CALLBACK, verifier.secret()).await;
+    assert_eq!(fresh.status(), 200);
+    let fresh: Value = fresh.json().await.unwrap();
+    let new_kid = kid_of(fresh["access_token"].as_str().unwrap());
+    assert_ne!(new_kid, old_kid, "signed with the new key");
+    assert!(kids.contains(&new_kid.as_str()));
+    assert_eq!(kid_of(fresh["id_token"].as_str().unwrap()), new_kid);
+}
+
+fn kid_of(token: &str) -> String {
+    let header = token.split('.').next().unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    header["kid"].as_str().unwrap().to_owned()
 }

@@ -1,7 +1,9 @@
 //! The administrators' side: pages (users and their linked accounts, one user, actions
-//! behind a confirmation page) and the same list as JSON under `/api/admin`.
+//! behind a confirmation page, the OpenID clients and who granted them) and the same
+//! list as JSON under `/api/admin`.
 
 pub mod api;
+pub mod clients;
 pub mod pages;
 
 use serde::Deserialize;
