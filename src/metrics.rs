@@ -21,6 +21,7 @@ pub const RATE_LIMITED: &str = "rate_limit_refusals_total";
 pub const PROVIDER_CALLS: &str = "provider_calls_total";
 pub const PROVIDER_DURATION: &str = "provider_call_duration_seconds";
 pub const DB_CONNECTIONS: &str = "db_pool_connections";
+pub const OIDC_TOKENS: &str = "oidc_token_requests_total";
 pub const BUILD_INFO: &str = "build_info";
 
 /// Upper bounds of the latency histograms, in seconds: 1 ms to 10 s.
@@ -144,6 +145,15 @@ pub fn guard_rejection(code: u32) {
         return;
     }
     counter!(GUARD_REJECTIONS, "code" => code.to_string()).increment(1);
+}
+
+/// A call of the OpenID token endpoint: `grant` (`authorization_code`, `refresh_token`,
+/// `other`) and `outcome` (`issued` or the RFC 6749 error).
+pub fn oidc_token(grant: &'static str, outcome: &'static str) {
+    if !enabled() {
+        return;
+    }
+    counter!(OIDC_TOKENS, "grant" => grant, "outcome" => outcome).increment(1);
 }
 
 pub fn refresh_rotated() {

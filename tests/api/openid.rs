@@ -543,7 +543,8 @@ async fn a_public_client_needs_pkce_and_the_right_verifier(backend: Backend) {
 }
 
 async fn codes_are_single_use_and_a_replay_revokes_what_they_issued(backend: Backend) {
-    let app = spawn_app(backend).await;
+    let metrics_token = "a-scraper-token-for-the-test";
+    let app = spawn_app_with(backend, &[("METRICS_TOKEN", metrics_token)]).await;
     let registered = register(&app, "GitLab", false, "RS256");
     let client = client_for(&app, &registered).await;
     let request = request(&client, &["offline_access"]);
@@ -586,6 +587,32 @@ async fn codes_are_single_use_and_a_replay_revokes_what_they_issued(backend: Bac
     ];
     let refused = token_call(&app, &refresh, Some((&registered.client_id, &secret))).await;
     assert_eq!(oauth_error(refused, 400).await, "invalid_grant");
+
+    // The token endpoint's outcomes are counted for the operators.
+    let scrape = reqwest::Client::new()
+        .get(app.url("/metrics"))
+        .bearer_auth(metrics_token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let count = |grant: &str, outcome: &str| {
+        scrape
+            .lines()
+            .find(|l| {
+                l.starts_with("oidc_token_requests_total{")
+                    && l.contains(&format!("grant=\"{grant}\""))
+                    && l.contains(&format!("outcome=\"{outcome}\""))
+            })
+            .and_then(|l| l.rsplit(' ').next())
+            .unwrap_or_else(|| panic!("no {grant}/{outcome} in {scrape}"))
+            .to_owned()
+    };
+    assert_eq!(count("authorization_code", "issued"), "1");
+    assert_eq!(count("authorization_code", "invalid_grant"), "1");
+    assert_eq!(count("refresh_token", "invalid_grant"), "1");
 }
 
 async fn codes_are_bound_to_their_client_redirect_uri_and_lifetime(backend: Backend) {

@@ -34,9 +34,34 @@ pub async fn token(
 ) -> Result<HttpResponse, OAuthError> {
     let provider = enabled(&openid)?;
     let form = read_form(&body)?;
-    let credentials = credentials(&req, &form)?;
+    let grant = match form.grant_type.as_deref() {
+        Some("authorization_code") => "authorization_code",
+        Some("refresh_token") => "refresh_token",
+        _ => "other",
+    };
+    let answer = issue(provider, &req, form).await;
+    let outcome = match &answer {
+        Ok(_) => "issued",
+        Err(OAuthError::Refused { error, .. }) => error,
+        Err(OAuthError::InvalidClient { .. }) => "invalid_client",
+        Err(OAuthError::InvalidToken) => "invalid_token",
+        Err(OAuthError::Db(_)) => "temporarily_unavailable",
+    };
+    crate::metrics::oidc_token(grant, outcome);
+    Ok(HttpResponse::Ok()
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .insert_header((PRAGMA, "no-cache"))
+        .json(answer?))
+}
+
+async fn issue(
+    provider: &OpenIdProvider,
+    req: &HttpRequest,
+    form: TokenForm,
+) -> Result<crate::oidc::TokenResponse, OAuthError> {
+    let credentials = credentials(req, &form)?;
     let client = provider.authenticate_client(credentials).await?;
-    let answer = match form.grant_type.as_deref() {
+    Ok(match form.grant_type.as_deref() {
         Some("authorization_code") => {
             let code = form.code.ok_or(OAuthError::request("code is missing"))?;
             provider
@@ -56,11 +81,7 @@ pub async fn token(
             });
         }
         None => return Err(OAuthError::request("grant_type is missing")),
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .insert_header((PRAGMA, "no-cache"))
-        .json(answer))
+    })
 }
 
 pub async fn userinfo(
