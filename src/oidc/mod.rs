@@ -580,7 +580,7 @@ fn exchange(
     }
     let (browser, user) = sessions::session_with_user(conn, &row.login_session_id)?
         .ok_or(OAuthError::grant("the sign-in has ended"))?;
-    if browser.revoked_at.is_some() || !user.is_active {
+    if browser.revoked_at.is_some() || browser.expires_at <= now() || !user.is_active {
         return Err(OAuthError::grant("the sign-in has ended"));
     }
     let grant = ClientGrant {

@@ -108,33 +108,44 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 ],
             )
         })
-        // The OpenID provider.
-        .service(web::resource("/.well-known/openid-configuration").get(oidc::discovery))
-        .service(web::resource("/oauth2/jwks").get(oidc::jwks))
+        // The OpenID provider: the browser's pages, and what programs call (any origin).
         .service(
             web::resource(oidc::authorize::PATH)
                 .get(oidc::authorize::authorize)
                 .post(oidc::authorize::consent),
         )
         .service(
+            web::resource("/oauth2/logout")
+                .get(oidc::logout::logout)
+                .post(oidc::logout::confirmed),
+        )
+        .service(
+            web::resource("/.well-known/openid-configuration")
+                .wrap(from_fn(middleware::openid_cors))
+                .get(oidc::discovery),
+        )
+        .service(
+            web::resource("/oauth2/jwks")
+                .wrap(from_fn(middleware::openid_cors))
+                .get(oidc::jwks),
+        )
+        .service(
             web::resource("/oauth2/token")
                 .wrap(limited!("oidc"))
+                .wrap(from_fn(middleware::openid_cors))
                 .post(oidc::token::token),
         )
         .service(
             web::resource("/oauth2/userinfo")
+                .wrap(from_fn(middleware::openid_cors))
                 .get(oidc::token::userinfo)
                 .post(oidc::token::userinfo),
         )
         .service(
             web::resource("/oauth2/revoke")
                 .wrap(limited!("oidc"))
+                .wrap(from_fn(middleware::openid_cors))
                 .post(oidc::token::revoke),
-        )
-        .service(
-            web::resource("/oauth2/logout")
-                .get(oidc::logout::logout)
-                .post(oidc::logout::confirmed),
         )
         .service(web::resource("/app/").get(assets::spa_index))
         .service(web::resource("/dingtalk-jsapi.js").get(assets::dingtalk_jsapi))

@@ -588,31 +588,39 @@ async fn codes_are_single_use_and_a_replay_revokes_what_they_issued(backend: Bac
     let refused = token_call(&app, &refresh, Some((&registered.client_id, &secret))).await;
     assert_eq!(oauth_error(refused, 400).await, "invalid_grant");
 
-    // The token endpoint's outcomes are counted for the operators.
-    let scrape = reqwest::Client::new()
+    // The token endpoint's outcomes are counted for the operators (the recorder is the
+    // test process's, shared with tests running at the same time: at least one each).
+    let scrape = metrics_text(&app, metrics_token).await;
+    assert!(
+        counted(&scrape, "authorization_code", "issued") >= 1.0,
+        "{scrape}"
+    );
+    assert!(counted(&scrape, "authorization_code", "invalid_grant") >= 1.0);
+    assert!(counted(&scrape, "refresh_token", "invalid_grant") >= 1.0);
+}
+
+async fn metrics_text(app: &TestApp, token: &str) -> String {
+    let response = reqwest::Client::new()
         .get(app.url("/metrics"))
-        .bearer_auth(metrics_token)
+        .bearer_auth(token)
         .send()
         .await
-        .unwrap()
-        .text()
-        .await
         .unwrap();
-    let count = |grant: &str, outcome: &str| {
-        scrape
-            .lines()
-            .find(|l| {
-                l.starts_with("oidc_token_requests_total{")
-                    && l.contains(&format!("grant=\"{grant}\""))
-                    && l.contains(&format!("outcome=\"{outcome}\""))
-            })
-            .and_then(|l| l.rsplit(' ').next())
-            .unwrap_or_else(|| panic!("no {grant}/{outcome} in {scrape}"))
-            .to_owned()
-    };
-    assert_eq!(count("authorization_code", "issued"), "1");
-    assert_eq!(count("authorization_code", "invalid_grant"), "1");
-    assert_eq!(count("refresh_token", "invalid_grant"), "1");
+    response.text().await.unwrap()
+}
+
+/// `oidc_token_requests_total{grant, outcome}` in a scrape (0 when absent).
+fn counted(scrape: &str, grant: &str, outcome: &str) -> f64 {
+    scrape
+        .lines()
+        .find(|l| {
+            l.starts_with("oidc_token_requests_total{")
+                && l.contains(&format!("grant=\"{grant}\""))
+                && l.contains(&format!("outcome=\"{outcome}\""))
+        })
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0)
 }
 
 async fn codes_are_bound_to_their_client_redirect_uri_and_lifetime(backend: Backend) {
@@ -1153,7 +1161,38 @@ async fn discovery_and_keys_and_a_provider_that_is_off() {
         discovery["code_challenge_methods_supported"],
         serde_json::json!(["S256"])
     );
-    let jwks: Value = app.get("/oauth2/jwks").await.json().await.unwrap();
+    // An SPA on another origin can be a public client: the endpoints programs call
+    // answer any origin, without credentials; the browser's pages do not.
+    let preflight = reqwest::Client::new()
+        .request(reqwest::Method::OPTIONS, app.url("/oauth2/token"))
+        .header("Origin", "https://app.example.com")
+        .header("Access-Control-Request-Method", "POST")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 204);
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight
+            .headers()
+            .get("access-control-allow-credentials")
+            .is_none()
+    );
+    let from_spa = reqwest::Client::new()
+        .get(app.url("/oauth2/jwks"))
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(from_spa.headers()["access-control-allow-origin"], "*");
+    let page = reqwest::Client::new()
+        .get(app.url("/oauth2/authorize"))
+        .header("Origin", "https://app.example.com")
+        .send()
+        .await
+        .unwrap();
+    assert!(page.headers().get("access-control-allow-origin").is_none());
+    let jwks: Value = from_spa.json().await.unwrap();
     let keys = jwks["keys"].as_array().unwrap();
     assert_eq!(keys.len(), 2);
     assert!(

@@ -165,6 +165,35 @@ pub async fn api_cors(
     Ok(response.map_into_left_body())
 }
 
+/// CORS for the OpenID provider's endpoints that programs call (discovery, keys, token,
+/// UserInfo, revocation), so that an SPA on any origin can be a public client. Any origin
+/// may read them: none of them takes a cookie — a code with its verifier, a client secret or
+/// a bearer token is the credential — so `*`, without credentials, lends nobody's ambient
+/// authority to another site.
+pub async fn openid_cors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    if req.method() == actix_web::http::Method::OPTIONS {
+        let preflight = actix_web::HttpResponse::NoContent()
+            .insert_header((header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"))
+            .insert_header((header::ACCESS_CONTROL_ALLOW_METHODS, "GET, POST"))
+            .insert_header((
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                "authorization, content-type",
+            ))
+            .insert_header((header::ACCESS_CONTROL_MAX_AGE, "3600"))
+            .finish();
+        return Ok(req.into_response(preflight).map_into_right_body());
+    }
+    let mut response = next.call(req).await?;
+    response.headers_mut().insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    Ok(response.map_into_left_body())
+}
+
 /// No cookie of ours comes near this; a bigger one is refused before the session layer
 /// decrypts and parses it (threat T-50), and cleared so the browser recovers.
 pub const MAX_SESSION_COOKIE_BYTES: usize = 8 * 1024;
