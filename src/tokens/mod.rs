@@ -129,8 +129,19 @@ impl TokenService {
         user_agent: Option<&str>,
         method: &str,
     ) -> Result<TokenPair, TokenError> {
-        let at = now();
         let session = LoginSession {
+            user_agent: user_agent.map(|ua| ua.chars().take(255).collect()),
+            method: Some(method.to_owned()),
+            ..self.fresh_session(user)
+        };
+        let refresh_token = self.start(conn, user, &session, TYP_REFRESH)?;
+        Ok(self.pair(user, &session.id, refresh_token, session.created_at))
+    }
+
+    /// A login session of `user` starting now, with nothing said about how.
+    fn fresh_session(&self, user: &User) -> LoginSession {
+        let at = now();
+        LoginSession {
             id: random_token(18),
             userid: user.id,
             created_at: at,
@@ -138,14 +149,12 @@ impl TokenService {
             last_used_at: at,
             revoked_at: None,
             revoke_reason: None,
-            user_agent: user_agent.map(|ua| ua.chars().take(255).collect()),
+            user_agent: None,
             client_id: None,
             scope: None,
-            method: Some(method.to_owned()),
+            method: None,
             auth_time: Some(at),
-        };
-        let refresh_token = self.start(conn, user, &session, TYP_REFRESH)?;
-        Ok(self.pair(user, &session.id, refresh_token, at))
+        }
     }
 
     /// Starts the login session that holds an OpenID client's tokens; its refresh token
@@ -156,20 +165,12 @@ impl TokenService {
         user: &User,
         grant: ClientGrant,
     ) -> Result<(LoginSession, Option<String>), TokenError> {
-        let at = now();
         let session = LoginSession {
-            id: random_token(18),
-            userid: user.id,
-            created_at: at,
-            expires_at: at + TimeDelta::seconds(self.refresh_ttl),
-            last_used_at: at,
-            revoked_at: None,
-            revoke_reason: None,
-            user_agent: None,
             client_id: Some(grant.client_id),
             scope: Some(grant.scope),
             method: grant.method,
             auth_time: Some(grant.auth_time),
+            ..self.fresh_session(user)
         };
         let refresh = if grant.offline {
             Some(self.start(conn, user, &session, TYP_CLIENT_REFRESH)?)

@@ -7,7 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use dingtalk_login::oidc::clients::{self, NewClient, Registered};
 use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreProviderMetadata,
-    CoreUserInfoClaims,
+    CoreTokenResponse, CoreUserInfoClaims,
 };
 use openidconnect::{
     AccessToken, AuthType, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
@@ -249,6 +249,26 @@ fn urlencode(value: &str) -> String {
     url::form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
+/// The whole authorization in `browser` (signed in already), then the library's code
+/// exchange; the tokens and the request's nonce.
+async fn tokens_via(
+    app: &TestApp,
+    client: &Client,
+    browser: &reqwest::Client,
+    scopes: &[&str],
+) -> (CoreTokenResponse, Nonce) {
+    let request = request(client, scopes);
+    let redirect = app.authorize_as(browser, &request).await;
+    let tokens = client
+        .exchange_code(code_of(&redirect, &request))
+        .unwrap()
+        .set_pkce_verifier(request.verifier)
+        .request_async(&http())
+        .await
+        .expect("the code exchange");
+    (tokens, request.nonce)
+}
+
 fn code_of(redirect: &str, request: &Request) -> AuthorizationCode {
     assert_eq!(
         query_param(redirect, "state").as_deref(),
@@ -449,16 +469,8 @@ async fn an_es256_client_gets_es256_id_tokens(backend: Backend) {
     let app = spawn_app(backend).await;
     let registered = register(&app, "Metabase", false, "ES256");
     let client = client_for(&app, &registered).await;
-    let request = request(&client, &["profile"]);
     let browser = app.signed_in_browser("lisi", false).await;
-    let redirect = app.authorize_as(&browser, &request).await;
-    let tokens = client
-        .exchange_code(code_of(&redirect, &request))
-        .unwrap()
-        .set_pkce_verifier(request.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let (tokens, nonce) = tokens_via(&app, &client, &browser, &["profile"]).await;
     let id_token = tokens.id_token().unwrap();
     assert_eq!(
         id_token.signing_alg().unwrap(),
@@ -467,7 +479,7 @@ async fn an_es256_client_gets_es256_id_tokens(backend: Backend) {
     let verifier = client
         .id_token_verifier()
         .set_allowed_algs(vec![CoreJwsSigningAlgorithm::EcdsaP256Sha256]);
-    let claims = id_token.claims(&verifier, &request.nonce).unwrap();
+    let claims = id_token.claims(&verifier, &nonce).unwrap();
     assert_eq!(claims.preferred_username().unwrap().as_str(), "lisi");
     let amr: Vec<String> = claims
         .auth_method_refs()
@@ -882,15 +894,7 @@ async fn deactivation_and_logout_end_client_tokens_at_once(backend: Backend) {
     let registered = register(&app, "Grafana", false, "RS256");
     let client = client_for(&app, &registered).await;
     let browser = app.signed_in_browser("liuyi", false).await;
-    let request = request(&client, &["offline_access"]);
-    let redirect = app.authorize_as(&browser, &request).await;
-    let tokens = client
-        .exchange_code(code_of(&redirect, &request))
-        .unwrap()
-        .set_pkce_verifier(request.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let (tokens, _) = tokens_via(&app, &client, &browser, &["offline_access"]).await;
     let access = tokens.access_token().secret().clone();
     assert_eq!(userinfo_status(&app, &access).await, 200);
 
@@ -910,23 +914,11 @@ async fn deactivation_and_logout_end_client_tokens_at_once(backend: Backend) {
 
     // "End all my sessions" ends the client's too.
     dingtalk_login::db::users::set_active(&mut app.conn(), user.id, true).unwrap();
-    let request = request_again(&client);
-    let redirect = app.authorize_as(&browser, &request.0).await;
-    let tokens = client
-        .exchange_code(code_of(&redirect, &request.0))
-        .unwrap()
-        .set_pkce_verifier(request.0.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let (tokens, _) = tokens_via(&app, &client, &browser, &["offline_access"]).await;
     let access: AccessToken = tokens.access_token().clone();
     assert_eq!(userinfo_status(&app, access.secret()).await, 200);
     dingtalk_login::db::sessions::revoke_all_sessions(&mut app.conn(), user.id, "test").unwrap();
     assert_eq!(userinfo_status(&app, access.secret()).await, 401);
-}
-
-fn request_again(client: &Client) -> (Request,) {
-    (request(client, &["offline_access"]),)
 }
 
 async fn tokens_in_other_algorithms_or_of_another_kind_are_refused(backend: Backend) {
@@ -934,15 +926,7 @@ async fn tokens_in_other_algorithms_or_of_another_kind_are_refused(backend: Back
     let registered = register(&app, "Grafana", false, "RS256");
     let client = client_for(&app, &registered).await;
     let browser = app.signed_in_browser("hanmei", false).await;
-    let request = request(&client, &["profile"]);
-    let redirect = app.authorize_as(&browser, &request).await;
-    let tokens = client
-        .exchange_code(code_of(&redirect, &request))
-        .unwrap()
-        .set_pkce_verifier(request.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let (tokens, _) = tokens_via(&app, &client, &browser, &["profile"]).await;
     let access = tokens.access_token().secret().clone();
     let id_token = tokens.id_token().unwrap().to_string();
     assert_eq!(userinfo_status(&app, &access).await, 200);
@@ -1016,15 +1000,7 @@ async fn revocation_ends_the_clients_session(backend: Backend) {
     let other = register(&app, "Other", false, "RS256");
     let client = client_for(&app, &registered).await;
     let browser = app.signed_in_browser("xuqiang", false).await;
-    let request = request(&client, &["offline_access"]);
-    let redirect = app.authorize_as(&browser, &request).await;
-    let tokens = client
-        .exchange_code(code_of(&redirect, &request))
-        .unwrap()
-        .set_pkce_verifier(request.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let (tokens, _) = tokens_via(&app, &client, &browser, &["offline_access"]).await;
     let access = tokens.access_token().secret().clone();
     let refresh = tokens.refresh_token().unwrap().secret().clone();
 
@@ -1265,15 +1241,7 @@ async fn a_rotated_key_stays_published_and_accepted() {
     let registered = register(&before, "Grafana", false, "RS256");
     let client = client_for(&before, &registered).await;
     let browser = before.signed_in_browser("rotation", false).await;
-    let first = request(&client, &["profile"]);
-    let redirect = before.authorize_as(&browser, &first).await;
-    let tokens = client
-        .exchange_code(code_of(&redirect, &first))
-        .unwrap()
-        .set_pkce_verifier(first.verifier)
-        .request_async(&http())
-        .await
-        .unwrap();
+    let (tokens, _) = tokens_via(&before, &client, &browser, &["profile"]).await;
     let old_kid = kid_of(tokens.access_token().secret());
 
     let dir = tempfile::tempdir().unwrap();

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use super::OpenId;
+use crate::db::models::OidcClient;
 use crate::oidc::{ClientCredentials, OAuthError, OpenIdProvider};
 use crate::web::auth::bearer_token;
 
@@ -59,8 +60,7 @@ async fn issue(
     req: &HttpRequest,
     form: TokenForm,
 ) -> Result<crate::oidc::TokenResponse, OAuthError> {
-    let credentials = credentials(req, &form)?;
-    let client = provider.authenticate_client(credentials).await?;
+    let client = authenticated(provider, req, &form).await?;
     Ok(match form.grant_type.as_deref() {
         Some("authorization_code") => {
             let code = form.code.ok_or(OAuthError::request("code is missing"))?;
@@ -104,8 +104,7 @@ pub async fn revoke(
 ) -> Result<HttpResponse, OAuthError> {
     let provider = enabled(&openid)?;
     let form = read_form(&body)?;
-    let credentials = credentials(&req, &form)?;
-    let client = provider.authenticate_client(credentials).await?;
+    let client = authenticated(provider, &req, &form).await?;
     let token = form.token.ok_or(OAuthError::request("token is missing"))?;
     provider.revoke(client, token).await?;
     Ok(HttpResponse::Ok()
@@ -123,6 +122,15 @@ fn enabled(openid: &OpenId) -> Result<&OpenIdProvider, OAuthError> {
 fn read_form(body: &[u8]) -> Result<TokenForm, OAuthError> {
     serde_urlencoded::from_bytes(body)
         .map_err(|_| OAuthError::request("the body must be application/x-www-form-urlencoded"))
+}
+
+/// The registered client that sent `req`, authenticated.
+async fn authenticated(
+    provider: &OpenIdProvider,
+    req: &HttpRequest,
+    form: &TokenForm,
+) -> Result<OidcClient, OAuthError> {
+    provider.authenticate_client(credentials(req, form)?).await
 }
 
 /// HTTP Basic (RFC 6749 §2.3.1: both parts form-urlencoded) or the form's `client_id`
