@@ -94,6 +94,34 @@ pub fn grants(conn: &mut DbConn) -> Result<Vec<GrantRow>, DbError> {
         .load(conn)?)
 }
 
+/// An application a person allowed, as their account page lists it.
+#[derive(Debug, Clone, Queryable)]
+pub struct UserGrant {
+    pub client_id: String,
+    pub name: String,
+    pub scope: String,
+    pub granted_at: NaiveDateTime,
+}
+
+pub fn grants_of(conn: &mut DbConn, userid: UserId) -> Result<Vec<UserGrant>, DbError> {
+    Ok(oidc_grants::table
+        .inner_join(oidc_clients::table)
+        .filter(oidc_grants::userid.eq(userid))
+        .order(oidc_grants::granted_at.desc())
+        .select((
+            oidc_grants::client_id,
+            oidc_clients::name,
+            oidc_grants::scope,
+            oidc_grants::granted_at,
+        ))
+        .load(conn)?)
+}
+
+/// Forgets a consent; false when there was none.
+pub fn forget_grant(conn: &mut DbConn, userid: UserId, client_id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(oidc_grants::table.find((userid, client_id))).execute(conn)? == 1)
+}
+
 pub fn insert_code(conn: &mut DbConn, code: &OidcCode) -> Result<(), DbError> {
     diesel::insert_into(oidc_codes::table)
         .values(code)

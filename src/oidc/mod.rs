@@ -292,6 +292,23 @@ impl OpenIdProvider {
         Ok(client)
     }
 
+    /// A person takes back their consent to a client: it is forgotten and the client's
+    /// sessions for them end now, in one transaction; the next request asks again.
+    pub async fn withdraw_consent(
+        &self,
+        userid: UserId,
+        client_id: String,
+    ) -> Result<bool, DbError> {
+        db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                let forgotten = queries::forget_grant(conn, userid, &client_id)?;
+                queries::revoke_client_sessions(conn, userid, &client_id, "consent withdrawn")?;
+                Ok(forgotten)
+            })
+        })
+        .await
+    }
+
     /// `grant_type=authorization_code`: a code is good once, for its client, its redirect
     /// URI and (with PKCE) its verifier, within 60 seconds. A code presented again ends
     /// the session its first exchange started (RFC 6749 §4.1.2).

@@ -67,6 +67,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account").get(account::account))
         .service(web::resource("/account/link/{provider}").post(account::link))
         .service(web::resource("/account/unlink").post(account::unlink))
+        .service(web::resource("/account/apps/withdraw").post(account::withdraw))
         .service(web::resource("/account/password").post(account::set_password))
         .service(web::resource("/admin/accounts").get(admin::pages::accounts))
         .service(web::resource("/admin/users").post(admin::pages::create_user))

@@ -35,6 +35,7 @@ backend_tests!(
     logout_without_a_hint_asks_first_and_redirects_only_where_registered,
     the_registration_policy_applies_to_openid_logins,
     admins_see_the_clients_and_who_granted_them,
+    people_see_and_withdraw_their_consents,
 );
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
@@ -1304,4 +1305,57 @@ fn kid_of(token: &str) -> String {
     let header = token.split('.').next().unwrap();
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
     header["kid"].as_str().unwrap().to_owned()
+}
+
+async fn people_see_and_withdraw_their_consents(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let registered = register(&app, "Grafana", false, "RS256");
+    let client = client_for(&app, &registered).await;
+    let browser = app.signed_in_browser("zhengshi", false).await;
+    assert!(!app.page(&browser, "/account").await.contains("id=\"apps\""));
+    let (tokens, _) = tokens_via(&app, &client, &browser, &["profile", "offline_access"]).await;
+    let access = tokens.access_token().secret().clone();
+    let page = app.page(&browser, "/account").await;
+    assert!(
+        page.contains("<strong class=\"app-name\">Grafana</strong>"),
+        "{page}"
+    );
+
+    let withdraw = app
+        .submit(
+            &browser,
+            "/account",
+            "/account/apps/withdraw",
+            &[("client_id", registered.client_id.as_str())],
+        )
+        .await;
+    assert_eq!(withdraw.status(), 303);
+    assert!(
+        app.page(&browser, "/account?done=withdrawn")
+            .await
+            .contains("已撤销授权")
+    );
+    assert_eq!(
+        userinfo_status(&app, &access).await,
+        401,
+        "its tokens end at once"
+    );
+    let refresh = [
+        ("grant_type", "refresh_token"),
+        (
+            "refresh_token",
+            tokens.refresh_token().unwrap().secret().as_str(),
+        ),
+    ];
+    let secret = registered.secret.clone().unwrap();
+    let refused = token_call(&app, &refresh, Some((&registered.client_id, &secret))).await;
+    assert_eq!(oauth_error(refused, 400).await, "invalid_grant");
+    // The next request asks again.
+    let again = browser
+        .get(&request(&client, &["profile"]).url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 200);
+    assert!(again.text().await.unwrap().contains("id=\"consent-form\""));
 }

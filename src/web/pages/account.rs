@@ -1,4 +1,5 @@
-//! "My account": profile, linked accounts, link / unlink a provider, set a password.
+//! "My account": profile, linked accounts, link / unlink a provider, the applications
+//! allowed to sign the person in (and taking that back), set a password.
 
 use actix_web::http::header::LOCATION;
 use actix_web::{HttpResponse, web};
@@ -8,6 +9,7 @@ use serde::Deserialize;
 use crate::accounts::AccountError;
 use crate::config::Settings;
 use crate::db::models::{LinkedAccount, User};
+use crate::db::oidc::{self, UserGrant};
 use crate::db::{self, DbError, DbPool, users};
 use crate::domain::ProviderKind;
 use crate::error::{FormRefusal, PageError, Whose};
@@ -17,6 +19,7 @@ use crate::providers::Providers;
 use crate::web::auth::SignedIn;
 use crate::web::extract::{CsrfForm, CsrfProtected};
 use crate::web::flows::oauth::begin;
+use crate::web::oidc::OpenId;
 use crate::web::render::render_form_page;
 use crate::web::session::TypedSession;
 
@@ -29,6 +32,8 @@ struct AccountPage<'a> {
     links: &'a [LinkedAccount],
     /// Enabled providers the user has not linked yet: a "link" button each.
     linkable: Vec<ProviderKind>,
+    /// The applications (OpenID clients) the user allowed.
+    apps: &'a [UserGrant],
     notice: Option<&'a str>,
     error: Option<&'a str>,
 }
@@ -54,6 +59,12 @@ fn notice(lang: Lang, query: &AccountQuery) -> Option<String> {
             .t("已解除绑定。", "The account was unlinked.")
             .to_owned(),
         "password" => lang.t("密码已设置。", "Your password is set.").to_owned(),
+        "withdrawn" => lang
+            .t(
+                "已撤销授权，该应用已无法再访问你的账号。",
+                "Access withdrawn: the application can no longer use your account.",
+            )
+            .to_owned(),
         _ => return None,
     })
 }
@@ -97,9 +108,14 @@ impl AccountView<'_> {
             user,
         } = self;
         let userid = user.id;
-        let links = db::run::<_, DbError, _>(pool, move |conn| users::links_of(conn, userid))
-            .await
-            .map_err(|e| PageError::from_db(e, lang))?;
+        let (links, apps) = db::run::<_, DbError, _>(pool, move |conn| {
+            Ok((
+                users::links_of(conn, userid)?,
+                oidc::grants_of(conn, userid)?,
+            ))
+        })
+        .await
+        .map_err(|e| PageError::from_db(e, lang))?;
         let csrf = session.csrf_token();
         let linkable = providers
             .kinds()
@@ -112,6 +128,7 @@ impl AccountView<'_> {
             user: &user,
             links: &links,
             linkable,
+            apps: &apps,
             notice,
             error: refusal.as_ref().map(|r| r.message),
         };
@@ -215,6 +232,31 @@ pub async fn unlink(
         user,
     };
     page.after_change(result, "unlinked").await
+}
+
+#[derive(Deserialize)]
+pub struct WithdrawForm {
+    client_id: String,
+}
+
+impl CsrfProtected for WithdrawForm {
+    const FORM: &'static str = "account";
+}
+
+/// `POST /account/apps/withdraw`: an application loses the person's consent and sessions.
+pub async fn withdraw(
+    lang: Lang,
+    SignedIn(signed_in): SignedIn,
+    CsrfForm(form): CsrfForm<WithdrawForm>,
+    openid: web::Data<OpenId>,
+) -> Result<HttpResponse, PageError> {
+    if let Some(provider) = &openid.0 {
+        provider
+            .withdraw_consent(signed_in.user.id, form.client_id)
+            .await
+            .map_err(|e| PageError::from_db(e, lang).back_to_account())?;
+    }
+    Ok(see_other("/account?done=withdrawn"))
 }
 
 #[derive(Deserialize)]
