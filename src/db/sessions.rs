@@ -3,8 +3,8 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use super::models::{LoginSession, RefreshTokenRow, User, now};
-use super::schema::{handoff_codes, login_sessions, refresh_tokens, susers};
+use super::models::{LinkedAccount, LoginSession, RefreshTokenRow, User, now};
+use super::schema::{handoff_codes, login_sessions, refresh_tokens, sflogin, susers};
 use super::{DbConn, DbError, at_most_one};
 use crate::domain::UserId;
 
@@ -34,6 +34,36 @@ pub fn session_with_user(
         .select((LoginSession::as_select(), User::as_select()))
         .load(c)
         .map(at_most_one))?)
+}
+
+/// The guard's lookup with the user's linked accounts in the same statement (a left join:
+/// at most one row per provider), so that `/api/me` — what an SPA calls on every start —
+/// needs one visit to the database, not two.
+pub fn session_with_user_and_links(
+    conn: &mut DbConn,
+    session_id: &str,
+) -> Result<Option<(LoginSession, User, Vec<LinkedAccount>)>, DbError> {
+    let rows: Vec<(LoginSession, User, Option<LinkedAccount>)> = on_backend!(conn, |c| {
+        login_sessions::table
+            .inner_join(susers::table.left_join(sflogin::table))
+            .filter(login_sessions::id.eq(session_id))
+            .order(sflogin::types)
+            .select((
+                LoginSession::as_select(),
+                User::as_select(),
+                Option::<LinkedAccount>::as_select(),
+            ))
+            .load(c)
+    })?;
+    let mut rows = rows.into_iter();
+    let Some((session, user, first)) = rows.next() else {
+        return Ok(None);
+    };
+    let links = first
+        .into_iter()
+        .chain(rows.filter_map(|(_, _, link)| link))
+        .collect();
+    Ok(Some((session, user, links)))
 }
 
 pub fn find_refresh_token(conn: &mut DbConn, id: &str) -> Result<Option<RefreshTokenRow>, DbError> {

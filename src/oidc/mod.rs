@@ -28,9 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
 use crate::db::models::{OidcClient, OidcCode, User, now};
-use crate::db::{
-    self, DbConn, DbError, DbPool, oidc as queries, sessions, users, write_transaction,
-};
+use crate::db::{self, DbConn, DbError, DbPool, oidc as queries, sessions, write_transaction};
 use crate::domain::UserId;
 use crate::tokens::{Authenticated, ClientGrant, TokenError, TokenService};
 use authorize::{Authorization, SCOPES};
@@ -406,8 +404,8 @@ impl OpenIdProvider {
     pub async fn userinfo(&self, access_token: &str) -> Result<UserInfo, OAuthError> {
         let claims = self.verify_access(access_token)?;
         db::run(&self.pool, move |conn| {
-            let (session, user) =
-                sessions::session_with_user(conn, &claims.sid)?.ok_or(OAuthError::InvalidToken)?;
+            let (session, user, links) = sessions::session_with_user_and_links(conn, &claims.sid)?
+                .ok_or(OAuthError::InvalidToken)?;
             let alive = session.revoked_at.is_none()
                 && session.expires_at > now()
                 && user.is_active
@@ -418,16 +416,14 @@ impl OpenIdProvider {
             }
             let scope = session.scope.unwrap_or_default();
             let has = |s: &str| scope.split(' ').any(|g| g == s);
-            let links = if has("profile") {
-                users::links_of(conn, user.id)?
-            } else {
-                Vec::new()
-            };
             Ok(UserInfo {
                 sub: user.id.to_string(),
                 name: has("profile").then(|| user.name.clone()),
                 preferred_username: has("profile").then(|| user.username.clone()),
-                picture: links.iter().find_map(|l| l.avatar_url.clone()),
+                picture: links
+                    .iter()
+                    .find_map(|l| l.avatar_url.clone())
+                    .filter(|_| has("profile")),
                 // Verified when a provider that confirms numbers (DingTalk) is linked.
                 phone_number_verified: (has("phone") && user.phone.is_some()).then(|| {
                     links

@@ -15,7 +15,7 @@ use chrono::{NaiveDateTime, TimeDelta};
 
 use crate::config::Settings;
 use crate::crypto::{random_token, sha256_hex};
-use crate::db::models::{LoginSession, RefreshTokenRow, User, now};
+use crate::db::models::{LinkedAccount, LoginSession, RefreshTokenRow, User, now};
 use crate::db::{DbConn, DbError, sessions, write_transaction};
 use crate::domain::UserId;
 
@@ -99,6 +99,8 @@ pub struct Authenticated {
     /// How: `password` or a provider's name (the OpenID `amr`); unknown for sessions older
     /// than the column.
     pub method: Option<String>,
+    /// The user's linked accounts, read in the same statement as the session.
+    pub links: Vec<LinkedAccount>,
 }
 
 pub struct TokenService {
@@ -370,14 +372,15 @@ impl TokenService {
         }
     }
 
-    /// The database half of the check: one indexed lookup by session id.
+    /// The database half of the check: one statement, by session id (the session, its user
+    /// and the user's linked accounts).
     pub fn load_session(
         conn: &mut DbConn,
         session_id: &str,
         userid: UserId,
     ) -> Result<Authenticated, TokenError> {
-        let (session, user) =
-            sessions::session_with_user(conn, session_id)?.ok_or(TokenError::Revoked)?;
+        let (session, user, links) =
+            sessions::session_with_user_and_links(conn, session_id)?.ok_or(TokenError::Revoked)?;
         if session.revoked_at.is_some() || user.id != userid || session.expires_at <= now() {
             return Err(TokenError::Revoked);
         }
@@ -389,6 +392,7 @@ impl TokenService {
             signed_in_at: session.auth_time.unwrap_or(session.created_at),
             method: session.method,
             session_id: session.id,
+            links,
         })
     }
 

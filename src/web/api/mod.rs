@@ -8,11 +8,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use crate::db::models::LinkedAccount;
-use crate::db::{self, DbError, DbPool, users};
 use crate::domain::{ProviderKind, UserId};
 use crate::error::ApiError;
 use crate::login::{ClientInfo, LoginService};
-use crate::tokens::{TokenError, TokenPair};
+use crate::tokens::{Authenticated, TokenError, TokenPair};
 use crate::web::auth::SignedIn;
 use crate::web::openapi::{
     ErrorBody, GuardRefusal, Malformed, ProviderName, TooManyRequests, Unavailable,
@@ -191,13 +190,9 @@ pub struct Me {
         (status = 503, response = Unavailable),
     )
 )]
-pub async fn me(
-    SignedIn(signed_in): SignedIn,
-    pool: web::Data<DbPool>,
-) -> Result<HttpResponse, ApiError> {
-    let user = signed_in.user;
-    let userid = user.id;
-    let links = db::run::<_, DbError, _>(&pool, move |conn| users::links_of(conn, userid)).await?;
+pub async fn me(SignedIn(signed_in): SignedIn) -> Result<HttpResponse, ApiError> {
+    // The guard read the linked accounts with the session: no second database visit.
+    let Authenticated { user, links, .. } = signed_in;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))
         .json(Me {
