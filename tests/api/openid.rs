@@ -36,6 +36,7 @@ backend_tests!(
     the_registration_policy_applies_to_openid_logins,
     admins_see_the_clients_and_who_granted_them,
     people_see_and_withdraw_their_consents,
+    the_phone_scope_alone_gives_the_number_and_nothing_else,
 );
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
@@ -1358,4 +1359,52 @@ async fn people_see_and_withdraw_their_consents(backend: Backend) {
         .unwrap();
     assert_eq!(again.status(), 200);
     assert!(again.text().await.unwrap().contains("id=\"consent-form\""));
+}
+
+async fn the_phone_scope_alone_gives_the_number_and_nothing_else(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let registered = register(&app, "Jenkins", false, "RS256");
+    let client = client_for(&app, &registered).await;
+    let request = request(&client, &["phone"]);
+    let browser = browser();
+    let login = location(&browser.get(&request.url).send().await.unwrap());
+    let back = dingtalk_login_then(&app, &browser, &login).await;
+    let redirect = until_client(&app, &browser, &back).await;
+    let tokens = client
+        .exchange_code(code_of(&redirect, &request))
+        .unwrap()
+        .set_pkce_verifier(request.verifier)
+        .request_async(&http())
+        .await
+        .unwrap();
+    let claims = tokens
+        .id_token()
+        .unwrap()
+        .claims(&client.id_token_verifier(), &request.nonce)
+        .unwrap();
+    assert!(
+        claims.name().is_none() && claims.preferred_username().is_none(),
+        "no profile"
+    );
+    let info: Value = reqwest::Client::new()
+        .get(app.url("/oauth2/userinfo"))
+        .bearer_auth(tokens.access_token().secret())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user = user_where(&app, "张三", true);
+    assert_eq!(info["phone_number"], user.phone.unwrap().as_str());
+    assert_eq!(
+        info["phone_number_verified"], true,
+        "DingTalk vouched for it: {info}"
+    );
+    for claim in ["name", "preferred_username", "picture", "providers"] {
+        assert!(
+            info.get(claim).is_none(),
+            "{claim} needs the profile scope: {info}"
+        );
+    }
 }
