@@ -37,6 +37,7 @@ backend_tests!(
     admins_see_the_clients_and_who_granted_them,
     people_see_and_withdraw_their_consents,
     the_phone_scope_alone_gives_the_number_and_nothing_else,
+    deleting_a_client_ends_its_consents_and_sessions,
 );
 
 const CALLBACK: &str = "http://127.0.0.1:9/callback";
@@ -1407,4 +1408,38 @@ async fn the_phone_scope_alone_gives_the_number_and_nothing_else(backend: Backen
             "{claim} needs the profile scope: {info}"
         );
     }
+}
+
+async fn deleting_a_client_ends_its_consents_and_sessions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let registered = register(&app, "Grafana", false, "RS256");
+    let client = client_for(&app, &registered).await;
+    let browser = app.signed_in_browser("lushi", false).await;
+    let (tokens, _) = tokens_via(&app, &client, &browser, &["profile", "offline_access"]).await;
+    assert_eq!(
+        userinfo_status(&app, tokens.access_token().secret()).await,
+        200
+    );
+    let sessions_before = app.counts().sessions;
+
+    assert!(
+        dingtalk_login::db::oidc::delete_client(&mut app.conn(), &registered.client_id).unwrap()
+    );
+    assert_eq!(
+        userinfo_status(&app, tokens.access_token().secret()).await,
+        401
+    );
+    assert_eq!(
+        app.counts().sessions,
+        sessions_before - 1,
+        "its session went with it"
+    );
+    assert!(
+        !app.page(&browser, "/account").await.contains("id=\"apps\""),
+        "and the consent"
+    );
+    assert!(
+        app.page(&browser, "/account").await.contains("lushi"),
+        "the person's own session is untouched"
+    );
 }
