@@ -493,6 +493,7 @@ async fn an_oidc_client_logs_in_through_the_consent_page() {
     let driver = start_browser().await;
     let c = &driver.client;
     c.goto(&format!("{tiny}/start")).await.unwrap();
+    wait_for_text(c, "#login-for-app", "Grafana").await;
     click(c, "#dingtalk-login").await;
     wait_for_text(c, "h1", "钉钉授权登录").await;
     click(c, "#agree").await;

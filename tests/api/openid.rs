@@ -345,6 +345,11 @@ async fn the_whole_dance_with_a_real_client(backend: Backend) {
     assert_eq!(first.status(), 303);
     let login_url = location(&first);
     assert!(login_url.starts_with("/login?next="), "{login_url}");
+    let login_page = app.page(&browser, &login_url).await;
+    assert!(
+        login_page.contains("登录后继续使用 <strong>Grafana</strong>"),
+        "the login page names the application"
+    );
     let back = dingtalk_login_then(&app, &browser, &login_url).await;
     assert!(back.starts_with("/oauth2/authorize?"), "{back}");
 

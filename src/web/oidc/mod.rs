@@ -30,6 +30,20 @@ impl OpenId {
     }
 }
 
+impl OpenId {
+    /// The name of the client whose authorization request `next` is, for the login page
+    /// ("to continue to Grafana"). Nothing when it is not one, or on any failure: a
+    /// missing hint must not stop a login.
+    pub async fn client_name_in(&self, next: Option<&str>) -> Option<String> {
+        let query = next?.strip_prefix(authorize::PATH)?.strip_prefix('?')?;
+        let client_id = url::form_urlencoded::parse(query.as_bytes())
+            .find(|(key, _)| key == "client_id")
+            .map(|(_, value)| value.into_owned())?;
+        let provider = self.0.as_ref()?;
+        provider.client(Some(client_id)).await.ok()?.map(|c| c.name)
+    }
+}
+
 /// OpenID Connect Discovery 1.0 §3.
 #[derive(Serialize)]
 struct Discovery<'a> {

@@ -14,6 +14,7 @@ use crate::login::{ClientInfo, LoginService};
 use crate::providers::Providers;
 use crate::web::extract::{CsrfForm, CsrfProtected, lang_of};
 use crate::web::flows::handoff::{safe_next, sign_in_and_hand_over};
+use crate::web::oidc::OpenId;
 use crate::web::render::render_form_page;
 use crate::web::session::TypedSession;
 
@@ -27,6 +28,8 @@ struct LoginPage<'a> {
     next: Option<&'a str>,
     error: Option<&'a str>,
     username: &'a str,
+    /// The application (OpenID client) the person signs in for, when `next` is its request.
+    app: Option<&'a str>,
 }
 
 #[derive(Deserialize)]
@@ -46,14 +49,17 @@ pub async fn login_form(
     query: web::Query<LoginQuery>,
     settings: web::Data<Settings>,
     providers: web::Data<Providers>,
+    openid: web::Data<OpenId>,
 ) -> Result<HttpResponse, PageError> {
+    let next = safe_next(query.next.as_deref());
     let view = LoginView {
         lang,
         settings: &settings,
         providers: &providers,
         session: &session,
+        app: openid.client_name_in(next.as_deref()).await,
     };
-    view.render(safe_next(query.next.as_deref()).as_deref(), None, "")
+    view.render(next.as_deref(), None, "")
 }
 
 /// The login page as one person sees it (language, providers, sandbox badge, their CSRF
@@ -63,6 +69,8 @@ pub struct LoginView<'a> {
     pub settings: &'a Settings,
     pub providers: &'a Providers,
     pub session: &'a TypedSession,
+    /// The name of the application the person signs in for, if any.
+    pub app: Option<String>,
 }
 
 impl LoginView<'_> {
@@ -82,6 +90,7 @@ impl LoginView<'_> {
             next,
             error: refusal.map(|r| r.message),
             username,
+            app: self.app.as_deref(),
         };
         render_form_page(self.lang, &page, refusal)
     }
@@ -111,6 +120,7 @@ impl CsrfProtected for LoginForm {
             settings,
             providers,
             session: &session,
+            app: None,
         };
         let next = safe_next(self.next.as_deref());
         let refusal = FormRefusal::expired_login_form(lang);
@@ -128,6 +138,7 @@ pub async fn login(
     settings: web::Data<Settings>,
     providers: web::Data<Providers>,
     login: web::Data<LoginService>,
+    openid: web::Data<OpenId>,
 ) -> Result<HttpResponse, PageError> {
     let next = safe_next(form.next.as_deref());
     let username = form.username.trim();
@@ -143,6 +154,7 @@ pub async fn login(
                 settings: &settings,
                 providers: &providers,
                 session: &session,
+                app: openid.client_name_in(next.as_deref()).await,
             };
             view.render(next.as_deref(), Some(&refusal), username)
         }
