@@ -130,6 +130,8 @@ impl CsrfProtected for LoginForm {
 }
 
 /// `POST /login`: the login page's form.
+// A handler names each dependency it uses as an extractor (see `startup`).
+#[allow(clippy::too_many_arguments)]
 pub async fn login(
     lang: Lang,
     client: ClientInfo,
