@@ -118,12 +118,7 @@ impl Application {
             failed_logins,
         ));
         let openid = web::Data::new(crate::web::oidc::OpenId(
-            SigningKeys::load(
-                &settings.oidc_keys,
-                &settings.oidc_previous_keys,
-                &settings.data_dir,
-            )?
-            .map(|keys| {
+            SigningKeys::load(&settings.oidc_keys, &settings.data_dir)?.map(|keys| {
                 OpenIdProvider::new(
                     pool.clone(),
                     keys,

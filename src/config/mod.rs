@@ -105,8 +105,6 @@ pub struct Settings {
     pub weibo: Option<OAuthAppSettings>,
     /// The OpenID provider's signing keys (off in production until they are given).
     pub oidc_keys: OidcKeySource,
-    /// Keys from before a rotation: still published until their tokens have expired.
-    pub oidc_previous_keys: Vec<Secret>,
 }
 
 impl Settings {
@@ -320,7 +318,7 @@ impl Settings {
         let dingtalk = dingtalk_settings(&get, &base, production)?;
         let wechat = oauth_app_settings(&get, &WECHAT_VARS, &base, production)?;
         let weibo = oauth_app_settings(&get, &WEIBO_VARS, &base, production)?;
-        let (oidc_keys, oidc_previous_keys) = openid::oidc_keys(&get, production)?;
+        let oidc_keys = openid::oidc_keys(&get, production)?;
 
         Ok(Settings {
             env,
@@ -351,7 +349,6 @@ impl Settings {
             wechat,
             weibo,
             oidc_keys,
-            oidc_previous_keys,
         })
     }
 

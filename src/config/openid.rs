@@ -1,28 +1,29 @@
-//! Where the OpenID provider's signing keys come from (the keys themselves are parsed,
-//! or generated, by `crate::oidc::keys` at start-up).
+//! Where the OpenID provider's signing keys come from. Keys given in the environment are
+//! parsed here, once, so that a bad one stops every command; keys generated for
+//! development are made at start-up (`crate::oidc::keys::SigningKeys::load`), so that
+//! reading the settings stays cheap.
+
+use std::sync::Arc;
 
 use super::{ConfigError, Secret, config_error};
+use crate::oidc::keys::{self, SigningKeys};
 
 /// How the provider gets its keys.
 #[derive(Debug, Clone)]
 pub enum OidcKeySource {
     /// No provider: production without keys, or `OIDC_PROVIDER=off`.
     Off,
-    /// Development: generated once into `DATA_DIR` (owner-only).
-    Generated,
-    /// PKCS#8 PEM, from `OIDC_RS256_KEY[_FILE]` and `OIDC_ES256_KEY[_FILE]`.
-    Given {
-        rs256: Secret,
-        es256: Option<Secret>,
-    },
+    /// Development: generated once into `DATA_DIR` (owner-only); `previous` as below.
+    Generated { previous: Vec<Secret> },
+    /// From `OIDC_RS256_KEY[_FILE]`, `OIDC_ES256_KEY[_FILE]` and the previous keys
+    /// (`OIDC_PREVIOUS_KEY_FILES`, comma-separated, still published after a rotation).
+    Given(Arc<SigningKeys>),
 }
 
-/// The key source and the previous keys (`OIDC_PREVIOUS_KEY_FILES`, comma-separated),
-/// which stay published after a rotation.
 pub(crate) fn oidc_keys(
     get: &impl Fn(&str) -> Option<String>,
     production: bool,
-) -> Result<(OidcKeySource, Vec<Secret>), ConfigError> {
+) -> Result<OidcKeySource, ConfigError> {
     let rs256 = key_from(get, "OIDC_RS256_KEY", "OIDC_RS256_KEY_FILE")?;
     let es256 = key_from(get, "OIDC_ES256_KEY", "OIDC_ES256_KEY_FILE")?;
     let previous = match get("OIDC_PREVIOUS_KEY_FILES") {
@@ -41,7 +42,10 @@ pub(crate) fn oidc_keys(
                 "Use `on` (the default) or `off`.",
             ));
         }
-        (_, Some(rs256), es256) => OidcKeySource::Given { rs256, es256 },
+        (_, Some(rs256), es256) => {
+            let es256 = es256.as_ref().map(Secret::expose);
+            OidcKeySource::Given(Arc::new(keys::parse(rs256.expose(), es256, &previous)?))
+        }
         (_, None, Some(_)) => {
             return Err(config_error(
                 "OIDC_RS256_KEY_FILE",
@@ -50,10 +54,9 @@ pub(crate) fn oidc_keys(
             ));
         }
         (_, None, None) if production => OidcKeySource::Off,
-        (_, None, None) => OidcKeySource::Generated,
+        (_, None, None) => OidcKeySource::Generated { previous },
     };
-    crate::oidc::keys::check_given(&source, &previous)?;
-    Ok((source, previous))
+    Ok(source)
 }
 
 /// A PEM key given as text (`var`) or as a file (`file_var`), not both.

@@ -9,6 +9,7 @@
 //! the key itself and not where it was kept.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use jsonwebtoken::jwk::{Jwk, JwkSet, PublicKeyUse, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -51,43 +52,21 @@ impl std::fmt::Debug for SigningKeys {
 pub struct KeyError(String);
 
 impl SigningKeys {
-    /// The keys `source` names, generating missing ones into `data_dir` when it says so.
-    /// `None`: the provider is off (production without keys).
+    /// The keys `source` names: given ones were parsed with the settings; in development
+    /// they are generated into `data_dir` on first use. `None`: the provider is off.
     pub fn load(
         source: &OidcKeySource,
-        previous: &[Secret],
         data_dir: &Path,
-    ) -> Result<Option<SigningKeys>, ConfigError> {
-        let (rs256, es256) = match source {
-            OidcKeySource::Off => return Ok(None),
-            OidcKeySource::Given { rs256, es256 } => (
-                rs256.expose().to_owned(),
-                es256.as_ref().map(|k| k.expose().to_owned()),
-            ),
-            OidcKeySource::Generated => (
-                generated(data_dir, "oidc-rs256.pem", generate_rs256)?,
-                Some(generated(data_dir, "oidc-es256.pem", generate_es256)?),
-            ),
-        };
-        let bad = |var: &'static str| {
-            move |e: KeyError| {
-                config_error(
-                    var,
-                    format!("is not a usable key ({e})"),
-                    "Give a PKCS#8 PEM private key, e.g. `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048` (RS256) or `openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256` (ES256).",
-                )
+    ) -> Result<Option<Arc<SigningKeys>>, ConfigError> {
+        match source {
+            OidcKeySource::Off => Ok(None),
+            OidcKeySource::Given(keys) => Ok(Some(keys.clone())),
+            OidcKeySource::Generated { previous } => {
+                let rs256 = generated(data_dir, "oidc-rs256.pem", generate_rs256)?;
+                let es256 = generated(data_dir, "oidc-es256.pem", generate_es256)?;
+                Ok(Some(Arc::new(parse(&rs256, Some(&es256), previous)?)))
             }
-        };
-        let mut keys = vec![rsa_key(&rs256, true).map_err(bad("OIDC_RS256_KEY"))?];
-        if let Some(es256) = es256 {
-            keys.push(ec_key(&es256, true).map_err(bad("OIDC_ES256_KEY"))?);
         }
-        for pem in previous {
-            let pem = pem.expose();
-            let key = rsa_key(pem, false).or_else(|_| ec_key(pem, false));
-            keys.push(key.map_err(bad("OIDC_PREVIOUS_KEY_FILES"))?);
-        }
-        Ok(Some(SigningKeys { keys }))
     }
 
     /// The algorithms we sign with, RS256 first.
@@ -99,15 +78,11 @@ impl SigningKeys {
             .collect()
     }
 
-    pub fn signs_with(&self, alg: Algorithm) -> bool {
-        self.active(alg).is_some()
-    }
-
     fn active(&self, alg: Algorithm) -> Option<(&SigningKey, &EncodingKey)> {
         self.keys
             .iter()
-            .find(|k| k.alg == alg && k.encoding.is_some())
-            .and_then(|k| k.encoding.as_ref().map(|e| (k, e)))
+            .filter(|k| k.alg == alg)
+            .find_map(|k| k.encoding.as_ref().map(|e| (k, e)))
     }
 
     /// `claims` signed with the active key of `alg` (RS256 when that is not ours), with
@@ -170,19 +145,9 @@ impl SigningKeys {
     }
 }
 
-/// Checks keys given in the settings, so that a bad one stops every command at once
-/// (not only `serve`), naming its variable.
-pub fn check_given(source: &OidcKeySource, previous: &[Secret]) -> Result<(), ConfigError> {
-    match source {
-        OidcKeySource::Given { rs256, es256 } => {
-            let es256 = es256.as_ref().map(|k| k.expose());
-            parse(rs256.expose(), es256, previous).map(|_| ())
-        }
-        OidcKeySource::Generated | OidcKeySource::Off => Ok(()),
-    }
-}
-
-fn parse(
+/// Keys given as PKCS#8 PEM (the active RS256, an optional ES256, previous ones), parsed;
+/// a bad one is a configuration error naming its variable.
+pub fn parse(
     rs256: &str,
     es256: Option<&str>,
     previous: &[Secret],

@@ -27,11 +27,11 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::crypto::{constant_time_eq, random_token, sha256_hex};
-use crate::db::models::{OidcClient, OidcCode, User, now};
+use crate::db::models::{LoginSession, OidcClient, OidcCode, User, now};
 use crate::db::{self, DbConn, DbError, DbPool, oidc as queries, sessions, write_transaction};
 use crate::domain::UserId;
 use crate::tokens::{Authenticated, ClientGrant, TokenError, TokenService};
-use authorize::{Authorization, SCOPES};
+use authorize::Authorization;
 use keys::SigningKeys;
 
 /// How long an authorization code may wait for its exchange (RFC 6749 §4.1.2: short).
@@ -172,7 +172,7 @@ pub struct LogoutHint {
 
 pub struct OpenIdProvider {
     pool: DbPool,
-    keys: SigningKeys,
+    keys: Arc<SigningKeys>,
     tokens: Arc<TokenService>,
     issuer: String,
     access_ttl: i64,
@@ -181,7 +181,7 @@ pub struct OpenIdProvider {
 impl OpenIdProvider {
     pub fn new(
         pool: DbPool,
-        keys: SigningKeys,
+        keys: Arc<SigningKeys>,
         tokens: Arc<TokenService>,
         issuer: &str,
         access_ttl: i64,
@@ -447,15 +447,13 @@ impl OpenIdProvider {
         let Some(session_id) = session else {
             return Ok(());
         };
-        db::run(&self.pool, move |conn| {
-            let owned = sessions::session_with_user(conn, &session_id)?
-                .is_some_and(|(s, _)| s.client_id.as_deref() == Some(client.client_id.as_str()));
-            if owned {
-                sessions::revoke_session(conn, &session_id, "revoked by the client")?;
-            }
-            Ok(())
-        })
-        .await
+        let client_id = client.client_id;
+        let owned = move |session: &LoginSession, _: &User| {
+            session.client_id.as_deref() == Some(client_id.as_str())
+        };
+        Ok(self
+            .end_session_if(session_id, "revoked by the client", owned)
+            .await?)
     }
 
     /// An id_token we issued, read for a logout: its signature must be ours, its expiry
@@ -485,11 +483,23 @@ impl OpenIdProvider {
         userid: UserId,
         session_id: String,
     ) -> Result<(), DbError> {
+        let ours = move |session: &LoginSession, user: &User| {
+            user.id == userid && session.client_id.is_some()
+        };
+        self.end_session_if(session_id, "logout", ours).await
+    }
+
+    /// Ends the session `session_id` if `belongs` says it is the caller's to end.
+    async fn end_session_if(
+        &self,
+        session_id: String,
+        reason: &'static str,
+        belongs: impl Fn(&LoginSession, &User) -> bool + Send + 'static,
+    ) -> Result<(), DbError> {
         db::run(&self.pool, move |conn| {
-            let ours = sessions::session_with_user(conn, &session_id)?
-                .is_some_and(|(s, u)| u.id == userid && s.client_id.is_some());
-            if ours {
-                sessions::revoke_session(conn, &session_id, "logout")?;
+            let found = sessions::session_with_user(conn, &session_id)?;
+            if found.is_some_and(|(session, user)| belongs(&session, &user)) {
+                sessions::revoke_session(conn, &session_id, reason)?;
             }
             Ok(())
         })
@@ -623,9 +633,4 @@ fn pkce_matches(challenge: &str, verifier: &str) -> bool {
             challenge,
             &URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes())),
         )
-}
-
-/// The discovery document's fixed parts (the endpoints are under the issuer).
-pub fn scopes_supported() -> [&'static str; 4] {
-    SCOPES
 }

@@ -12,7 +12,7 @@
 use actix_web::body::MessageBody;
 use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, LOCATION};
+use actix_web::http::header::{AUTHORIZATION, CACHE_CONTROL, LOCATION};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, HttpResponse, ResponseError, web};
 use futures_util::future::LocalBoxFuture;
@@ -20,6 +20,7 @@ use futures_util::future::LocalBoxFuture;
 use super::extract::lang_of;
 use super::session::TypedSession;
 use crate::error::{ApiError, PageError};
+use crate::i18n::Lang;
 use crate::login::{LoginService, SessionRef};
 use crate::tokens::{Authenticated, TokenError};
 
@@ -57,14 +58,7 @@ impl ResponseError for AuthRefusal {
 
     fn error_response(&self) -> HttpResponse {
         match self {
-            AuthRefusal::SignIn { next } => {
-                let query = url::form_urlencoded::Serializer::new(String::new())
-                    .append_pair("next", next)
-                    .finish();
-                HttpResponse::SeeOther()
-                    .insert_header((LOCATION, format!("/login?{query}")))
-                    .finish()
-            }
+            AuthRefusal::SignIn { next } => to_login_page(next),
             AuthRefusal::Page(page) => page.error_response(),
             AuthRefusal::Api(api) => api.error_response(),
         }
@@ -125,19 +119,59 @@ async fn signed_in(req: &HttpRequest) -> Result<Authenticated, AuthRefusal> {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
     let session = TypedSession::from_request_sync(req);
-    let Some(login) = session.login() else {
-        return Err(AuthRefusal::SignIn { next });
+    match browser_login(&session, &login_service(req), lang_of(req)).await {
+        Ok(Some(authenticated)) => Ok(authenticated),
+        Ok(None) => Err(AuthRefusal::SignIn { next }),
+        Err(page) => Err(AuthRefusal::Page(page)),
+    }
+}
+
+/// Who this browser's session is signed in as, if their login session still counts; a
+/// session that no longer counts is forgotten. A database failure is a page (503).
+pub async fn browser_login(
+    session: &TypedSession,
+    login: &LoginService,
+    lang: Lang,
+) -> Result<Option<Authenticated>, PageError> {
+    let Some(signed_in) = session.login() else {
+        return Ok(None);
     };
-    match login_service(req).authenticate(login.session_ref()).await {
-        Ok(authenticated) => Ok(authenticated),
-        Err(TokenError::Db(error)) => {
-            Err(AuthRefusal::Page(PageError::from_db(error, lang_of(req))))
-        }
+    match login.authenticate(signed_in.session_ref()).await {
+        Ok(authenticated) => Ok(Some(authenticated)),
+        Err(TokenError::Db(error)) => Err(PageError::from_db(error, lang)),
         Err(_) => {
             session.log_out();
-            Err(AuthRefusal::SignIn { next })
+            Ok(None)
         }
     }
+}
+
+/// Logs the browser out: its login session ends (and with it the tokens handed over at
+/// that login), and the session cookie is emptied.
+pub async fn log_out_browser(
+    session: &TypedSession,
+    login: &LoginService,
+    lang: Lang,
+) -> Result<(), PageError> {
+    if let Some(signed_in) = session.login() {
+        login
+            .end_session(signed_in.session_ref())
+            .await
+            .map_err(|e| PageError::from_login(e, lang))?;
+    }
+    session.log_out();
+    Ok(())
+}
+
+/// To the login page, coming back to `next` (a local path) afterwards.
+pub fn to_login_page(next: &str) -> HttpResponse {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("next", next)
+        .finish();
+    HttpResponse::SeeOther()
+        .insert_header((LOCATION, format!("/login?{query}")))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .finish()
 }
 
 /// The API guard: the bearer token must be valid and its login session alive. Every

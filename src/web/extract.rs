@@ -35,6 +35,15 @@ impl FromRequest for Lang {
     }
 }
 
+/// `value` decoded as one value of an `application/x-www-form-urlencoded` body
+/// (percent-escapes, `+` for space).
+pub fn form_decoded(value: &str) -> String {
+    url::form_urlencoded::parse(format!("v={value}").as_bytes())
+        .next()
+        .map(|(_, v)| v.into_owned())
+        .unwrap_or_default()
+}
+
 /// The client's address: the peer, or, when the peer is a trusted proxy, the nearest
 /// address in `X-Forwarded-For` that is not a trusted proxy. All lines of the header count
 /// as one list (a client may send its own line before the proxy's, RFC 9110 §5.3), read

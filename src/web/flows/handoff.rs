@@ -12,6 +12,7 @@ use crate::error::PageError;
 use crate::i18n::Lang;
 use crate::login::{LoginError, LoginService};
 use crate::tokens::TokenPair;
+use crate::web::extract::form_decoded;
 use crate::web::session::{SessionLogin, TypedSession};
 
 /// The end of a login in a browser (password form, provider callback, link-account page):
@@ -99,10 +100,7 @@ pub fn redirect_with_tokens(location: &str) -> HttpResponse {
 /// another host), no backslashes or control characters, also after percent-decoding.
 pub fn safe_next(raw: Option<&str>) -> Option<String> {
     let raw = raw?.trim();
-    let decoded: String = url::form_urlencoded::parse(format!("n={raw}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default();
+    let decoded = form_decoded(raw);
     let local = |s: &str| {
         s.starts_with('/')
             && !s.starts_with("//")

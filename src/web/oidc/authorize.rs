@@ -15,7 +15,8 @@ use crate::i18n::Lang;
 use crate::login::LoginService;
 use crate::oidc::OpenIdProvider;
 use crate::oidc::authorize::{self as request, Authorization, AuthorizeParams, Prompt, Refusal};
-use crate::tokens::{Authenticated, TokenError};
+use crate::tokens::Authenticated;
+use crate::web::auth::{browser_login, to_login_page};
 use crate::web::extract::{CsrfForm, CsrfProtected};
 use crate::web::render::render_page;
 use crate::web::session::TypedSession;
@@ -50,7 +51,7 @@ pub async fn authorize(
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(provider, lang, Answer::Redirect),
     };
-    let who = signed_in(&session, &login, lang).await?;
+    let who = browser_login(&session, &login, lang).await?;
     let Some(who) = who.filter(|who| recent_enough(who, &request)) else {
         if request.prompt == Prompt::None {
             return to_client(
@@ -128,7 +129,7 @@ pub async fn consent(
         Ok(request) => request,
         Err(refusal) => return refusal.into_response(provider, lang, Answer::Page),
     };
-    let Some(who) = signed_in(&session, &login, lang).await? else {
+    let Some(who) = browser_login(&session, &login, lang).await? else {
         return Ok(to_login(&params));
     };
     if decision != "allow" {
@@ -202,25 +203,6 @@ impl Refusal {
     }
 }
 
-/// The browser session's person, if their login session still counts.
-async fn signed_in(
-    session: &TypedSession,
-    login: &LoginService,
-    lang: Lang,
-) -> Result<Option<Authenticated>, PageError> {
-    let Some(signed_in) = session.login() else {
-        return Ok(None);
-    };
-    match login.authenticate(signed_in.session_ref()).await {
-        Ok(who) => Ok(Some(who)),
-        Err(TokenError::Db(error)) => Err(PageError::from_db(error, lang)),
-        Err(_) => {
-            session.log_out();
-            Ok(None)
-        }
-    }
-}
-
 /// `prompt=login` wants a sign-in now; `max_age` one no older than that.
 fn recent_enough(who: &Authenticated, request: &Authorization) -> bool {
     if request.prompt == Prompt::Login {
@@ -243,17 +225,8 @@ fn to_login(params: &AuthorizeParams) -> HttpResponse {
         max_age: None,
         ..params.clone()
     };
-    let next = format!(
-        "{PATH}?{}",
-        serde_urlencoded::to_string(&back).unwrap_or_default()
-    );
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("next", &next)
-        .finish();
-    HttpResponse::SeeOther()
-        .insert_header((LOCATION, format!("/login?{query}")))
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .finish()
+    let query = serde_urlencoded::to_string(&back).unwrap_or_default();
+    to_login_page(&format!("{PATH}?{query}"))
 }
 
 /// The request's fields for the consent form's hidden inputs.

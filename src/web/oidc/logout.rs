@@ -15,6 +15,7 @@ use super::OpenId;
 use crate::error::PageError;
 use crate::i18n::Lang;
 use crate::login::LoginService;
+use crate::web::auth::log_out_browser;
 use crate::web::extract::{CsrfForm, CsrfProtected};
 use crate::web::render::render_page;
 use crate::web::session::TypedSession;
@@ -73,7 +74,7 @@ pub async fn logout(
         .end_client_session(userid, client_session)
         .await
         .map_err(|e| PageError::from_db(e, lang))?;
-    end_browser_session(&session, &login, lang).await?;
+    log_out_browser(&session, &login, lang).await?;
     Ok(go_to(&target))
 }
 
@@ -88,24 +89,9 @@ pub async fn confirmed(
     let params = form.0;
     let provider = openid.get(lang)?;
     let target = destination(provider, &params, None, lang).await?;
-    end_browser_session(&session, &login, lang).await?;
+    log_out_browser(&session, &login, lang).await?;
     // After a form, not a redirect: see `continue_to`.
     super::continue_to(lang, &target, "")
-}
-
-async fn end_browser_session(
-    session: &TypedSession,
-    login: &LoginService,
-    lang: Lang,
-) -> Result<(), PageError> {
-    if let Some(signed_in) = session.login() {
-        login
-            .end_session(signed_in.session_ref())
-            .await
-            .map_err(|e| PageError::from_login(e, lang))?;
-    }
-    session.log_out();
-    Ok(())
 }
 
 /// Where the browser goes afterwards: the client's registered `post_logout_redirect_uri`

@@ -12,6 +12,7 @@ use super::OpenId;
 use crate::db::models::OidcClient;
 use crate::oidc::{ClientCredentials, OAuthError, OpenIdProvider};
 use crate::web::auth::bearer_token;
+use crate::web::extract::form_decoded;
 
 /// The form of the token and revocation endpoints (every field optional: what is missing
 /// is named in the error).
@@ -173,11 +174,4 @@ fn credentials(req: &HttpRequest, form: &TokenForm) -> Result<ClientCredentials,
         secret: Some(secret),
         basic: true,
     })
-}
-
-fn form_decoded(part: &str) -> String {
-    url::form_urlencoded::parse(format!("v={part}").as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_default()
 }

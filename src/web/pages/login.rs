@@ -12,6 +12,7 @@ use crate::error::{FormRefusal, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService};
 use crate::providers::Providers;
+use crate::web::auth::log_out_browser;
 use crate::web::extract::{CsrfForm, CsrfProtected, lang_of};
 use crate::web::flows::handoff::{safe_next, sign_in_and_hand_over};
 use crate::web::oidc::OpenId;
@@ -177,13 +178,7 @@ pub async fn logout(
     _form: CsrfForm<LogoutForm>,
     login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
-    if let Some(signed_in) = session.login() {
-        login
-            .end_session(signed_in.session_ref())
-            .await
-            .map_err(|e| PageError::from_login(e, lang_of(&req)))?;
-    }
-    session.log_out();
+    log_out_browser(&session, &login, lang_of(&req)).await?;
     Ok(HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/login"))
         .finish())
