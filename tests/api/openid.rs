@@ -312,6 +312,12 @@ async fn token_call(
     call.send().await.unwrap()
 }
 
+/// What `/account` answers `browser`: 200 signed in, 303 (to the login page) signed out.
+async fn account_status(app: &TestApp, browser: &reqwest::Client) -> u16 {
+    let response = browser.get(app.url("/account")).send().await.unwrap();
+    response.status().as_u16()
+}
+
 async fn userinfo_status(app: &TestApp, token: &str) -> u16 {
     reqwest::Client::new()
         .get(app.url("/oauth2/userinfo"))
@@ -469,8 +475,11 @@ async fn the_whole_dance_with_a_real_client(backend: Backend) {
         .unwrap();
     assert_eq!(logout.status(), 303);
     assert_eq!(location(&logout), format!("{AFTER_LOGOUT}?state=bye"));
-    let account = browser.get(app.url("/account")).send().await.unwrap();
-    assert_eq!(account.status(), 303, "the browser is signed out");
+    assert_eq!(
+        account_status(&app, &browser).await,
+        303,
+        "the browser is signed out"
+    );
 }
 
 async fn an_es256_client_gets_es256_id_tokens(backend: Backend) {
@@ -1056,16 +1065,7 @@ async fn logout_without_a_hint_asks_first_and_redirects_only_where_registered(ba
         .await
         .unwrap();
     assert_eq!(unregistered.status(), 400);
-    assert_eq!(
-        browser
-            .get(app.url("/account"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200,
-        "still signed in"
-    );
+    assert_eq!(account_status(&app, &browser).await, 200, "still signed in");
 
     let ask = browser
         .get(app.url("/oauth2/logout"))
@@ -1081,12 +1081,7 @@ async fn logout_without_a_hint_asks_first_and_redirects_only_where_registered(ba
     let html = ask.text().await.unwrap();
     assert!(html.contains("id=\"logout-form\""));
     assert_eq!(
-        browser
-            .get(app.url("/account"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        account_status(&app, &browser).await,
         200,
         "asking logs nobody out"
     );
@@ -1101,16 +1096,7 @@ async fn logout_without_a_hint_asks_first_and_redirects_only_where_registered(ba
         continue_target(&confirmed.text().await.unwrap()),
         format!("{AFTER_LOGOUT}?state=x")
     );
-    assert_eq!(
-        browser
-            .get(app.url("/account"))
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        303,
-        "signed out"
-    );
+    assert_eq!(account_status(&app, &browser).await, 303, "signed out");
 }
 
 #[actix_web::test]
