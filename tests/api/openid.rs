@@ -25,6 +25,7 @@ backend_tests!(
     a_public_client_needs_pkce_and_the_right_verifier,
     codes_are_single_use_and_a_replay_revokes_what_they_issued,
     codes_are_bound_to_their_client_redirect_uri_and_lifetime,
+    a_code_is_worthless_once_its_sign_in_has_ended,
     clients_authenticate_with_basic_or_post_and_wrong_secrets_are_401,
     unknown_clients_and_unregistered_redirects_get_our_page_not_a_redirect,
     prompt_none_max_age_and_prompt_login,
@@ -688,6 +689,29 @@ async fn codes_are_bound_to_their_client_redirect_uri_and_lifetime(backend: Back
     }
     let expired = exchange_raw(&app, &grafana, code.secret(), CALLBACK, &verifier).await;
     assert_eq!(oauth_error(expired, 400).await, "invalid_grant");
+}
+
+async fn a_code_is_worthless_once_its_sign_in_has_ended(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let registered = register(&app, "Grafana", false, "RS256");
+    let client = client_for(&app, &registered).await;
+    let browser = app.signed_in_browser("fangyi", false).await;
+    let request = request(&client, &[]);
+    let redirect = app.authorize_as(&browser, &request).await;
+    let code = code_of(&redirect, &request);
+    // The person logs out before the client redeems the code.
+    let logout = app.submit(&browser, "/account", "/logout", &[]).await;
+    assert_eq!(logout.status(), 303);
+    let late = exchange_raw(
+        &app,
+        &registered,
+        code.secret(),
+        CALLBACK,
+        request.verifier.secret(),
+    )
+    .await;
+    assert_eq!(oauth_error(late, 400).await, "invalid_grant");
+    assert_eq!(app.counts().sessions, 1, "no client session was started");
 }
 
 /// `grant_type=authorization_code` as `registered` (HTTP Basic), by hand.
