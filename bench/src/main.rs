@@ -43,6 +43,13 @@ struct Args {
     /// instead of this program's client, which takes more of the machine than the service.
     #[arg(long)]
     wrk: bool,
+    /// With `--wrk`: how many callbacks to prepare per callback scenario (each is sent once;
+    /// a scenario ends early when they run out).
+    #[arg(long, default_value_t = 30_000)]
+    callbacks: usize,
+    /// The service's `DATABASE_POOL_SIZE` (its default when not given).
+    #[arg(long)]
+    pool_size: Option<u32>,
 }
 
 /// A child process killed and reaped however the benchmark ends.
@@ -165,6 +172,63 @@ async fn dingtalk_login(
     Ok((values["token"].clone(), values["refreshToken"].clone()))
 }
 
+/// Walks `count` logins up to the callback — authorize (a fresh session cookie holding the
+/// state), the sandbox's consent — and writes each callback as `path<TAB>cookie` to `file`,
+/// for `wrk` to replay. `identity(i)` is the consent form's identity for login `i`.
+async fn prepare_callbacks(
+    setup: &Setup,
+    count: usize,
+    file: &std::path::Path,
+    identity: impl Fn(usize) -> Vec<(&'static str, String)> + Send + Sync + 'static,
+) -> anyhow::Result<()> {
+    let identity = Arc::new(identity);
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (base, identity, next) = (setup.base.clone(), identity.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            // No cookie store: each authorize starts a session of its own.
+            let client = reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?;
+            let mut lines = String::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed) as usize;
+                if i >= count {
+                    return anyhow::Ok(lines);
+                }
+                let start = client
+                    .get(format!("{base}/user/dingtalk/authorize"))
+                    .send()
+                    .await?;
+                let cookie = start
+                    .headers()
+                    .get(reqwest::header::SET_COOKIE)
+                    .context("no session cookie")?
+                    .to_str()?
+                    .split(';')
+                    .next()
+                    .unwrap_or_default()
+                    .to_owned();
+                let fields = identity(i);
+                let fields: Vec<(&str, &str)> =
+                    fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
+                let callback = driver::agree(&client, &location(&start)?, &fields).await?;
+                let path = callback
+                    .strip_prefix(&base)
+                    .context("the callback is not on the service")?;
+                lines.push_str(&format!("{path}\t{cookie}\n"));
+            }
+        }));
+    }
+    let mut all = String::new();
+    for task in tasks {
+        all.push_str(&task.await??);
+    }
+    std::fs::write(file, all)?;
+    Ok(())
+}
+
 #[derive(Serialize, Clone)]
 struct ScenarioResult {
     name: String,
@@ -261,6 +325,51 @@ where
     }
 }
 
+const WRK_THREADS: usize = 2;
+
+/// What a `wrk` run adds to plain GETs of one URL.
+#[derive(Clone, Copy)]
+enum WrkExtra<'a> {
+    None,
+    /// One header on every request.
+    Header(&'a str),
+    /// Prepared requests (`path<TAB>cookie` lines), each sent once (`REPLAY_LUA`).
+    Replay(&'a std::path::Path),
+}
+
+/// wrk's Lua side of `WrkExtra::Replay`: thread `i` of `n` sends lines `i, i+n, i+2n, …` of
+/// the file, each once, and stops when its share is answered (a callback's state and code
+/// are single use, so a second send would only measure a refusal).
+const REPLAY_LUA: &str = r#"
+local count = 0
+function setup(thread)
+  thread:set("id", count)
+  count = count + 1
+end
+function init(args)
+  local file, threads = args[1], tonumber(args[2])
+  requests, sent, answered = {}, 0, 0
+  local i = 0
+  for line in io.lines(file) do
+    if i % threads == id then
+      local path, cookie = line:match("([^\t]+)\t(.*)")
+      requests[#requests + 1] = wrk.format("GET", path, { Cookie = cookie })
+    end
+    i = i + 1
+  end
+end
+function request()
+  sent = sent + 1
+  return requests[math.min(sent, #requests)]
+end
+function response(status, headers, body)
+  answered = answered + 1
+  if answered >= #requests then
+    wrk.thread:stop()
+  end
+end
+"#;
+
 /// Runs `wrk` against `url` (with `header`, if any) and reads its summary: requests per
 /// second, the 50th and 99th percentile latencies, and non-2xx answers as errors.
 fn wrk(
@@ -268,20 +377,31 @@ fn wrk(
     connections: usize,
     duration: Duration,
     url: &str,
-    header: Option<&str>,
+    extra: WrkExtra,
 ) -> anyhow::Result<ScenarioResult> {
     let mut command = Command::new("wrk");
     command.args([
-        "-t2",
+        &format!("-t{WRK_THREADS}"),
         &format!("-c{connections}"),
         &format!("-d{}s", duration.as_secs().max(1)),
         "--latency",
     ]);
-    if let Some(header) = header {
-        command.args(["-H", header]);
+    match extra {
+        WrkExtra::None => {}
+        WrkExtra::Header(header) => {
+            command.args(["-H", header]);
+        }
+        WrkExtra::Replay(file) => {
+            let script = file.with_extension("lua");
+            std::fs::write(&script, REPLAY_LUA)?;
+            command.arg("-s").arg(&script);
+        }
+    }
+    command.arg(url);
+    if let WrkExtra::Replay(file) = extra {
+        command.arg("--").arg(file).arg(WRK_THREADS.to_string());
     }
     let output = command
-        .arg(url)
         .output()
         .context("running wrk (apt-get install wrk)")?;
     let text = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -427,6 +547,7 @@ async fn main() -> anyhow::Result<()> {
     if args.smoke {
         args.connections = args.connections.min(2);
         args.duration = 1;
+        args.callbacks = args.callbacks.min(50);
     }
     let binary = std::fs::canonicalize(&args.binary)
         .with_context(|| format!("{} (build it first)", args.binary.display()))?;
@@ -475,6 +596,10 @@ async fn main() -> anyhow::Result<()> {
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v))
+    .chain(
+        args.pool_size
+            .map(|size| ("DATABASE_POOL_SIZE".to_owned(), size.to_string())),
+    )
     .collect();
     let setup = Arc::new(Setup {
         binary,
@@ -543,7 +668,13 @@ async fn main() -> anyhow::Result<()> {
 
     let s = setup.clone();
     let healthz = if args.wrk {
-        wrk("1 GET /healthz", c, d, &format!("{}/healthz", s.base), None)?
+        wrk(
+            "1 GET /healthz",
+            c,
+            d,
+            &format!("{}/healthz", s.base),
+            WrkExtra::None,
+        )?
     } else {
         run(
             "1 GET /healthz",
@@ -586,7 +717,13 @@ async fn main() -> anyhow::Result<()> {
         meter.restart();
         let header = format!("Authorization: Bearer {token}");
         let url = format!("{}/api/me", setup.base);
-        wrk("2 GET /api/me (guard)", c, d, &url, Some(&header))?
+        wrk(
+            "2 GET /api/me (guard)",
+            c,
+            d,
+            &url,
+            WrkExtra::Header(&header),
+        )?
     } else {
         run(
             "2 GET /api/me (guard)",
@@ -726,6 +863,55 @@ async fn main() -> anyhow::Result<()> {
     meter.fill(&mut beside);
     results.push(logins);
     results.push(beside);
+
+    // The callback alone, as the issue's targets count it: states, cookies and codes made
+    // beforehand, each callback sent once by `wrk`.
+    if args.wrk {
+        let count = args.callbacks;
+        let file = data_dir.join("returning.tsv");
+        prepare_callbacks(&setup, count, &file, |_| {
+            vec![("identity", "zhangsan".to_owned())]
+        })
+        .await?;
+        meter.restart();
+        let url = format!("{}/", setup.base);
+        let returning = wrk(
+            "7 DingTalk callback, returning user",
+            c,
+            d,
+            &url,
+            WrkExtra::Replay(&file),
+        )?;
+        push_measured(&mut results, &mut meter, returning);
+
+        let file = data_dir.join("first.tsv");
+        let run_id = random_hex(3);
+        prepare_callbacks(&setup, count, &file, move |i| {
+            vec![
+                ("identity", "custom".to_owned()),
+                ("nick", format!("first-{run_id}-{i}")),
+                // a unique mobile per login: every callback registers a user
+                (
+                    "mobile",
+                    format!(
+                        "1{:04}{:06}",
+                        u32::from_str_radix(&run_id, 16).unwrap() % 10_000,
+                        i
+                    ),
+                ),
+            ]
+        })
+        .await?;
+        meter.restart();
+        let first = wrk(
+            "8 DingTalk callback, first login",
+            c,
+            d,
+            &url,
+            WrkExtra::Replay(&file),
+        )?;
+        push_measured(&mut results, &mut meter, first);
+    }
 
     let rss_peak = rss_kib(service.0.id(), "VmHWM:");
     // Start-up on an existing database.
