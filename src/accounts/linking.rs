@@ -107,15 +107,18 @@ fn returning_user(
     conn: &mut DbConn,
     identity: &ProviderIdentity,
 ) -> Result<Option<User>, AccountError> {
-    let mut link = users::find_link(conn, identity.provider, &identity.uid)?;
-    if link.is_none()
+    let mut found = users::find_link_with_user(conn, identity.provider, &identity.uid)?;
+    if found.is_none()
         && let Some(unionid) = identity.unionid.as_deref()
+        && let Some(link) = users::find_link_by_unionid(conn, identity.provider, unionid)?
     {
-        link = users::find_link_by_unionid(conn, identity.provider, unionid)?;
+        let user = users::find_by_id(conn, link.userid)?
+            .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+        found = Some((link, user));
     }
-    let Some(link) = link else { return Ok(None) };
-    let user = users::find_by_id(conn, link.userid)?
-        .ok_or(DbError::Query(diesel::result::Error::NotFound))?;
+    let Some((link, user)) = found else {
+        return Ok(None);
+    };
     if user.is_active {
         let mut refresh = link_refresh(identity);
         // An in-client login knows no openId: the web flow's stays.
