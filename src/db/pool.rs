@@ -27,6 +27,7 @@ pub struct DbPool {
     inner: r2d2::Pool<Manager>,
     health: Arc<Health>,
     budget: Duration,
+    workers: Workers,
 }
 
 impl DbPool {
@@ -64,16 +65,51 @@ pub fn connect_pool(url: &DatabaseUrl, max_size: u32, budget: Duration) -> Resul
         .error_handler(Box::new(r2d2::NopErrorHandler))
         .build(Manager::new(url.clone(), budget))?;
     Ok(DbPool {
+        workers: Workers::start(inner.max_size() as usize),
         inner,
         health: Arc::new(Health::default()),
         budget,
     })
 }
 
-/// Runs `f` with a pooled connection on the runtime's blocking thread pool, so that a slow
-/// query (or a pool wait) never stalls an async worker, and gives up after the pool's
-/// budget. A query that does not come back keeps its thread and its connection until it
-/// does; the pool's size bounds how many can.
+/// Database work waiting for a thread; beyond this many, a request is answered 503 at once.
+const QUEUE: usize = 1024;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads that run Diesel work, one per pooled connection: a job never holds a thread
+/// while it waits for a connection, and the waiting happens in one bounded queue. (Tokio's
+/// blocking pool grew a thread per waiting request — 32 under the benchmark's load for 4
+/// connections — each parked on the pool's lock and woken in turn.)
+#[derive(Clone)]
+struct Workers {
+    jobs: crossbeam_channel::Sender<Job>,
+}
+
+impl Workers {
+    /// The threads end when the last clone of the pool is dropped.
+    fn start(count: usize) -> Workers {
+        let (jobs, queue) = crossbeam_channel::bounded::<Job>(QUEUE);
+        for i in 0..count {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("db-{i}"))
+                .spawn(move || {
+                    for job in queue {
+                        // A panic ends its job (the request gets `Cancelled`), not the thread.
+                        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+                    }
+                })
+                .expect("starting a database thread");
+        }
+        Workers { jobs }
+    }
+}
+
+/// Runs `f` with a pooled connection on one of the pool's threads, so that a slow query
+/// (or a pool wait) never stalls an async worker, and gives up after the pool's budget. A
+/// query that does not come back keeps its thread and its connection until it does; the
+/// pool's size bounds how many can.
 pub async fn run<T, E, F>(pool: &DbPool, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
@@ -95,19 +131,34 @@ where
     }
     let inner = pool.inner.clone();
     let health = pool.health.clone();
-    let work = tokio::task::spawn_blocking(move || {
-        let mut conn = inner.get().map_err(|error| {
-            health.failed(&error);
-            DbError::from(error)
-        })?;
-        let result = f(&mut conn);
-        if result.is_err() && Manager::broken(&mut conn) {
-            health.failed(&"the connection broke during a query");
-        } else {
-            health.succeeded();
+    let (answer, work) = tokio::sync::oneshot::channel();
+    let job: Job = Box::new(move || {
+        // The request gave up (its budget ran out in the queue): its work is not done
+        // after it was answered 503.
+        if answer.is_closed() {
+            return;
         }
-        result
+        let result = inner
+            .get()
+            .map_err(|error| {
+                health.failed(&error);
+                E::from(DbError::from(error))
+            })
+            .and_then(|mut conn| {
+                let result = f(&mut conn);
+                if result.is_err() && Manager::broken(&mut conn) {
+                    health.failed(&"the connection broke during a query");
+                } else {
+                    health.succeeded();
+                }
+                result
+            });
+        let _ = answer.send(result);
     });
+    if pool.workers.jobs.try_send(job).is_err() {
+        tracing::warn!(queue = QUEUE, "database work queue full: answering 503");
+        return Err(DbError::Timeout.into());
+    }
     match tokio::time::timeout(budget, work).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(DbError::Cancelled.into()),

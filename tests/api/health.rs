@@ -4,8 +4,8 @@ use std::time::{Duration, Instant};
 use dingtalk_login::startup::Application;
 
 use crate::helpers::{
-    Backend, FreezableProxy, PASSWORD, TestDatabase, error_code, postgres_address, skip_postgres,
-    spawn_app, spawn_app_with, test_settings, through_proxy,
+    Backend, FreezableProxy, PASSWORD, TestDatabase, browser, error_code, postgres_address,
+    skip_postgres, spawn_app, spawn_app_with, test_settings, through_proxy,
 };
 
 backend_tests!(
@@ -378,5 +378,52 @@ async fn a_stalled_request_body_is_cut_off(backend: Backend) {
         started.elapsed() < Duration::from_secs(5),
         "{:?}",
         started.elapsed()
+    );
+}
+
+/// Database work that waited out its request's budget in the queue is dropped, not done
+/// after the answer: two first DingTalk logins that meet a locked SQLite database are both
+/// answered 503; the one whose work had started finishes once the lock is gone (work
+/// cannot be recalled mid-statement), the one still queued registers nobody.
+#[actix_web::test]
+async fn work_still_queued_when_its_request_gave_up_is_not_done() {
+    use diesel::connection::SimpleConnection;
+
+    let app = spawn_app_with(
+        Backend::Sqlite,
+        &[("DATABASE_POOL_SIZE", "1"), ("DATABASE_TIMEOUT_MS", "1000")],
+    )
+    .await;
+    let mut callbacks = Vec::new();
+    for (nick, mobile) in [("first", "13700000001"), ("second", "13700000002")] {
+        let browser = browser();
+        let (authorize_url, _) = app.start_dingtalk_login(&browser).await;
+        let identity = [("identity", "custom"), ("nick", nick), ("mobile", mobile)];
+        let callback = app.sandbox_consent(&authorize_url, &identity).await;
+        callbacks.push((browser, callback));
+    }
+
+    // Another connection holds the write lock: the service's one database thread waits on
+    // it with the first login's work, the second login's work waits in the queue.
+    let mut lock = app.conn();
+    lock.batch_execute("BEGIN EXCLUSIVE").unwrap();
+    let (first, second) = tokio::join!(
+        callbacks[0].0.get(&callbacks[0].1).send(),
+        callbacks[1].0.get(&callbacks[1].1).send(),
+    );
+    assert_eq!(first.unwrap().status(), 503);
+    assert_eq!(second.unwrap().status(), 503);
+    lock.batch_execute("ROLLBACK").unwrap();
+
+    // The work that had started commits; a request that reaches the database after it has
+    // passed the queue, so the queued work has been dealt with by then.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while app.get("/readyz").await.status() != 200 {
+        assert!(Instant::now() < deadline, "the database answers again");
+    }
+    assert_eq!(
+        app.counts().users,
+        1,
+        "only the login whose work had started registered a user"
     );
 }
