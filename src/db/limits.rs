@@ -19,32 +19,35 @@ fn postgres(conn: &mut DbConn) -> Result<&mut diesel::PgConnection, DbError> {
 }
 
 /// One client's counts in the current one-minute window, and the seconds left in it.
-#[derive(Debug, QueryableByName)]
+#[derive(Debug)]
 pub struct Window {
-    #[diesel(sql_type = Integer)]
     pub hits: i32,
-    #[diesel(sql_type = Integer)]
     pub failures: i32,
-    #[diesel(sql_type = BigInt)]
     pub seconds_left: i64,
+}
+
+diesel::define_sql_function! {
+    /// The upsert of a request's count (migration `…000008_prepared_rate_count`): called
+    /// as a SELECT, it stays a prepared statement.
+    fn count_rate_window(k: Text, hit: Integer, failed: Integer) -> Array<BigInt>;
 }
 
 /// Counts a request (`failure` false) or a failure of one (`failure` true) for `key` in
 /// the current minute, and returns the window's counts.
 pub fn count_request(conn: &mut DbConn, key: &str, failure: bool) -> Result<Window, DbError> {
     let (hit, failed) = if failure { (0, 1) } else { (1, 0) };
-    let window = diesel::sql_query(
-        "INSERT INTO rate_windows (key, window_start, hits, failures) \
-         VALUES ($1, floor(extract(epoch FROM now()) / 60)::bigint, $2, $3) \
-         ON CONFLICT (key, window_start) DO UPDATE \
-         SET hits = rate_windows.hits + $2, failures = rate_windows.failures + $3 \
-         RETURNING hits, failures, (60 - floor(extract(epoch FROM now()))::bigint % 60) AS seconds_left",
-    )
-    .bind::<Text, _>(key)
-    .bind::<Integer, _>(hit)
-    .bind::<Integer, _>(failed)
-    .get_result(postgres(conn)?)?;
-    Ok(window)
+    let counted: Vec<i64> =
+        diesel::select(count_rate_window(key, hit, failed)).get_result(postgres(conn)?)?;
+    match counted[..] {
+        [hits, failures, seconds_left] => Ok(Window {
+            hits: hits as i32,
+            failures: failures as i32,
+            seconds_left,
+        }),
+        _ => Err(DbError::Query(diesel::result::Error::DeserializationError(
+            "count_rate_window returns three numbers".into(),
+        ))),
+    }
 }
 
 /// Failed logins of one key in its 15-minute window.

@@ -1,0 +1,1 @@
+DROP FUNCTION count_rate_window(TEXT, INTEGER, INTEGER);
