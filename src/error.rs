@@ -180,11 +180,11 @@ pub(crate) fn retry_seconds(wait: Duration) -> u64 {
     wait.as_secs().max(1)
 }
 
-/// While the database is known down, each refused request is not news: the outage was
-/// logged once when it began (`db::pool`).
+/// While the database is known down or its queue is full, each refused request is not
+/// news: the state was logged once when it began (`db::pool`).
 fn log_db(error: &DbError) {
     match error {
-        DbError::Down => tracing::debug!(error = %error, "database failure"),
+        DbError::Down | DbError::Busy => tracing::debug!(error = %error, "database failure"),
         DbError::Timeout => tracing::warn!(error = %error, "database failure"),
         _ => tracing::error!(error = %error, "database failure"),
     }

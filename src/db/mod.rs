@@ -50,6 +50,8 @@ pub enum DbError {
     Timeout,
     #[error("the database is known to be down (failing fast)")]
     Down,
+    #[error("too much database work is waiting (shedding load)")]
+    Busy,
     #[error("the database is read-only")]
     ReadOnly,
 }

@@ -84,6 +84,8 @@ type Job = Box<dyn FnOnce() + Send>;
 #[derive(Clone)]
 struct Workers {
     jobs: crossbeam_channel::Sender<Job>,
+    /// The queue was full at the last try: logged once when it fills, once when it drains.
+    full: Arc<AtomicBool>,
 }
 
 impl Workers {
@@ -102,7 +104,30 @@ impl Workers {
                 })
                 .expect("starting a database thread");
         }
-        Workers { jobs }
+        Workers {
+            jobs,
+            full: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    fn submit(&self, job: Job) -> Result<(), DbError> {
+        match self.jobs.try_send(job) {
+            Ok(()) => {
+                if self.full.load(Ordering::Relaxed) && self.full.swap(false, Ordering::Relaxed) {
+                    tracing::info!("the database work queue takes work again");
+                }
+                Ok(())
+            }
+            Err(_) => {
+                if !self.full.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        queue = QUEUE,
+                        "the database work queue is full: answering 503 until it drains"
+                    );
+                }
+                Err(DbError::Busy)
+            }
+        }
     }
 }
 
@@ -155,10 +180,7 @@ where
             });
         let _ = answer.send(result);
     });
-    if pool.workers.jobs.try_send(job).is_err() {
-        tracing::warn!(queue = QUEUE, "database work queue full: answering 503");
-        return Err(DbError::Timeout.into());
-    }
+    pool.workers.submit(job)?;
     match tokio::time::timeout(budget, work).await {
         Ok(Ok(result)) => result,
         Ok(Err(_)) => Err(DbError::Cancelled.into()),
