@@ -339,7 +339,8 @@ enum WrkExtra<'a> {
 
 /// wrk's Lua side of `WrkExtra::Replay`: thread `i` of `n` sends lines `i, i+n, i+2n, …` of
 /// the file, each once, and stops when its share is answered (a callback's state and code
-/// are single use, so a second send would only measure a refusal).
+/// are single use, so a second send would only measure a refusal). A connection that asks
+/// for more once the share is sent gets a `/healthz` (at most one each) and stops the thread.
 const REPLAY_LUA: &str = r#"
 local count = 0
 function setup(thread)
@@ -360,7 +361,11 @@ function init(args)
 end
 function request()
   sent = sent + 1
-  return requests[math.min(sent, #requests)]
+  if sent > #requests then
+    wrk.thread:stop()
+    return wrk.format("GET", "/healthz")
+  end
+  return requests[sent]
 end
 function response(status, headers, body)
   answered = answered + 1
@@ -867,50 +872,36 @@ async fn main() -> anyhow::Result<()> {
     // The callback alone, as the issue's targets count it: states, cookies and codes made
     // beforehand, each callback sent once by `wrk`.
     if args.wrk {
-        let count = args.callbacks;
-        let file = data_dir.join("returning.tsv");
-        prepare_callbacks(&setup, count, &file, |_| {
-            vec![("identity", "zhangsan".to_owned())]
-        })
-        .await?;
-        meter.restart();
-        let url = format!("{}/", setup.base);
-        let returning = wrk(
-            "7 DingTalk callback, returning user",
-            c,
-            d,
-            &url,
-            WrkExtra::Replay(&file),
-        )?;
-        push_measured(&mut results, &mut meter, returning);
-
-        let file = data_dir.join("first.tsv");
         let run_id = random_hex(3);
-        prepare_callbacks(&setup, count, &file, move |i| {
-            vec![
-                ("identity", "custom".to_owned()),
-                ("nick", format!("first-{run_id}-{i}")),
-                // a unique mobile per login: every callback registers a user
-                (
-                    "mobile",
-                    format!(
-                        "1{:04}{:06}",
-                        u32::from_str_radix(&run_id, 16).unwrap() % 10_000,
-                        i
-                    ),
-                ),
-            ]
-        })
-        .await?;
-        meter.restart();
-        let first = wrk(
-            "8 DingTalk callback, first login",
-            c,
-            d,
-            &url,
-            WrkExtra::Replay(&file),
-        )?;
-        push_measured(&mut results, &mut meter, first);
+        // a unique mobile per first login: every such callback registers a user
+        let mobile_prefix = u32::from_str_radix(&run_id, 16).unwrap() % 10_000;
+        type Identity = Box<dyn Fn(usize) -> Vec<(&'static str, String)> + Send + Sync>;
+        let scenarios: [(&str, &str, Identity); 2] = [
+            (
+                "7 DingTalk callback, returning user",
+                "returning.tsv",
+                Box::new(|_| vec![("identity", "zhangsan".to_owned())]),
+            ),
+            (
+                "8 DingTalk callback, first login",
+                "first.tsv",
+                Box::new(move |i| {
+                    vec![
+                        ("identity", "custom".to_owned()),
+                        ("nick", format!("first-{run_id}-{i}")),
+                        ("mobile", format!("1{mobile_prefix:04}{i:06}")),
+                    ]
+                }),
+            ),
+        ];
+        let url = format!("{}/", setup.base);
+        for (name, file, identity) in scenarios {
+            let file = data_dir.join(file);
+            prepare_callbacks(&setup, args.callbacks, &file, identity).await?;
+            meter.restart();
+            let result = wrk(name, c, d, &url, WrkExtra::Replay(&file))?;
+            push_measured(&mut results, &mut meter, result);
+        }
     }
 
     let rss_peak = rss_kib(service.0.id(), "VmHWM:");
