@@ -194,12 +194,22 @@ impl ResponseError for OAuthError {
     fn status_code(&self) -> StatusCode {
         match self {
             OAuthError::Refused { .. } => StatusCode::BAD_REQUEST,
-            OAuthError::InvalidClient { .. } | OAuthError::InvalidToken => StatusCode::UNAUTHORIZED,
+            OAuthError::InvalidClient { .. } | OAuthError::InvalidToken | OAuthError::NoToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            OAuthError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
+            OAuthError::Http { status, .. } => {
+                StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST)
+            }
             OAuthError::Db(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
     fn error_response(&self) -> HttpResponse {
+        let mut response = HttpResponse::build(self.status_code());
+        response
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"));
         let (error, description) = match self {
             OAuthError::Refused { error, description } => {
                 tracing::info!(
@@ -210,11 +220,33 @@ impl ResponseError for OAuthError {
                 );
                 (*error, *description)
             }
-            OAuthError::InvalidClient { .. } => ("invalid_client", "client authentication failed"),
-            OAuthError::InvalidToken => (
-                "invalid_token",
-                "the access token is invalid, expired or revoked",
-            ),
+            OAuthError::InvalidClient { basic } => {
+                if *basic {
+                    response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"oauth2\""));
+                }
+                ("invalid_client", "client authentication failed")
+            }
+            OAuthError::InvalidToken => {
+                response
+                    .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
+                (
+                    "invalid_token",
+                    "the access token is invalid, expired or revoked",
+                )
+            }
+            OAuthError::NoToken => {
+                // RFC 6750 §3.1: a request without credentials learns only the scheme.
+                response.insert_header((header::WWW_AUTHENTICATE, "Bearer realm=\"oauth2\""));
+                return response.finish();
+            }
+            OAuthError::TooManyRequests(wait) => {
+                response.insert_header((header::RETRY_AFTER, retry_seconds(*wait).to_string()));
+                (
+                    "temporarily_unavailable",
+                    "too many requests from this address; see Retry-After",
+                )
+            }
+            OAuthError::Http { description, .. } => ("invalid_request", *description),
             OAuthError::Db(db) => {
                 log_db(db);
                 (
@@ -223,20 +255,6 @@ impl ResponseError for OAuthError {
                 )
             }
         };
-        let mut response = HttpResponse::build(self.status_code());
-        response
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .insert_header((header::PRAGMA, "no-cache"));
-        match self {
-            OAuthError::InvalidClient { basic: true } => {
-                response.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"oauth2\""));
-            }
-            OAuthError::InvalidToken => {
-                response
-                    .insert_header((header::WWW_AUTHENTICATE, "Bearer error=\"invalid_token\""));
-            }
-            _ => {}
-        }
         response.json(serde_json::json!({ "error": error, "error_description": description }))
     }
 }
@@ -800,6 +818,13 @@ impl FormRefusal {
                 lang.t(
                     "用户名无效（1–64 个字符，不含空格）。",
                     "Invalid username (1–64 characters, no spaces).",
+                ),
+            ),
+            (LoginError::Refused(AccountError::InvalidName), _) => (
+                S::BAD_REQUEST,
+                lang.t(
+                    "姓名无效（最多 64 个字符，不含控制字符）。",
+                    "Invalid name (at most 64 characters, no control characters).",
                 ),
             ),
             (LoginError::Refused(AccountError::InvalidPhone(_)), _) => (

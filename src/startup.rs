@@ -170,6 +170,8 @@ impl Application {
                         middleware::security_headers(csp.clone(), secure_cookies, req, next)
                     }))
                     .wrap(from_fn(middleware::access_log))
+                    // Every body, whatever reads it (README: "Bodies are limited to 16 KiB").
+                    .app_data(web::PayloadConfig::new(16 * 1024))
                     .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(
                         |err, _| ApiError::bad_request(format!("invalid JSON body: {err}")).into(),
                     ))

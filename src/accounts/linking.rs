@@ -136,6 +136,7 @@ fn link_refresh(identity: &ProviderIdentity) -> LinkRefresh<'_> {
         unionid: identity.unionid.as_deref(),
         nick: &identity.nick,
         avatar_url: identity.avatar_url.as_deref(),
+        phone: identity.phone.as_ref().map(|p| p.as_str()),
     }
 }
 

@@ -27,6 +27,8 @@ pub enum AccountError {
     PhoneTaken(String),
     #[error("invalid username: {0}")]
     InvalidUsername(&'static str),
+    #[error("invalid name: at most 64 characters, no control characters")]
+    InvalidName,
     #[error("`{0}` is not a phone number")]
     InvalidPhone(String),
     #[error(transparent)]
@@ -110,9 +112,21 @@ pub fn validate_username(username: &str) -> Result<(), AccountError> {
     Ok(())
 }
 
+/// A display name typed by a person: what reaches the database is bounded and printable
+/// (PostgreSQL refuses a NUL byte, which would otherwise be a 503 there and a row on SQLite).
+pub fn validate_name(name: &str) -> Result<(), AccountError> {
+    if name.chars().count() > 64 || name.chars().any(char::is_control) {
+        return Err(AccountError::InvalidName);
+    }
+    Ok(())
+}
+
 /// Creates a user (the CLI, the admin pages): with a password, or provider-only.
 pub fn create_local_user(conn: &mut DbConn, new: NewLocalUser) -> Result<User, AccountError> {
     validate_username(&new.username)?;
+    if let Some(name) = &new.name {
+        validate_name(name)?;
+    }
     if new.admin && new.password.is_none() {
         return Err(AccountError::AdminNeedsPassword);
     }

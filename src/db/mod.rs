@@ -30,6 +30,7 @@ mod pool;
 pub mod schema;
 pub mod sessions;
 mod url;
+pub mod used_states;
 pub mod users;
 
 pub use connection::{DbConn, check_writable, establish, run_migrations, write_transaction};

@@ -78,6 +78,8 @@ pub struct LinkedAccount {
     pub avatar_url: Option<String>,
     pub created_at: NaiveDateTime,
     pub last_login_at: NaiveDateTime,
+    /// The number the provider vouched for at the last login (E.164).
+    pub phone: Option<String>,
 }
 
 impl fmt::Debug for LinkedAccount {
@@ -105,6 +107,7 @@ pub struct NewLinkedAccount<'a> {
     pub avatar_url: Option<&'a str>,
     pub created_at: NaiveDateTime,
     pub last_login_at: NaiveDateTime,
+    pub phone: Option<&'a str>,
 }
 
 impl<'a> NewLinkedAccount<'a> {
@@ -123,6 +126,7 @@ impl<'a> NewLinkedAccount<'a> {
             avatar_url: identity.avatar_url.as_deref(),
             created_at: at,
             last_login_at: at,
+            phone: identity.phone.as_ref().map(|p| p.as_str()),
         }
     }
 }

@@ -157,7 +157,10 @@ where
     let inner = pool.inner.clone();
     let health = pool.health.clone();
     let (answer, work) = tokio::sync::oneshot::channel();
+    // What the work logs belongs to the request that asked for it (its request id).
+    let span = tracing::Span::current();
     let job: Job = Box::new(move || {
+        let _request = span.enter();
         // The request gave up (its budget ran out in the queue): its work is not done
         // after it was answered 503.
         if answer.is_closed() {

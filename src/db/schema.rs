@@ -26,6 +26,7 @@ diesel::table! {
         avatar_url -> Nullable<Text>,
         created_at -> Timestamp,
         last_login_at -> Timestamp,
+        phone -> Nullable<Text>,
     }
 }
 
@@ -100,6 +101,13 @@ diesel::table! {
         expires_at -> Timestamp,
         used_at -> Nullable<Timestamp>,
         issued_session_id -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    used_states (state_hash) {
+        state_hash -> Text,
+        expires_at -> Timestamp,
     }
 }
 

@@ -132,6 +132,8 @@ pub struct LinkRefresh<'a> {
     pub unionid: Option<&'a str>,
     pub nick: &'a str,
     pub avatar_url: Option<&'a str>,
+    /// The number the provider vouches for today (none: it no longer gives one).
+    pub phone: Option<&'a str>,
 }
 
 pub fn refresh_link(
@@ -146,6 +148,7 @@ pub fn refresh_link(
             sflogin::token.eq(None::<String>),
             sflogin::nick.eq(update.nick),
             sflogin::avatar_url.eq(update.avatar_url),
+            sflogin::phone.eq(update.phone),
             sflogin::last_login_at.eq(now()),
         ))
         .execute(conn)?;

@@ -146,3 +146,25 @@ pub struct ProviderIdentity {
     pub avatar_url: Option<String>,
     pub phone: Option<Phone>,
 }
+
+/// The longest provider id we store: DingTalk's, WeChat's and Weibo's are under 64
+/// characters; an index entry must stay far below PostgreSQL's ~2.7 kB.
+pub const MAX_PROVIDER_ID_BYTES: usize = 256;
+
+impl ProviderIdentity {
+    /// Whether the database can hold this identity's ids (the providers' clients already
+    /// tidy the nickname and the avatar): else an error naming the field.
+    pub fn fit_for_storage(mut self) -> Result<ProviderIdentity, &'static str> {
+        let plausible = |id: &str| {
+            !id.is_empty() && id.len() <= MAX_PROVIDER_ID_BYTES && !id.chars().any(char::is_control)
+        };
+        if !plausible(&self.uid) {
+            return Err("the user id is empty, too long or holds control characters");
+        }
+        self.unionid = self.unionid.filter(|id| !id.is_empty());
+        if self.unionid.as_deref().is_some_and(|id| !plausible(id)) {
+            return Err("the unionid is too long or holds control characters");
+        }
+        Ok(self)
+    }
+}

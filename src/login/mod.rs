@@ -378,6 +378,24 @@ impl LoginService {
         Ok(())
     }
 
+    /// Uses up a single-use value that travels in the browser's cookie (an OAuth `state`,
+    /// a held identity) for good: `false` when it was used before, even if the cookie
+    /// presenting it says otherwise (an older copy of the cookie). `created_at` and
+    /// `lifetime` (Unix seconds) say until when it must be remembered.
+    pub async fn use_once(
+        &self,
+        value: &str,
+        created_at: i64,
+        lifetime: i64,
+    ) -> Result<bool, LoginError> {
+        let hash = sha256_hex(value);
+        let until = chrono::DateTime::from_timestamp(created_at.saturating_add(lifetime), 0)
+            .map_or_else(now, |at| at.naive_utc());
+        Ok(self
+            .db::<_, DbError, _>(move |conn| db::used_states::use_once(conn, &hash, until))
+            .await?)
+    }
+
     /// `HANDOFF_MODE=code`: a one-time code that stands for this login's tokens — 192
     /// random bits, stored as its SHA-256, single use, 60 seconds, good on any instance.
     pub async fn handoff_code(&self, pair: &TokenPair) -> Result<String, LoginError> {

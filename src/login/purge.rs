@@ -13,6 +13,9 @@ use crate::db::{self, DbError, DbPool, sessions};
 
 const EVERY: Duration = Duration::from_secs(600);
 const KEEP_ENDED: TimeDelta = TimeDelta::days(1);
+/// An expired authorization code is kept this long, so that a replay soon after is still
+/// recognised (and what the first exchange issued revoked); then it is only a row.
+const KEEP_EXPIRED_CODES: TimeDelta = TimeDelta::minutes(10);
 const BATCH: i64 = 1_000;
 
 /// Runs until the process ends.
@@ -37,9 +40,9 @@ pub async fn purge_periodically(pool: DbPool, shared_limits: bool) {
     }
 }
 
-/// Removes every login session that ended more than a day ago, a batch at a time, and
-/// the OpenID authorization codes that expired as long ago (kept until then so that a
-/// replayed code is still recognised, and what it issued revoked).
+/// Removes every login session that ended more than a day ago, a batch at a time, the
+/// OpenID authorization codes that expired ten minutes ago, and the used OAuth states
+/// whose lifetime is over.
 pub async fn purge_ended_sessions(pool: &DbPool) -> Result<usize, DbError> {
     let cutoff = now() - KEEP_ENDED;
     let mut removed = 0;
@@ -50,8 +53,10 @@ pub async fn purge_ended_sessions(pool: &DbPool) -> Result<usize, DbError> {
             break;
         }
     }
+    let codes_cutoff = now() - KEEP_EXPIRED_CODES;
     db::run(pool, move |conn| {
-        db::oidc::delete_expired_codes(conn, cutoff)
+        db::oidc::delete_expired_codes(conn, codes_cutoff)?;
+        db::used_states::purge_expired(conn)
     })
     .await?;
     Ok(removed)

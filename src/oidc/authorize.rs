@@ -156,6 +156,17 @@ pub fn check(
     if too_long {
         return Err(refuse("invalid_request", "state or nonce is too long"));
     }
+    // The nonce is stored with the code: a control character (PostgreSQL refuses NUL) is
+    // a malformed request, answered alike on every database.
+    let unprintable = [&state, &params.nonce]
+        .iter()
+        .any(|v| v.as_ref().is_some_and(|v| v.chars().any(char::is_control)));
+    if unprintable {
+        return Err(refuse(
+            "invalid_request",
+            "state or nonce holds control characters",
+        ));
+    }
     let code_challenge = match (
         params.code_challenge.as_deref(),
         params.code_challenge_method.as_deref(),

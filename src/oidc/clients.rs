@@ -35,9 +35,16 @@ pub enum ClientError {
     Db(#[from] DbError),
 }
 
+/// Whether `id` could name a client at all: the ids we make are short and printable, so
+/// anything else is answered as an unknown client without reaching the database (which,
+/// on PostgreSQL, refuses a NUL byte with an error).
+pub fn plausible_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
+}
+
 pub fn register(conn: &mut DbConn, new: NewClient) -> Result<Registered, ClientError> {
     let name = new.name.trim();
-    if name.is_empty() || name.chars().count() > 64 {
+    if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
         return Err(ClientError::Invalid(
             "the name must have 1 to 64 characters".into(),
         ));

@@ -56,6 +56,19 @@ pub enum OAuthError {
     /// A bearer token that is not (or no longer) ours to honour (401).
     #[error("the access token is invalid, expired or revoked")]
     InvalidToken,
+    /// No credentials at all (401 without an error code: RFC 6750 §3.1).
+    #[error("no access token")]
+    NoToken,
+    /// Over the per-address budget (429, with `Retry-After`).
+    #[error("too many requests")]
+    TooManyRequests(std::time::Duration),
+    /// The HTTP request itself was refused before any OAuth rule (a wrong method, a body
+    /// too large): its status, and what to tell the client.
+    #[error("{description}")]
+    Http {
+        status: u16,
+        description: &'static str,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -161,13 +174,30 @@ pub struct UserInfo {
     pub providers: Option<Vec<&'static str>>,
 }
 
-/// Where a logout may send the browser afterwards, and which sessions it ended.
+/// What a logout request's `id_token_hint` says, once its signature is checked.
 #[derive(Debug, Default)]
-pub struct LogoutHint {
-    /// The client the id_token_hint was issued to.
-    pub client: Option<OidcClient>,
-    /// That client's session at this provider.
-    pub session: Option<(UserId, String)>,
+pub enum LogoutHint {
+    #[default]
+    Absent,
+    /// Not an id_token of ours, or of a client that no longer exists.
+    Invalid,
+    /// One of our id_tokens (its expiry does not matter): who, at which client, which
+    /// of the client's sessions.
+    Valid {
+        client: OidcClient,
+        userid: UserId,
+        sid: String,
+    },
+}
+
+impl LogoutHint {
+    /// The client the hint was issued to.
+    pub fn client(&self) -> Option<&OidcClient> {
+        match self {
+            LogoutHint::Valid { client, .. } => Some(client),
+            _ => None,
+        }
+    }
 }
 
 pub struct OpenIdProvider {
@@ -207,8 +237,10 @@ impl OpenIdProvider {
         self.keys.algorithms()
     }
 
+    /// The registered client `client_id`; an id that no client could have (too long,
+    /// control characters) finds none without asking the database.
     pub async fn client(&self, client_id: Option<String>) -> Result<Option<OidcClient>, DbError> {
-        let Some(client_id) = client_id.filter(|id| id.len() <= 128) else {
+        let Some(client_id) = client_id.filter(|id| clients::plausible_id(id)) else {
             return Ok(None);
         };
         db::run(&self.pool, move |conn| {
@@ -297,6 +329,9 @@ impl OpenIdProvider {
         userid: UserId,
         client_id: String,
     ) -> Result<bool, DbError> {
+        if !clients::plausible_id(&client_id) {
+            return Ok(false);
+        }
         db::run(&self.pool, move |conn| {
             write_transaction(conn, |conn| {
                 let forgotten = queries::forget_grant(conn, userid, &client_id)?;
@@ -371,19 +406,35 @@ impl OpenIdProvider {
         })
         .await?;
         let granted = session.scope.clone().unwrap_or_default();
-        // A refresh may narrow the scope, never widen it (RFC 6749 §6).
-        if let Some(asked) = scope
-            && !asked.split(' ').all(|s| granted.split(' ').any(|g| g == s))
-        {
-            return Err(OAuthError::Refused {
-                error: "invalid_scope",
-                description: "a refresh cannot widen the granted scope",
-            });
-        }
+        // A refresh may narrow the scope of the tokens it issues, never widen it (RFC 6749
+        // §6); the grant itself stays, so a later refresh without `scope` gets all of it.
+        let scope = match scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => granted,
+            Some(asked) => {
+                let asked: Vec<&str> = asked.split(' ').filter(|s| !s.is_empty()).collect();
+                if !asked.iter().all(|s| granted.split(' ').any(|g| g == *s)) {
+                    return Err(OAuthError::Refused {
+                        error: "invalid_scope",
+                        description: "a refresh cannot widen the granted scope",
+                    });
+                }
+                if !asked.contains(&"openid") {
+                    return Err(OAuthError::Refused {
+                        error: "invalid_scope",
+                        description: "the openid scope is required",
+                    });
+                }
+                authorize::SCOPES
+                    .into_iter()
+                    .filter(|s| asked.contains(s))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }
+        };
         let alg = id_token_alg(&client);
         let grant = ClientGrant {
             client_id: client.client_id,
-            scope: granted,
+            scope,
             method: session.method.clone(),
             auth_time: session.auth_time.unwrap_or(session.created_at),
             offline: true,
@@ -414,8 +465,12 @@ impl OpenIdProvider {
             if !alive {
                 return Err(OAuthError::InvalidToken);
             }
-            let scope = session.scope.unwrap_or_default();
-            let has = |s: &str| scope.split(' ').any(|g| g == s);
+            // What the token carries (a refresh may have narrowed it), within what the
+            // session was granted.
+            let granted = session.scope.unwrap_or_default();
+            let has = |s: &str| {
+                claims.scope.split(' ').any(|t| t == s) && granted.split(' ').any(|g| g == s)
+            };
             Ok(UserInfo {
                 sub: user.id.to_string(),
                 name: has("profile").then(|| user.name.clone()),
@@ -424,12 +479,12 @@ impl OpenIdProvider {
                     .iter()
                     .find_map(|l| l.avatar_url.clone())
                     .filter(|_| has("profile")),
-                // Verified when a provider that confirms numbers (DingTalk) is linked.
-                phone_number_verified: (has("phone") && user.phone.is_some()).then(|| {
-                    links
-                        .iter()
-                        .any(|l| l.types == crate::domain::ProviderKind::DingTalk)
-                }),
+                // Verified when a linked provider vouched for exactly this number at its
+                // last login; a number an admin typed is not.
+                phone_number_verified: has("phone")
+                    .then_some(user.phone.as_ref())
+                    .flatten()
+                    .map(|phone| links.iter().any(|l| l.phone.as_ref() == Some(phone))),
                 phone_number: has("phone").then_some(user.phone).flatten(),
                 providers: has("profile").then(|| links.iter().map(|l| l.types.name()).collect()),
             })
@@ -459,34 +514,61 @@ impl OpenIdProvider {
     /// An id_token we issued, read for a logout: its signature must be ours, its expiry
     /// does not matter (OpenID RP-Initiated Logout §2).
     pub async fn logout_hint(&self, id_token_hint: Option<&str>) -> Result<LogoutHint, DbError> {
-        let Some(claims) = id_token_hint.and_then(|t| {
-            self.keys
-                .verify::<IdTokenClaims>(t, &self.issuer, "JWT", false)
-                .ok()
-        }) else {
-            return Ok(LogoutHint::default());
+        let Some(hint) = id_token_hint else {
+            return Ok(LogoutHint::Absent);
         };
-        let client = self.client(Some(claims.aud.clone())).await?;
+        let Ok(claims) = self
+            .keys
+            .verify::<IdTokenClaims>(hint, &self.issuer, "JWT", false)
+        else {
+            return Ok(LogoutHint::Invalid);
+        };
+        let client = self.client(Some(claims.aud)).await?;
         let userid = claims.sub.parse::<i32>().ok().map(UserId);
-        Ok(LogoutHint {
-            session: client
-                .as_ref()
-                .and(userid)
-                .map(|userid| (userid, claims.sid.clone())),
-            client,
+        Ok(match (client, userid) {
+            (Some(client), Some(userid)) => LogoutHint::Valid {
+                client,
+                userid,
+                sid: claims.sid,
+            },
+            _ => LogoutHint::Invalid,
         })
     }
 
-    /// Ends a client's session named by a logout hint.
-    pub async fn end_client_session(
+    /// Logs out at once what `hint` names, when that is `signed_in`'s own live session at
+    /// the hint's client; `false` (nothing ended) otherwise — another person's id_token, a
+    /// session already over — and the person is asked instead (logout CSRF, T-77).
+    pub async fn end_hinted_session(
         &self,
-        userid: UserId,
-        session_id: String,
-    ) -> Result<(), DbError> {
-        let ours = move |session: &LoginSession, user: &User| {
-            user.id == userid && session.client_id.is_some()
+        signed_in: UserId,
+        hint: &LogoutHint,
+    ) -> Result<bool, DbError> {
+        let LogoutHint::Valid {
+            client,
+            userid,
+            sid,
+        } = hint
+        else {
+            return Ok(false);
         };
-        self.end_session_if(session_id, "logout", ours).await
+        if *userid != signed_in {
+            return Ok(false);
+        }
+        let (client_id, session_id) = (client.client_id.clone(), sid.clone());
+        db::run(&self.pool, move |conn| {
+            let found = sessions::session_with_user(conn, &session_id)?;
+            let live = found.is_some_and(|(session, user)| {
+                user.id == signed_in
+                    && session.client_id.as_deref() == Some(client_id.as_str())
+                    && session.revoked_at.is_none()
+                    && session.expires_at > now()
+            });
+            if live {
+                sessions::revoke_session(conn, &session_id, "logout")?;
+            }
+            Ok(live)
+        })
+        .await
     }
 
     /// Ends the session `session_id` if `belongs` says it is the caller's to end.
@@ -605,6 +687,13 @@ fn exchange(
         .ok_or(OAuthError::grant("the sign-in has ended"))?;
     if browser.revoked_at.is_some() || browser.expires_at <= now() || !user.is_active {
         return Err(OAuthError::grant("the sign-in has ended"));
+    }
+    // A code issued before the person withdrew their consent is worth nothing after.
+    let granted = queries::granted_scope(conn, user.id, &client.client_id)?;
+    if !granted.is_some_and(|g| row.scope.split(' ').all(|s| g.split(' ').any(|x| x == s))) {
+        return Err(OAuthError::grant(
+            "the consent behind this code was withdrawn",
+        ));
     }
     let grant = ClientGrant {
         client_id: client.client_id.clone(),

@@ -91,7 +91,7 @@ impl Providers {
         let (provider, _permit) = self.reserve(kind)?;
         match provider.client_identity(code) {
             Some(identity) => {
-                let identity = identity.await;
+                let identity = identity.await.and_then(fit_for_storage);
                 Ok(identity.inspect_err(|error| count_failed_login(kind, error))?)
             }
             None => Err(FetchError::NotConfigured(kind)),
@@ -106,7 +106,10 @@ impl Providers {
         code: &str,
     ) -> Result<ProviderIdentity, FetchError> {
         let (provider, _permit) = self.reserve(kind)?;
-        let identity = provider.fetch_identity(code).await;
+        let identity = provider
+            .fetch_identity(code)
+            .await
+            .and_then(fit_for_storage);
         Ok(identity.inspect_err(|error| count_failed_login(kind, error))?)
     }
 
@@ -119,6 +122,17 @@ impl Providers {
         let permit = self.in_flight.try_acquire().map_err(|_| FetchError::Busy)?;
         Ok((provider, permit))
     }
+}
+
+/// Ids that no database could index or store (too long, control characters) are a
+/// malformed answer, the same on SQLite and PostgreSQL; a display value is tidied instead.
+fn fit_for_storage(identity: ProviderIdentity) -> Result<ProviderIdentity, ProviderError> {
+    identity
+        .fit_for_storage()
+        .map_err(|detail| ProviderError::Malformed {
+            step: "profile",
+            detail: detail.to_owned(),
+        })
 }
 
 /// A login the provider's answer ended: counted, and an organisation's refusal logged as

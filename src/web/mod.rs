@@ -26,14 +26,14 @@ use std::sync::Mutex;
 use crate::domain::ProviderKind;
 use flows::client_login;
 use flows::oauth::{self, ProviderRoute};
-use middleware::rate_limit;
+use middleware::rate_limit::{self, Face};
 use pages::metrics::{self, MetricsPlace};
 use pages::{account, assets, health, login};
 
 /// The per-address request budget of one group of login endpoints (see `rate_limit`).
 macro_rules! limited {
-    ($group:expr) => {
-        from_fn(move |req, next| rate_limit::limit($group, req, next))
+    ($group:expr, $face:ident) => {
+        from_fn(move |req, next| rate_limit::limit($group, Face::$face, req, next))
     };
 }
 
@@ -51,7 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::resource("/login")
                 .get(login::login_form)
-                .route(web::post().to(login::login).wrap(limited!("login"))),
+                .route(web::post().to(login::login).wrap(limited!("login", Page))),
         )
         .service(web::resource("/logout").post(login::logout))
         .service(
@@ -60,7 +60,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 .route(
                     web::post()
                         .to(flows::link_account::prove)
-                        .wrap(limited!("login")),
+                        .wrap(limited!("login", Page)),
                 ),
         )
         .service(web::resource("/login/link-account/new").post(flows::link_account::new_account))
@@ -109,42 +109,51 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 ],
             )
         })
-        // The OpenID provider: the browser's pages, and what programs call (any origin).
+        // The OpenID provider: the browser's pages, and what programs call (any origin),
+        // which answer every refusal in OAuth's JSON.
         .service(
             web::resource(oidc::authorize::PATH)
+                .wrap(limited!("authorize", Page))
                 .get(oidc::authorize::authorize)
-                .post(oidc::authorize::consent),
+                .post(oidc::authorize::authorize),
         )
+        .service(web::resource(oidc::authorize::CONSENT_PATH).post(oidc::authorize::consent))
         .service(
-            web::resource("/oauth2/logout")
+            web::resource(oidc::logout::PATH)
                 .get(oidc::logout::logout)
-                .post(oidc::logout::confirmed),
+                .post(oidc::logout::logout),
         )
+        .service(web::resource(oidc::logout::CONFIRM_PATH).post(oidc::logout::confirmed))
         .service(
             web::resource("/.well-known/openid-configuration")
+                .wrap(from_fn(middleware::oauth_errors))
                 .wrap(from_fn(middleware::openid_cors))
                 .get(oidc::discovery),
         )
         .service(
             web::resource("/oauth2/jwks")
+                .wrap(from_fn(middleware::oauth_errors))
                 .wrap(from_fn(middleware::openid_cors))
                 .get(oidc::jwks),
         )
         .service(
             web::resource("/oauth2/token")
-                .wrap(limited!("oidc"))
+                .wrap(limited!("oidc", OAuth))
+                .wrap(from_fn(middleware::oauth_errors))
                 .wrap(from_fn(middleware::openid_cors))
                 .post(oidc::token::token),
         )
         .service(
             web::resource("/oauth2/userinfo")
+                .wrap(from_fn(middleware::oauth_errors))
                 .wrap(from_fn(middleware::openid_cors))
                 .get(oidc::token::userinfo)
                 .post(oidc::token::userinfo),
         )
         .service(
             web::resource("/oauth2/revoke")
-                .wrap(limited!("oidc"))
+                .wrap(limited!("oidc", OAuth))
+                .wrap(from_fn(middleware::oauth_errors))
                 .wrap(from_fn(middleware::openid_cors))
                 .post(oidc::token::revoke),
         )
@@ -161,22 +170,22 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 )
                 .service(
                     web::resource(documented::<api::__path_login>("/api"))
-                        .route(web::post().to(api::login).wrap(limited!("login"))),
+                        .route(web::post().to(api::login).wrap(limited!("login", Api))),
                 )
                 .service(
                     web::resource(documented::<client_login::__path_inapp_login>("/api")).route(
                         web::post()
                             .to(client_login::inapp_login)
-                            .wrap(limited!("dingtalk")),
+                            .wrap(limited!("dingtalk", Api)),
                     ),
                 )
                 .service(
                     web::resource(documented::<api::__path_exchange>("/api"))
-                        .route(web::post().to(api::exchange).wrap(limited!("refresh"))),
+                        .route(web::post().to(api::exchange).wrap(limited!("refresh", Api))),
                 )
                 .service(
                     web::resource(documented::<api::__path_refresh>("/api"))
-                        .route(web::post().to(api::refresh).wrap(limited!("refresh"))),
+                        .route(web::post().to(api::refresh).wrap(limited!("refresh", Api))),
                 )
                 .service(
                     web::scope("")
@@ -253,22 +262,31 @@ fn provider_flow(
     cfg.service(
         web::resource(authorize)
             .app_data(route.clone())
-            .wrap(limited!(kind.name()))
+            .wrap(limited!(kind.name(), Page))
             .route(web::get().to(oauth::authorize)),
     )
     .service({
         register("get", authorize_json);
         web::resource(authorize_json)
             .app_data(route.clone())
-            .wrap(limited!(kind.name()))
+            .app_data(api_query_errors())
+            .wrap(limited!(kind.name(), Api))
             .route(web::get().to(oauth::authorize_json))
     })
     .service(
         web::resource(callback)
             .app_data(route)
-            .wrap(limited!(kind.name()))
+            .wrap(limited!(kind.name(), Page))
             .route(web::get().to(oauth::callback)),
     );
+}
+
+/// A query that does not parse on a JSON route is our `{"code","msg"}` 400, not actix's
+/// plain text.
+fn api_query_errors() -> web::QueryConfig {
+    web::QueryConfig::default().error_handler(|error, _| {
+        crate::error::ApiError::bad_request(format!("invalid query: {error}")).into()
+    })
 }
 
 #[cfg(test)]

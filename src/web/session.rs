@@ -53,6 +53,9 @@ impl SessionLogin {
 /// an OAuth state lives.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PendingIdentity {
+    /// Names this wait, so that its end is remembered server-side (`LoginService::use_once`).
+    #[serde(default)]
+    pub id: String,
     pub identity: ProviderIdentity,
     pub next: Option<String>,
     /// Unix seconds.
@@ -65,6 +68,8 @@ pub enum StateCheck {
     Missing,
     Unknown,
     Expired,
+    /// In this cookie, but used before (the cookie is an older copy).
+    Used,
 }
 
 pub struct TypedSession(Session);

@@ -175,6 +175,14 @@ async fn migrate_is_idempotent(backend: Backend) {
 
 /// Starts `dingtalk-login serve` and waits until /healthz answers (polling a readiness
 /// condition, not sleeping a fixed time).
+/// The value a command printed after `name` on a line of its own.
+fn printed(text: &str, name: &str) -> String {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name))
+        .map(|v| v.trim().to_owned())
+        .unwrap_or_else(|| panic!("no {name} in {text}"))
+}
+
 async fn start_server(env: &Env) -> (KillOnDrop, String) {
     start_server_logging_to(env, Stdio::null(), &[]).await
 }
@@ -273,13 +281,10 @@ async fn openid_clients_are_registered_listed_and_deleted(backend: Backend) {
         "https://grafana.example.com/login/generic_oauth",
     ]);
     assert_eq!(code, 0, "{text}");
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .map(|v| v.trim().to_owned())
-            .unwrap_or_else(|| panic!("no {name} in {text}"))
-    };
-    let (client_id, secret) = (field("client_id:"), field("client_secret:"));
+    let (client_id, secret) = (
+        printed(&text, "client_id:"),
+        printed(&text, "client_secret:"),
+    );
     assert!(client_id.starts_with("grafana-"), "{client_id}");
     assert!(secret.len() >= 43, "256 random bits");
 
@@ -485,4 +490,146 @@ fn an_unknown_log_format_is_a_config_error() {
         stderr.contains("configuration error: LOG_FORMAT:"),
         "{stderr}"
     );
+}
+
+/// Every event logged while serving a request carries its id, also those logged by the
+/// database threads: a reused refresh token and a replayed authorization code, each
+/// traced back to the request (its `X-Request-Id`) that set it off.
+#[actix_web::test]
+async fn events_on_database_threads_carry_their_request_id() {
+    let env = Env::new(Backend::Sqlite);
+    let (code, text) = env.create_user(&["--username", "zhouyu"], "a long passphrase here");
+    assert_eq!(code, 0, "{text}");
+    let output = env
+        .command()
+        .args(["client", "create", "--name", "Grafana", "--redirect-uri"])
+        .arg(crate::openid::CALLBACK)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    let (client_id, secret) = (
+        printed(&text, "client_id:"),
+        printed(&text, "client_secret:"),
+    );
+    let log_path = env.dir_path.join("server.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let (server, base) =
+        start_server_logging_to(&env, Stdio::from(log), &[("LOG_FORMAT", "json")]).await;
+    let http = reqwest::Client::new();
+    let request_id = |response: &reqwest::Response| {
+        response.headers()["x-request-id"]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // The SPA's refresh token, rotated twice, then presented again: theft.
+    let login: serde_json::Value = http
+        .post(format!("{base}/api/login"))
+        .json(&serde_json::json!({"username": "zhouyu", "password": "a long passphrase here"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refresh = |token: String| {
+        let http = http.clone();
+        let base = base.clone();
+        async move {
+            http.post(format!("{base}/api/token/refresh"))
+                .json(&serde_json::json!({ "refreshToken": token }))
+                .send()
+                .await
+                .unwrap()
+        }
+    };
+    let first = login["refreshToken"].as_str().unwrap().to_owned();
+    let second: serde_json::Value = refresh(first.clone()).await.json().await.unwrap();
+    let third = refresh(second["refreshToken"].as_str().unwrap().to_owned()).await;
+    assert_eq!(third.status(), 200);
+    let reuse = refresh(first).await;
+    assert_eq!(reuse.status(), 401);
+    let reuse_id = request_id(&reuse);
+
+    // An authorization code exchanged twice.
+    let browser = crate::helpers::browser();
+    let html = browser
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap();
+    let csrf = csrf.split('"').next().unwrap();
+    let signed_in = browser
+        .post(format!("{base}/login"))
+        .form(&[
+            ("csrf", csrf),
+            ("username", "zhouyu"),
+            ("password", "a long passphrase here"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 303);
+    let consent = browser
+        .get(format!("{base}/oauth2/authorize"))
+        .query(&[
+            ("client_id", client_id.as_str()),
+            ("redirect_uri", crate::openid::CALLBACK),
+            ("response_type", "code"),
+            ("scope", "openid"),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let mut fields = crate::openid::hidden_fields(&consent);
+    fields.push(("decision".into(), "allow".into()));
+    let answer = browser
+        .post(format!("{base}/oauth2/authorize/consent"))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let target = crate::openid::continue_target(&answer);
+    let code = crate::helpers::query_param(&target, "code").unwrap();
+    let exchange = || {
+        http.post(format!("{base}/oauth2/token"))
+            .basic_auth(&client_id, Some(&secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", code.as_str()),
+                ("redirect_uri", crate::openid::CALLBACK),
+            ])
+            .send()
+    };
+    assert_eq!(exchange().await.unwrap().status(), 200);
+    let replay = exchange().await.unwrap();
+    assert_eq!(replay.status(), 400);
+    let replay_id = request_id(&replay);
+    drop(server);
+
+    let logs = std::fs::read_to_string(&log_path).unwrap();
+    for (event, id) in [
+        ("refresh_token_reuse", reuse_id),
+        ("oidc_code_replayed", replay_id),
+    ] {
+        let line = logs
+            .lines()
+            .find(|line| line.contains(event))
+            .unwrap_or_else(|| panic!("no {event} in the logs"));
+        assert!(
+            line.contains(&id),
+            "{event} without its request id {id}: {line}"
+        );
+    }
 }

@@ -20,6 +20,7 @@ backend_tests!(
     redirects_from_dingtalk_are_not_followed,
     missing_contacts_permission_is_explained,
     malformed_profiles_are_refused,
+    a_nickname_is_tidied_not_refused,
 );
 
 const TOKEN_PATH: &str = "/v1.0/oauth2/userAccessToken";
@@ -245,6 +246,12 @@ async fn malformed_profiles_are_refused(backend: Backend) {
         serde_json::json!({"nick": "empty", "openId": ""}),
         serde_json::json!({"nick": "number", "openId": 123}),
         serde_json::json!({"nick": {}, "openId": "open-1"}),
+        // Ids no index could hold, or with a NUL byte (which PostgreSQL refuses): the
+        // same 502 on both databases, not a 503 on one of them.
+        serde_json::json!({"nick": "long", "openId": "open-1", "unionId": "u".repeat(3000)}),
+        serde_json::json!({"nick": "long", "openId": "o".repeat(3000)}),
+        serde_json::json!({"nick": "nul", "openId": "open\u{0}1"}),
+        serde_json::json!({"nick": "nul", "openId": "open-1", "unionId": "u\u{0}1"}),
     ];
     for profile in profiles {
         let dingtalk = MockServer::start().await;
@@ -296,4 +303,21 @@ async fn provider_calls_in_flight_are_bounded(backend: Backend) {
     assert!(took < Duration::from_secs(2), "refused at once: {took:?}");
     assert_eq!(dingtalk.received_requests().await.unwrap().len(), 1);
     assert_nothing_written(&app);
+}
+
+/// A nickname with control characters (a NUL byte included) and of any length still signs
+/// the person in: what is kept is printable and at most 64 characters.
+async fn a_nickname_is_tidied_not_refused(backend: Backend) {
+    let dingtalk = MockServer::start().await;
+    let nick = format!("张\u{0}三{}", "长".repeat(100));
+    let profile = serde_json::json!({"nick": nick, "openId": "open-1", "unionId": "union-1"});
+    profile_answers(&dingtalk, ResponseTemplate::new(200).set_body_json(profile)).await;
+    let app = app_with(backend, &dingtalk).await;
+    let (status, _) = login(&app).await;
+    assert_eq!(status, 303);
+    let users = dingtalk_login::db::users::list_with_links(&mut app.conn()).unwrap();
+    let (user, links) = &users[0];
+    assert!(user.name.starts_with("张三长"), "{}", user.name);
+    assert_eq!(user.name.chars().count(), 64);
+    assert_eq!(links[0].nick, user.name);
 }

@@ -1,7 +1,7 @@
 //! Threats T-1–T-9 (docs/threat-model.md): the `state` binds a callback to the browser that started the login,
 //! once, for a limited time; a rejected callback never calls DingTalk and writes nothing.
 
-use wiremock::matchers::any;
+use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::backend_tests;
@@ -17,6 +17,7 @@ backend_tests!(
     callback_without_state_is_refused_before_dingtalk,
     callback_with_another_browsers_state_is_refused,
     callback_replayed_is_refused,
+    a_used_state_stays_used_with_an_older_cookie,
     one_code_in_two_flows_signs_in_once,
     callback_after_the_state_expired_is_refused,
     callback_with_a_malformed_code_is_refused,
@@ -146,6 +147,63 @@ async fn callback_replayed_is_refused(backend: Backend) {
     let replay = app.client.get(&callback).send().await.unwrap();
     assert_eq!(replay.status(), 400);
     assert_eq!(app.counts(), before, "the replay wrote nothing");
+}
+
+/// Threat T-3: the cookie forgets a used state, but a saved copy of the cookie from
+/// before still holds it. The server remembers: the replay is refused before DingTalk is
+/// asked anything, even with a fresh code.
+async fn a_used_state_stays_used_with_an_older_cookie(backend: Backend) {
+    let dingtalk = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/v1.0/oauth2/userAccessToken"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"accessToken": "dt-access", "expireIn": 7200})),
+        )
+        .mount(&dingtalk)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/v1.0/contact/users/me"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"nick": "李四", "openId": "open-lisi", "unionId": "union-lisi"}),
+        ))
+        .mount(&dingtalk)
+        .await;
+    let app = spawn_app_with_dingtalk(backend, &dingtalk.uri(), &[]).await;
+    let start = app
+        .client
+        .get(app.url("/user/dingtalk/authorize"))
+        .send()
+        .await
+        .unwrap();
+    let state = query_param(&location(&start), "state").unwrap();
+    let saved_cookie = start.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let first = app.callback(&app.client, "code-one", &state).await;
+    assert_eq!(first.status(), 303, "the first callback signs in");
+    let asked = dingtalk.received_requests().await.unwrap().len();
+    let before = app.counts();
+
+    let replay = browser()
+        .get(app.url(&format!(
+            "/user/dingtalkCallback/?authCode=code-two&state={state}"
+        )))
+        .header("cookie", saved_cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 400);
+    assert_eq!(
+        dingtalk.received_requests().await.unwrap().len(),
+        asked,
+        "DingTalk was not asked"
+    );
+    assert_eq!(app.counts(), before, "nothing written");
 }
 
 async fn callback_after_the_state_expired_is_refused(backend: Backend) {

@@ -111,6 +111,7 @@ pub async fn inapp_login(
         }
         ProviderLogin::ProofNeeded(identity) => {
             let waiting = PendingIdentity {
+                id: crate::crypto::random_token(16),
                 identity,
                 next: None,
                 created_at: chrono::Utc::now().timestamp(),

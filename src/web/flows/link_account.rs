@@ -49,17 +49,19 @@ fn held(
 ) -> Result<PendingIdentity, PageError> {
     session
         .held_identity(settings.oauth_state_ttl)
-        .ok_or_else(|| {
-            PageError::new(
-                StatusCode::BAD_REQUEST,
-                lang,
-                lang.t("登录请求已失效", "Sign-in request expired"),
-                lang.t(
-                    "登录请求已失效，请回到登录页重新登录。",
-                    "This sign-in request has expired. Please start again from the login page.",
-                ),
-            )
-        })
+        .ok_or_else(|| expired(lang))
+}
+
+fn expired(lang: Lang) -> PageError {
+    PageError::new(
+        StatusCode::BAD_REQUEST,
+        lang,
+        lang.t("登录请求已失效", "Sign-in request expired"),
+        lang.t(
+            "登录请求已失效，请回到登录页重新登录。",
+            "This sign-in request has expired. Please start again from the login page.",
+        ),
+    )
 }
 
 fn render(
@@ -151,6 +153,15 @@ pub async fn new_account(
     login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
     let pending = held(&session, &settings, lang)?;
+    // A new account is made once per wait, even from an older copy of the cookie.
+    let first = login
+        .use_once(&pending.id, pending.created_at, settings.oauth_state_ttl)
+        .await
+        .map_err(|e| PageError::from_login(e, lang))?;
+    if pending.id.is_empty() || !first {
+        session.release_identity();
+        return Err(expired(lang));
+    }
     let pair = login
         .register_instead(&client, pending.identity.clone())
         .await
@@ -168,6 +179,13 @@ pub async fn finish(
     pair: &TokenPair,
     lang: Lang,
 ) -> Result<HttpResponse, PageError> {
+    if let Some(pending) = session.held_identity(settings.oauth_state_ttl) {
+        // Remembered as used: an older copy of the cookie cannot make a new account of it.
+        login
+            .use_once(&pending.id, pending.created_at, settings.oauth_state_ttl)
+            .await
+            .map_err(|e| PageError::from_login(e, lang))?;
+    }
     session.release_identity();
     sign_in_and_hand_over(session, settings, login, next, pair, lang).await
 }

@@ -117,6 +117,7 @@ pub struct AuthorizeUrl {
     ),
     responses(
         (status = 200, description = "The provider's authorize URL, with a fresh `state` bound to this browser's session cookie (send the browser there, keeping the cookie)", body = AuthorizeUrl),
+        (status = 400, description = "40001: a malformed or repeated query parameter", body = ErrorBody),
         (status = 404, description = "40401: this provider is not enabled", body = ErrorBody),
         (status = 429, response = TooManyRequests),
         (status = 503, response = Unavailable),
@@ -169,7 +170,24 @@ pub async fn callback(
     let kind = route.0;
     let name = kind.label(lang);
     // The state is used up first, whatever follows.
-    let pending = match session.take_pending(query.state.as_deref(), settings.oauth_state_ttl) {
+    let check = session.take_pending(query.state.as_deref(), settings.oauth_state_ttl);
+    // The cookie forgets the state; the database remembers that it was used, so that a
+    // saved copy of the older cookie cannot bring it back (threat T-3).
+    let check = match check {
+        StateCheck::Valid(pending) => {
+            let first = login
+                .use_once(&pending.state, pending.created_at, settings.oauth_state_ttl)
+                .await
+                .map_err(|e| PageError::from_login(e, lang))?;
+            if first {
+                StateCheck::Valid(pending)
+            } else {
+                StateCheck::Used
+            }
+        }
+        other => other,
+    };
+    let pending = match check {
         StateCheck::Valid(pending) => pending,
         check => {
             tracing::warn!(event = "oauth_state_rejected", provider = %kind, reason = ?check, "provider callback without a valid state");
@@ -254,6 +272,7 @@ pub async fn callback(
         }
         ProviderLogin::ProofNeeded(identity) => {
             let waiting = PendingIdentity {
+                id: random_token(16),
                 identity,
                 next: pending.next,
                 created_at: chrono::Utc::now().timestamp(),

@@ -278,6 +278,52 @@ pub async fn explain_bare_errors(
     Ok(ServiceResponse::new(req, explained).map_into_right_body())
 }
 
+/// The OpenID endpoints that programs call answer every refusal in OAuth's JSON (RFC 6749
+/// §5.2): also those made before our handler runs — a wrong method (405, `Allow` kept), a
+/// body over the limit (413), an unreadable request. A 401 that carries only
+/// `WWW-Authenticate` (RFC 6750 §3.1) stays as it is.
+pub async fn oauth_errors(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<actix_web::body::EitherBody<impl MessageBody>>, actix_web::Error> {
+    use actix_web::http::StatusCode;
+    let response = next.call(req).await?;
+    let status = response.status();
+    let json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("application/json"));
+    let bare_challenge = status == StatusCode::UNAUTHORIZED
+        && response.headers().contains_key(header::WWW_AUTHENTICATE);
+    if !(status.is_client_error() || status.is_server_error()) || json || bare_challenge {
+        return Ok(response.map_into_left_body());
+    }
+    let description = match status {
+        StatusCode::METHOD_NOT_ALLOWED => "this endpoint does not accept this method",
+        StatusCode::PAYLOAD_TOO_LARGE => "the request body is larger than 16 KiB",
+        StatusCode::NOT_FOUND => "this service does not act as an OpenID provider",
+        _ => "the request is malformed",
+    };
+    tracing::info!(
+        status = status.as_u16(),
+        description,
+        "an OpenID request was refused before its handler"
+    );
+    let error = crate::oidc::OAuthError::Http {
+        status: status.as_u16(),
+        description,
+    };
+    let mut rewritten = error.error_response();
+    for name in [header::ALLOW, header::RETRY_AFTER] {
+        if let Some(value) = response.headers().get(&name) {
+            rewritten.headers_mut().insert(name, value.clone());
+        }
+    }
+    let (req, _) = response.into_parts();
+    Ok(ServiceResponse::new(req, rewritten).map_into_right_body())
+}
+
 /// A request body must have arrived `timeout` after its headers. Without this a client that
 /// sends the headers and then a trickle (or nothing) holds the connection for minutes;
 /// with it the body's reader gets an error and the request its 400.

@@ -28,6 +28,7 @@ use crate::config::Settings;
 use crate::crypto::{salted_key, sha256_hex};
 use crate::db::{self, DbError, DbPool};
 use crate::error::{ApiError, PageError};
+use crate::oidc::OAuthError;
 use crate::web::extract::{client_address, lang_of};
 
 const WINDOW: Duration = Duration::from_secs(60);
@@ -203,10 +204,22 @@ fn caller_key(salt: &str, client: Client, group: &str) -> String {
     salted_key(salt, group, &client)
 }
 
+/// Who is refused, so that the 429 comes in the format the endpoint answers in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Face {
+    /// A person: our page.
+    Page,
+    /// A program of ours: `{"code","msg"}`.
+    Api,
+    /// An OAuth client: RFC 6749 §5.2 JSON.
+    OAuth,
+}
+
 /// Middleware: counts the request against `group`'s budget for the client's address, and
 /// its failure (a 4xx answer other than our own 429) against the tighter one.
 pub async fn limit(
     group: &'static str,
+    face: Face,
     req: ServiceRequest,
     next: Next<impl MessageBody>,
 ) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
@@ -241,10 +254,10 @@ pub async fn limit(
         group,
         "too many requests from one address"
     );
-    let response = if req.path().starts_with("/api/") {
-        ApiError::too_many_requests(wait).error_response()
-    } else {
-        PageError::too_many_requests(lang_of(req.request()), wait).error_response()
+    let response = match face {
+        Face::Api => ApiError::too_many_requests(wait).error_response(),
+        Face::OAuth => OAuthError::TooManyRequests(wait).error_response(),
+        Face::Page => PageError::too_many_requests(lang_of(req.request()), wait).error_response(),
     };
     Ok(req.into_response(response).map_into_right_body())
 }

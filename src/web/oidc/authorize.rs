@@ -1,14 +1,15 @@
-//! `GET /oauth2/authorize` and its consent form (`POST`): check the request, make sure
+//! `GET|POST /oauth2/authorize` and its consent form: check the request, make sure
 //! the person is signed in (through our `/login`, with any provider) recently enough,
 //! ask once per client for consent, then send the browser back with a one-time code.
 
 use actix_web::http::StatusCode;
 use actix_web::http::header::{CACHE_CONTROL, LOCATION};
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 use url::Url;
 
+use super::params::{self, Params};
 use super::{OpenId, continue_to};
 use crate::error::PageError;
 use crate::i18n::Lang;
@@ -22,6 +23,8 @@ use crate::web::render::render_page;
 use crate::web::session::TypedSession;
 
 pub const PATH: &str = "/oauth2/authorize";
+/// The consent form's own address: `PATH` takes authorization requests by POST too.
+pub const CONSENT_PATH: &str = "/oauth2/authorize/consent";
 
 #[derive(Template)]
 #[template(path = "oidc_consent.html")]
@@ -39,16 +42,37 @@ struct ConsentPage<'a> {
 }
 
 pub async fn authorize(
-    query: web::Query<AuthorizeParams>,
+    req: HttpRequest,
+    body: web::Bytes,
     session: TypedSession,
     openid: web::Data<OpenId>,
     login: web::Data<LoginService>,
     lang: Lang,
 ) -> Result<HttpResponse, PageError> {
     let provider = openid.get(lang)?;
-    let params = query.into_inner();
+    let Ok(Params {
+        values: params,
+        repeated,
+    }) = params::read::<AuthorizeParams>(&req, &body)
+    else {
+        return Err(PageError::bad_form(
+            lang,
+            &"malformed authorization parameters",
+        ));
+    };
     let request = match checked(provider, &params, lang).await? {
-        Ok(request) => request,
+        Ok(request) if repeated.is_empty() => request,
+        // Repeated parameters are malformed (RFC 6749 §3.1): the client hears so, when its
+        // redirect URI can be trusted; otherwise our page says it.
+        Ok(request) => {
+            return to_client(
+                provider,
+                &request,
+                Err("invalid_request"),
+                lang,
+                Answer::Redirect,
+            );
+        }
         Err(refusal) => return refusal.into_response(provider, lang, Answer::Redirect),
     };
     let who = browser_login(&session, &login, lang).await?;

@@ -5,6 +5,7 @@
 
 pub mod authorize;
 pub mod logout;
+pub mod params;
 pub mod token;
 
 use actix_web::http::StatusCode;
@@ -63,7 +64,7 @@ struct Discovery<'a> {
     token_endpoint_auth_methods_supported: [&'static str; 3],
     revocation_endpoint_auth_methods_supported: [&'static str; 3],
     scopes_supported: [&'static str; 4],
-    claims_supported: [&'static str; 14],
+    claims_supported: [&'static str; 15],
     prompt_values_supported: [&'static str; 3],
     authorization_response_iss_parameter_supported: bool,
     request_parameter_supported: bool,
@@ -108,6 +109,7 @@ pub async fn discovery(openid: web::Data<OpenId>, lang: Lang) -> Result<HttpResp
             "picture",
             "phone_number",
             "phone_number_verified",
+            "providers",
         ],
         prompt_values_supported: ["none", "login", "consent"],
         authorization_response_iss_parameter_supported: true,

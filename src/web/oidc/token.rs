@@ -46,8 +46,9 @@ pub async fn token(
         Ok(_) => "issued",
         Err(OAuthError::Refused { error, .. }) => error,
         Err(OAuthError::InvalidClient { .. }) => "invalid_client",
-        Err(OAuthError::InvalidToken) => "invalid_token",
-        Err(OAuthError::Db(_)) => "temporarily_unavailable",
+        Err(OAuthError::InvalidToken | OAuthError::NoToken) => "invalid_token",
+        Err(OAuthError::TooManyRequests(_) | OAuthError::Db(_)) => "temporarily_unavailable",
+        Err(OAuthError::Http { .. }) => "invalid_request",
     };
     crate::metrics::oidc_token(grant, outcome);
     Ok(HttpResponse::Ok()
@@ -90,7 +91,11 @@ pub async fn userinfo(
     openid: web::Data<OpenId>,
 ) -> Result<HttpResponse, OAuthError> {
     let provider = enabled(&openid)?;
-    let token = bearer_token(&req).ok_or(OAuthError::InvalidToken)?;
+    let token = match bearer_token(&req) {
+        Some(token) => token,
+        None if req.headers().contains_key(AUTHORIZATION) => return Err(OAuthError::InvalidToken),
+        None => return Err(OAuthError::NoToken),
+    };
     let info = provider.userinfo(&token).await?;
     Ok(HttpResponse::Ok()
         .insert_header((CACHE_CONTROL, "no-store"))

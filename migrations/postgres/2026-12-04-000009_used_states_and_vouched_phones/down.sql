@@ -1,0 +1,2 @@
+DROP TABLE used_states;
+ALTER TABLE sflogin DROP COLUMN phone;
