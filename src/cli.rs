@@ -104,7 +104,14 @@ pub fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return config_failure(&error),
     };
-    let result = match cli.command.unwrap_or(Command::Serve) {
+    let command = cli.command.unwrap_or(Command::Serve);
+    // The service parses its keys as it starts; every other command checks them here.
+    if !matches!(command, Command::Serve)
+        && let Err(error) = crate::oidc::keys::SigningKeys::check(&settings.oidc_keys)
+    {
+        return config_failure(&error);
+    }
+    let result = match command {
         Command::Serve => serve(settings),
         Command::Migrate => migrate(&settings),
         Command::User(UserCommand::Create {

@@ -55,6 +55,13 @@ pub enum AppEnv {
     Production,
 }
 
+/// Provider calls in flight at once, unless `PROVIDER_MAX_IN_FLIGHT` says otherwise.
+pub const DEFAULT_PROVIDER_MAX_IN_FLIGHT: usize = 64;
+
+/// Password checks waiting or running, at most, unless `PASSWORD_CHECK_QUEUE` says
+/// otherwise: about a second of work at 35 ms a check on one thread.
+pub const DEFAULT_PASSWORD_CHECK_QUEUE: usize = 32;
+
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub env: AppEnv,
@@ -216,14 +223,14 @@ impl Settings {
         let provider_max_in_flight = parse_number(
             "PROVIDER_MAX_IN_FLIGHT",
             get("PROVIDER_MAX_IN_FLIGHT"),
-            crate::providers::DEFAULT_MAX_IN_FLIGHT as i64,
+            DEFAULT_PROVIDER_MAX_IN_FLIGHT as i64,
             1,
             10_000,
         )? as usize;
         let password_check_queue = parse_number(
             "PASSWORD_CHECK_QUEUE",
             get("PASSWORD_CHECK_QUEUE"),
-            crate::login::DEFAULT_QUEUE as i64,
+            DEFAULT_PASSWORD_CHECK_QUEUE as i64,
             1,
             10_000,
         )? as usize;

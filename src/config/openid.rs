@@ -1,12 +1,9 @@
-//! Where the OpenID provider's signing keys come from. Keys given in the environment are
-//! parsed here, once, so that a bad one stops every command; keys generated for
-//! development are made at start-up (`crate::oidc::keys::SigningKeys::load`), so that
-//! reading the settings stays cheap.
-
-use std::sync::Arc;
+//! Where the OpenID provider's signing keys come from: PEM text, read here from the
+//! environment or from files. The provider parses them (`oidc::keys::SigningKeys::load`),
+//! and the command line checks them before any command, so that a bad key stops every
+//! command with its variable named.
 
 use super::{ConfigError, Secret, config_error};
-use crate::oidc::keys::{self, SigningKeys};
 
 /// How the provider gets its keys.
 #[derive(Debug, Clone)]
@@ -17,7 +14,11 @@ pub enum OidcKeySource {
     Generated { previous: Vec<Secret> },
     /// From `OIDC_RS256_KEY[_FILE]`, `OIDC_ES256_KEY[_FILE]` and the previous keys
     /// (`OIDC_PREVIOUS_KEY_FILES`, comma-separated, still published after a rotation).
-    Given(Arc<SigningKeys>),
+    Given {
+        rs256: Secret,
+        es256: Option<Secret>,
+        previous: Vec<Secret>,
+    },
 }
 
 pub(crate) fn oidc_keys(
@@ -42,10 +43,11 @@ pub(crate) fn oidc_keys(
                 "Use `on` (the default) or `off`.",
             ));
         }
-        (_, Some(rs256), es256) => {
-            let es256 = es256.as_ref().map(Secret::expose);
-            OidcKeySource::Given(Arc::new(keys::parse(rs256.expose(), es256, &previous)?))
-        }
+        (_, Some(rs256), es256) => OidcKeySource::Given {
+            rs256,
+            es256,
+            previous,
+        },
         (_, None, Some(_)) => {
             return Err(config_error(
                 "OIDC_RS256_KEY_FILE",

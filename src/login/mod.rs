@@ -11,7 +11,7 @@ mod password_checks;
 mod purge;
 
 pub use failed_logins::FailedLogins;
-pub use password_checks::{DEFAULT_QUEUE, PasswordCheckError, PasswordChecks};
+pub use password_checks::{PasswordCheckError, PasswordChecks};
 pub use purge::{purge_ended_sessions, purge_periodically};
 
 use std::net::IpAddr;

@@ -7,10 +7,6 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Checks waiting or running, at most, unless `PASSWORD_CHECK_QUEUE` says otherwise:
-/// about a second of work at 35 ms a check on one thread.
-pub const DEFAULT_QUEUE: usize = 32;
-
 #[derive(Debug, thiserror::Error)]
 pub enum PasswordCheckError {
     /// Too many checks are waiting: shed this one now.

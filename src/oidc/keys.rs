@@ -52,20 +52,36 @@ impl std::fmt::Debug for SigningKeys {
 pub struct KeyError(String);
 
 impl SigningKeys {
-    /// The keys `source` names: given ones were parsed with the settings; in development
-    /// they are generated into `data_dir` on first use. `None`: the provider is off.
+    /// The keys `source` names, parsed; in development they are generated into
+    /// `data_dir` on first use. `None`: the provider is off.
     pub fn load(
         source: &OidcKeySource,
         data_dir: &Path,
     ) -> Result<Option<Arc<SigningKeys>>, ConfigError> {
         match source {
             OidcKeySource::Off => Ok(None),
-            OidcKeySource::Given(keys) => Ok(Some(keys.clone())),
+            OidcKeySource::Given {
+                rs256,
+                es256,
+                previous,
+            } => {
+                let es256 = es256.as_ref().map(Secret::expose);
+                Ok(Some(Arc::new(parse(rs256.expose(), es256, previous)?)))
+            }
             OidcKeySource::Generated { previous } => {
                 let rs256 = generated(data_dir, "oidc-rs256.pem", generate_rs256)?;
                 let es256 = generated(data_dir, "oidc-es256.pem", generate_es256)?;
                 Ok(Some(Arc::new(parse(&rs256, Some(&es256), previous)?)))
             }
+        }
+    }
+
+    /// Whether the keys given in the settings are usable (generated ones always are):
+    /// every command checks, so a bad key stops each of them with its variable named.
+    pub fn check(source: &OidcKeySource) -> Result<(), ConfigError> {
+        match source {
+            OidcKeySource::Given { .. } => Self::load(source, Path::new("")).map(drop),
+            OidcKeySource::Off | OidcKeySource::Generated { .. } => Ok(()),
         }
     }
 

@@ -40,10 +40,6 @@ pub trait IdentityProvider: Send + Sync {
     }
 }
 
-/// Provider calls in flight at once, per process, unless `PROVIDER_MAX_IN_FLIGHT` says
-/// otherwise.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 64;
-
 /// The configured providers, each behind the trait, sharing one budget of calls.
 #[derive(Clone)]
 pub struct Providers {

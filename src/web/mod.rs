@@ -15,6 +15,7 @@ pub mod oidc;
 pub mod openapi;
 pub mod pages;
 pub mod render;
+pub mod schemas;
 pub mod session;
 
 use actix_web::middleware::from_fn;

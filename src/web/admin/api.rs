@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::login::LoginService;
 use crate::web::api::{Done, LinkedAccountView, sessions_ended};
 use crate::web::auth::Admin;
-use crate::web::openapi::{ErrorBody, GuardRefusal, Unavailable};
+use crate::web::schemas::{ErrorBody, GuardRefusal, Unavailable};
 
 /// One user as an admin sees them.
 #[derive(Serialize, ToSchema)]

@@ -13,7 +13,7 @@ use crate::error::ApiError;
 use crate::login::{ClientInfo, LoginService};
 use crate::tokens::{Authenticated, TokenError, TokenPair};
 use crate::web::auth::SignedIn;
-use crate::web::openapi::{
+use crate::web::schemas::{
     ErrorBody, GuardRefusal, Malformed, ProviderName, TooManyRequests, Unavailable,
 };
 

@@ -16,7 +16,7 @@ use crate::domain::{ProviderKind, UserId};
 use crate::error::{ApiCode, ApiError};
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
-use crate::web::openapi::{ErrorBody, TooManyRequests, Unavailable};
+use crate::web::schemas::{ErrorBody, TooManyRequests, Unavailable};
 use crate::web::session::{PendingIdentity, SessionLogin, TypedSession};
 
 /// The code from `dd.requestAuthCode` (`authCode`; `code` is accepted too).

@@ -18,7 +18,7 @@ use crate::error::{ApiCode, ApiError, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
 use crate::providers::{FetchError, Providers};
-use crate::web::openapi::{ErrorBody, ProviderName, TooManyRequests, Unavailable};
+use crate::web::schemas::{ErrorBody, ProviderName, TooManyRequests, Unavailable};
 use crate::web::session::{PendingIdentity, PendingLogin, StateCheck, TypedSession};
 
 /// Which provider the route it is attached to serves.
