@@ -3,6 +3,7 @@
 //! refresh tokens to a single-page app.
 
 pub mod accounts;
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod crypto;

@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{OnceLock, RwLock};
+use std::sync::{OnceLock, PoisonError, RwLock};
 use std::time::Duration;
 
 use metrics::{Counter, Histogram, counter, gauge, histogram};
@@ -53,7 +53,7 @@ pub fn install(enabled: bool) -> PrometheusHandle {
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), &BUCKETS)
-                .expect("the buckets are not empty")
+                .unwrap_or_else(|_| PrometheusBuilder::new())
                 .build_recorder();
             let handle = recorder.handle();
             // Fails only when another recorder is installed already (a library user's);
@@ -105,7 +105,11 @@ pub fn http_request(method: &str, route: String, status: u16, elapsed: Duration)
     };
     let series = HTTP_SERIES.get_or_init(Default::default);
     let key = (method, route, status);
-    let known = series.read().expect("metrics lock").get(&key).cloned();
+    let known = series
+        .read()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(&key)
+        .cloned();
     let (count, duration) = match known {
         Some(handles) => handles,
         None => {
@@ -120,7 +124,7 @@ pub fn http_request(method: &str, route: String, status: u16, elapsed: Duration)
             );
             series
                 .write()
-                .expect("metrics lock")
+                .unwrap_or_else(PoisonError::into_inner)
                 .insert(key, handles.clone());
             handles
         }

@@ -16,10 +16,13 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 
+use metrics_exporter_prometheus::PrometheusHandle;
+
+use crate::admin::AdminService;
 use crate::config::{ConfigError, Settings};
 use crate::db::DbPool;
 use crate::error::{ApiError, PageError};
-use crate::login::{FailedLogins, LoginService};
+use crate::login::{FailedLogins, LoginService, RequestBudget};
 use crate::oidc::OpenIdProvider;
 use crate::oidc::keys::SigningKeys;
 use crate::providers::IdentityProvider;
@@ -29,7 +32,8 @@ use crate::providers::wechat::WeChat;
 use crate::providers::weibo::Weibo;
 use crate::sandbox::Sandboxes;
 use crate::tokens::TokenService;
-use crate::web::middleware::{self, rate_limit::RequestBudget};
+use crate::web::middleware;
+use crate::web::oidc::OpenId;
 
 pub struct Application {
     port: u16,
@@ -55,10 +59,6 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let port = listener.local_addr()?.port();
         let pool = open_database(&settings).await?;
-
-        let scrapable = settings.metrics_token.is_some() || settings.metrics_bind.is_some();
-        let metrics = web::Data::new(crate::metrics::install(scrapable));
-        let providers = configured_providers(&settings)?;
         let sandboxes = Sandboxes::from_settings(&settings);
         if !sandboxes.names().is_empty() {
             tracing::warn!(
@@ -66,131 +66,41 @@ impl Application {
                 "sandbox is on: these providers are simulated (set their credentials for the real ones)"
             );
         }
-
-        let session_key = Key::derive_from(settings.session_secret.expose().as_bytes());
-        let secure_cookies = settings.cookies_secure();
-        // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only and on
-        // Path=/, so a sibling subdomain cannot plant or shadow it; it needs https.
-        let cookie_name = if secure_cookies {
-            "__Host-dl_session"
-        } else {
-            "dl_session"
-        };
-        let frontend_origin = &settings.frontend_origin;
-        let form_targets =
-            if *frontend_origin == settings.public_base_url.origin().ascii_serialization() {
-                String::new()
-            } else {
-                format!(" {frontend_origin}")
-            };
-        let csp = HeaderValue::from_str(&middleware::content_security_policy(&form_targets))?;
-
         let shared_limits = !settings.database_url.is_sqlite();
         actix_web::rt::spawn(crate::login::purge_periodically(
             pool.clone(),
             shared_limits,
         ));
-        // One instance on SQLite counts its limits in memory; on PostgreSQL every instance
-        // counts in the database, so N instances enforce one limit. The keys are hashed
-        // with the session secret, which all instances share.
-        let (failures, ceiling) = (
-            settings.rate_limit_per_minute,
-            settings.rate_limit_ceiling_per_minute,
-        );
-        let shared_secret = settings.session_secret.expose();
-        let (failed_logins, budget) = if !shared_limits {
-            (
-                FailedLogins::in_memory(),
-                RequestBudget::in_memory(failures, ceiling),
-            )
-        } else {
-            (
-                FailedLogins::shared(pool.clone(), shared_secret),
-                RequestBudget::shared(failures, ceiling, pool.clone(), shared_secret),
-            )
-        };
-        let budget = web::Data::new(budget);
-        let login = web::Data::new(LoginService::new(
-            pool.clone(),
-            TokenService::new(&settings),
-            settings.password_check_queue,
-            settings.dingtalk.signup,
-            failed_logins,
-        ));
-        let openid = web::Data::new(crate::web::oidc::OpenId(
-            SigningKeys::load(&settings.oidc_keys, &settings.data_dir)?.map(|keys| {
-                OpenIdProvider::new(
-                    pool.clone(),
-                    keys,
-                    Arc::new(TokenService::new(&settings)),
-                    settings.base_url(),
-                    settings.access_token_ttl,
-                )
-            }),
-        ));
-        let pool = web::Data::new(pool);
-        let metrics_port = match settings.metrics_bind {
-            Some(bind) => Some(serve_metrics(bind, &settings, &metrics, &pool)?),
+        let policy = HttpPolicy::from_settings(&settings)?;
+        let services = Services::build(settings, pool)?;
+        let metrics_port = match services.settings.metrics_bind {
+            Some(bind) => Some(serve_metrics(bind, &services)?),
             None => None,
         };
-        let providers = web::Data::new(providers);
-        let body_timeout = settings.request_body_timeout;
-        let settings = web::Data::new(settings);
 
         let server = HttpServer::new(move || {
-            let csp = csp.clone();
-            let app =
-                App::new()
-                    .wrap(from_fn(move |req, next| {
-                        middleware::body_deadline(body_timeout, req, next)
-                    }))
-                    .wrap(
-                        SessionMiddleware::builder(
-                            CookieSessionStore::default(),
-                            session_key.clone(),
-                        )
-                        .cookie_name(cookie_name.into())
-                        .cookie_secure(secure_cookies)
-                        .cookie_http_only(true)
-                        // Lax, not Strict: DingTalk's redirect back is a cross-site top-level GET
-                        // and must carry the state cookie.
-                        .cookie_same_site(SameSite::Lax)
-                        .session_lifecycle(
-                            PersistentSession::default()
-                                .session_ttl(actix_web::cookie::time::Duration::hours(12)),
-                        )
-                        .build(),
-                    )
-                    // Inside the security headers, which then apply to its pages too.
-                    .wrap(from_fn(middleware::explain_bare_errors))
-                    .wrap(from_fn(move |req, next| {
-                        middleware::cap_session_cookie(cookie_name, req, next)
-                    }))
-                    .wrap(from_fn(move |req, next| {
-                        middleware::security_headers(csp.clone(), secure_cookies, req, next)
-                    }))
-                    .wrap(from_fn(middleware::access_log))
-                    // Every body, whatever reads it (README: "Bodies are limited to 16 KiB").
-                    .app_data(web::PayloadConfig::new(16 * 1024))
-                    .app_data(web::JsonConfig::default().limit(16 * 1024).error_handler(
-                        |err, _| ApiError::bad_request(format!("invalid JSON body: {err}")).into(),
-                    ))
-                    .app_data(web::FormConfig::default().limit(16 * 1024).error_handler(
-                        |err, req| {
-                            let lang = crate::web::extract::lang_of(req);
-                            PageError::bad_form(lang, &err).into()
-                        },
-                    ))
-                    .app_data(pool.clone())
-                    .app_data(login.clone())
-                    .app_data(budget.clone())
-                    .app_data(providers.clone())
-                    .app_data(settings.clone())
-                    .app_data(metrics.clone())
-                    .app_data(openid.clone())
-                    .configure(crate::web::routes);
+            let policy = policy.clone();
             let sandboxes = sandboxes.clone();
-            app.configure(move |cfg| sandboxes.configure(cfg))
+            let services = services.clone();
+            App::new()
+                .wrap(from_fn(move |req, next| {
+                    middleware::body_deadline(policy.body_timeout, req, next)
+                }))
+                .wrap(policy.session())
+                // Inside the security headers, which then apply to its pages too.
+                .wrap(from_fn(middleware::explain_bare_errors))
+                .wrap(from_fn(move |req, next| {
+                    middleware::cap_session_cookie(policy.cookie_name, req, next)
+                }))
+                .wrap(from_fn(move |req, next| {
+                    let csp = policy.csp.clone();
+                    middleware::security_headers(csp, policy.secure_cookies, req, next)
+                }))
+                .wrap(from_fn(middleware::access_log))
+                .configure(body_limits)
+                .configure(|cfg| services.register(cfg))
+                .configure(crate::web::routes)
+                .configure(move |cfg| sandboxes.configure(cfg))
         })
         .listen(listener)?
         .shutdown_timeout(5)
@@ -215,6 +125,153 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The services a request may need, each registered as its own `web::Data`.
+#[derive(Clone)]
+struct Services {
+    login: web::Data<LoginService>,
+    console: web::Data<AdminService>,
+    budget: web::Data<RequestBudget>,
+    providers: web::Data<Providers>,
+    openid: web::Data<OpenId>,
+    metrics: web::Data<PrometheusHandle>,
+    settings: web::Data<Settings>,
+}
+
+impl Services {
+    fn build(settings: Settings, pool: DbPool) -> anyhow::Result<Services> {
+        let scrapable = settings.metrics_token.is_some() || settings.metrics_bind.is_some();
+        let metrics = crate::metrics::install(scrapable);
+        let providers = configured_providers(&settings)?;
+        // One instance on SQLite counts its limits in memory; on PostgreSQL every instance
+        // counts in the database, so N instances enforce one limit. The keys are hashed
+        // with the session secret, which all instances share.
+        let (failures, ceiling) = (
+            settings.rate_limit_per_minute,
+            settings.rate_limit_ceiling_per_minute,
+        );
+        let shared_secret = settings.session_secret.expose();
+        let (failed_logins, budget) = if settings.database_url.is_sqlite() {
+            (
+                FailedLogins::in_memory(),
+                RequestBudget::in_memory(failures, ceiling),
+            )
+        } else {
+            (
+                FailedLogins::shared(pool.clone(), shared_secret),
+                RequestBudget::shared(failures, ceiling, pool.clone(), shared_secret),
+            )
+        };
+        let login = LoginService::new(
+            pool.clone(),
+            TokenService::new(&settings),
+            settings.password_check_queue,
+            settings.dingtalk.signup,
+            failed_logins,
+        );
+        let keys = SigningKeys::load(&settings.oidc_keys, &settings.data_dir)?;
+        let openid = OpenId(keys.map(|keys| {
+            OpenIdProvider::new(
+                pool.clone(),
+                keys,
+                Arc::new(TokenService::new(&settings)),
+                settings.base_url(),
+                settings.access_token_ttl,
+            )
+        }));
+        Ok(Services {
+            login: web::Data::new(login),
+            console: web::Data::new(AdminService::new(pool)),
+            budget: web::Data::new(budget),
+            providers: web::Data::new(providers),
+            openid: web::Data::new(openid),
+            metrics: web::Data::new(metrics),
+            settings: web::Data::new(settings),
+        })
+    }
+
+    fn register(&self, cfg: &mut web::ServiceConfig) {
+        cfg.app_data(self.login.clone())
+            .app_data(self.console.clone())
+            .app_data(self.budget.clone())
+            .app_data(self.providers.clone())
+            .app_data(self.openid.clone())
+            .app_data(self.metrics.clone())
+            .app_data(self.settings.clone());
+    }
+}
+
+/// What every response and the session cookie follow, decided once from the settings.
+#[derive(Clone)]
+struct HttpPolicy {
+    csp: HeaderValue,
+    session_key: Key,
+    cookie_name: &'static str,
+    secure_cookies: bool,
+    body_timeout: Duration,
+}
+
+impl HttpPolicy {
+    fn from_settings(settings: &Settings) -> anyhow::Result<HttpPolicy> {
+        let secure_cookies = settings.cookies_secure();
+        let frontend_origin = &settings.frontend_origin;
+        let form_targets =
+            if *frontend_origin == settings.public_base_url.origin().ascii_serialization() {
+                String::new()
+            } else {
+                format!(" {frontend_origin}")
+            };
+        Ok(HttpPolicy {
+            csp: HeaderValue::from_str(&middleware::content_security_policy(&form_targets))?,
+            session_key: Key::derive_from(settings.session_secret.expose().as_bytes()),
+            // `__Host-` makes browsers refuse the cookie unless it is Secure, host-only and
+            // on Path=/, so a sibling subdomain cannot plant or shadow it; it needs https.
+            cookie_name: if secure_cookies {
+                "__Host-dl_session"
+            } else {
+                "dl_session"
+            },
+            secure_cookies,
+            body_timeout: settings.request_body_timeout,
+        })
+    }
+
+    fn session(&self) -> SessionMiddleware<CookieSessionStore> {
+        SessionMiddleware::builder(CookieSessionStore::default(), self.session_key.clone())
+            .cookie_name(self.cookie_name.into())
+            .cookie_secure(self.secure_cookies)
+            .cookie_http_only(true)
+            // Lax, not Strict: DingTalk's redirect back is a cross-site top-level GET and
+            // must carry the state cookie.
+            .cookie_same_site(SameSite::Lax)
+            .session_lifecycle(
+                PersistentSession::default()
+                    .session_ttl(actix_web::cookie::time::Duration::hours(12)),
+            )
+            .build()
+    }
+}
+
+/// Every body, whatever reads it, is limited to 16 KiB (README), and a body that does not
+/// parse is answered in the format of whom it came from.
+fn body_limits(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(web::PayloadConfig::new(16 * 1024))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(16 * 1024)
+                .error_handler(|err, _| {
+                    ApiError::bad_request(format!("invalid JSON body: {err}")).into()
+                }),
+        )
+        .app_data(
+            web::FormConfig::default()
+                .limit(16 * 1024)
+                .error_handler(|err, req| {
+                    let lang = crate::web::extract::lang_of(req);
+                    PageError::bad_form(lang, &err).into()
+                }),
+        );
 }
 
 /// Migrations, the pool, and a check that the database takes writes (a read-only SQLite
@@ -256,29 +313,24 @@ const STARTUP_DATABASE_WAIT: Duration = Duration::from_secs(30);
 
 /// `/metrics` alone on `METRICS_BIND` (a private interface; no token there), beside the
 /// service. Returns the port it listens on.
-fn serve_metrics(
-    bind: std::net::SocketAddr,
-    settings: &Settings,
-    metrics: &web::Data<metrics_exporter_prometheus::PrometheusHandle>,
-    pool: &web::Data<DbPool>,
-) -> anyhow::Result<u16> {
+fn serve_metrics(bind: std::net::SocketAddr, services: &Services) -> anyhow::Result<u16> {
     let listener = TcpListener::bind(bind).map_err(|e| ConfigError {
         var: "METRICS_BIND",
         problem: format!("cannot listen on {bind} ({e})"),
         fix: "Choose a free address for the metrics, or unset METRICS_BIND.".into(),
     })?;
     let port = listener.local_addr()?.port();
-    let (settings, metrics, pool) = (
-        web::Data::new(settings.clone()),
-        metrics.clone(),
-        pool.clone(),
+    let (settings, metrics, login) = (
+        services.settings.clone(),
+        services.metrics.clone(),
+        services.login.clone(),
     );
     let place = web::Data::new(crate::web::pages::metrics::MetricsPlace::Private);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(settings.clone())
             .app_data(metrics.clone())
-            .app_data(pool.clone())
+            .app_data(login.clone())
             .app_data(place.clone())
             .route(
                 "/metrics",

@@ -41,7 +41,7 @@ pub enum PhoneMatch {
     RegisterAnyway,
 }
 
-/// Who may come in through a provider for the first time (issue #10).
+/// Who may come in through a provider for the first time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SignupPolicy {
     /// `SIGNUP=open`: anyone a provider vouches for may register; `bind-only`:

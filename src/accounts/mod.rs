@@ -15,7 +15,10 @@ pub use manage::{
 pub use password::{PasswordError, hash_password, verify_password};
 pub use throttle::LoginThrottle;
 
-use crate::db::models::{NewUser, ROLE_ADMIN, ROLE_USER, User, now};
+use crate::db::models::{NewUser, ROLE_ADMIN, ROLE_USER, now};
+
+/// The rows this service's callers see: a user, and a provider account linked to one.
+pub use crate::db::models::{LinkedAccount, User};
 use crate::db::{DbConn, DbError, users};
 use crate::domain::{Phone, ProviderKind};
 

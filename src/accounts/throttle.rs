@@ -2,7 +2,7 @@
 //! at most `MAX_LOCK`, and a success clears the account's count, so an attacker can slow a
 //! real user down for minutes but never lock them out for good.
 //!
-//! Memory is bounded whatever arrives (threat T-28, issue #9): counters are keyed by a
+//! Memory is bounded whatever arrives (threat T-28): counters are keyed by a
 //! fixed-size keyed hash of the name or address (a 15 KB username costs the same 8 bytes
 //! as `alice`), and the table holds at most `MAX_ENTRIES`, dropping the least recently
 //! touched first.
@@ -12,7 +12,7 @@
 
 use std::hash::{BuildHasher, RandomState};
 use std::num::NonZeroUsize;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use lru::LruCache;
@@ -88,7 +88,7 @@ impl LoginThrottle {
 
     /// `Err(retry_after)` when either key is locked.
     pub fn check(&self, account: &str, address: &str) -> Result<(), Duration> {
-        let entries = self.entries.lock().expect("throttle lock");
+        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         let wait = self
             .keys(account, address)
@@ -105,7 +105,7 @@ impl LoginThrottle {
 
     pub fn record_failure(&self, account: &str, address: &str) {
         let keys = self.keys(account, address);
-        let mut entries = self.entries.lock().expect("throttle lock");
+        let mut entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         let now = Instant::now();
         for (key, free) in keys {
             let entry = entries.get_or_insert_mut(key, Entry::default);
@@ -125,12 +125,18 @@ impl LoginThrottle {
 
     pub fn record_success(&self, account: &str) {
         let key = self.account_key(account);
-        self.entries.lock().expect("throttle lock").pop(&key);
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .pop(&key);
     }
 
     /// How many counters are held (for tests and metrics).
     pub fn tracked(&self) -> usize {
-        self.entries.lock().expect("throttle lock").len()
+        self.entries
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .len()
     }
 }
 

@@ -7,11 +7,11 @@ mod providers;
 mod secrets;
 
 pub use openid::OidcKeySource;
-pub use providers::{DingTalkSettings, OAuthAppSettings};
+pub use providers::{DingTalkSettings, OAuthAppSettings, url_at};
 pub(crate) use secrets::write_private_file;
 pub use secrets::{MIN_SECRET_LEN, Secret};
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 
 use url::Url;
@@ -128,17 +128,7 @@ impl Settings {
                 .filter(|v| !v.is_empty())
         };
 
-        let env = match get("APP_ENV").as_deref() {
-            None | Some("development") | Some("dev") => AppEnv::Development,
-            Some("production") | Some("prod") => AppEnv::Production,
-            Some(other) => {
-                return Err(config_error(
-                    "APP_ENV",
-                    format!("unknown value `{other}`"),
-                    "Use `development` or `production`.",
-                ));
-            }
-        };
+        let env = app_env(&get)?;
         let production = env == AppEnv::Production;
 
         let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8000".into());
@@ -150,183 +140,28 @@ impl Settings {
             )
         })?;
 
-        let metrics_token = match get("METRICS_TOKEN") {
-            Some(token) if token.len() < 16 => {
-                return Err(config_error(
-                    "METRICS_TOKEN",
-                    "is too short",
-                    "Use 16 characters or more, e.g. `openssl rand -hex 24`.",
-                ));
-            }
-            token => token.map(Secret::new),
-        };
-        let metrics_bind = match get("METRICS_BIND") {
-            None => None,
-            Some(raw) => Some(raw.parse::<SocketAddr>().map_err(|_| {
-                config_error(
-                    "METRICS_BIND",
-                    format!("`{raw}` is not an address with a port"),
-                    "Use IP:PORT on a private interface, for example 10.0.0.5:9100.",
-                )
-            })?),
-        };
+        let (metrics_token, metrics_bind) = metrics_access(&get)?;
 
-        let public_base_url = parse_http_url(
-            "PUBLIC_BASE_URL",
-            &get("PUBLIC_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8000".into()),
-        )?;
-        if production && public_base_url.scheme() != "https" {
-            return Err(config_error(
-                "PUBLIC_BASE_URL",
-                "must be https when APP_ENV=production",
-                "Serve the service behind TLS and set PUBLIC_BASE_URL=https://your.domain.",
-            ));
-        }
+        let public_base_url = public_base_url(&get, production)?;
         let base = public_base_url.as_str().trim_end_matches('/').to_owned();
 
         let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
-        let database_url = match get("DATABASE_URL") {
-            Some(raw) => DatabaseUrl::parse(&raw).map_err(|problem| {
-                config_error(
-                    "DATABASE_URL",
-                    problem,
-                    "Use sqlite://PATH (e.g. sqlite://data/dingtalk-login.sqlite3) or postgres://USER@HOST:5432/DB.",
-                )
-            })?,
-            None => DatabaseUrl::Sqlite(data_dir.join("dingtalk-login.sqlite3")),
-        };
-        let database_pool_size = parse_number(
-            "DATABASE_POOL_SIZE",
-            get("DATABASE_POOL_SIZE"),
-            default_pool_size(),
-            1,
-            200,
-        )? as u32;
-        let handoff_mode = match get("HANDOFF_MODE").as_deref() {
-            None | Some("query") => HandoffMode::Query,
-            Some("code") => HandoffMode::Code,
-            Some(other) => {
-                return Err(config_error(
-                    "HANDOFF_MODE",
-                    format!("unknown value `{other}`"),
-                    "Use `query` (tokens in the SPA's URL, the tutorial's contract) or `code` (a one-time code the SPA exchanges).",
-                ));
-            }
-        };
-        let request_body_timeout = parse_millis(
-            "REQUEST_BODY_TIMEOUT_MS",
-            get("REQUEST_BODY_TIMEOUT_MS"),
-            10_000,
-            100,
-            300_000,
-        )?;
-        let provider_max_in_flight = parse_number(
-            "PROVIDER_MAX_IN_FLIGHT",
-            get("PROVIDER_MAX_IN_FLIGHT"),
-            DEFAULT_PROVIDER_MAX_IN_FLIGHT as i64,
-            1,
-            10_000,
-        )? as usize;
-        let password_check_queue = parse_number(
-            "PASSWORD_CHECK_QUEUE",
-            get("PASSWORD_CHECK_QUEUE"),
-            DEFAULT_PASSWORD_CHECK_QUEUE as i64,
-            1,
-            10_000,
-        )? as usize;
-        let database_timeout = parse_millis(
-            "DATABASE_TIMEOUT_MS",
-            get("DATABASE_TIMEOUT_MS"),
-            5_000,
-            200,
-            60_000,
-        )?;
+        let (database_url, database_pool_size) = database(&get, &data_dir)?;
+        let handoff_mode = handoff_mode(&get)?;
+        let (request_body_timeout, provider_max_in_flight, password_check_queue, database_timeout) =
+            load_limits(&get)?;
 
-        let jwt_secret = load_secret(
-            "JWT_SECRET",
-            get("JWT_SECRET"),
-            &data_dir,
-            "jwt_secret",
-            production,
-        )?;
-        let jwt_previous_secret = match get("JWT_PREVIOUS_SECRET") {
-            Some(previous) if previous.len() < MIN_SECRET_LEN => {
-                return Err(config_error(
-                    "JWT_PREVIOUS_SECRET",
-                    "is too short",
-                    "Give the complete previous JWT_SECRET, or unset it.",
-                ));
-            }
-            previous => previous.map(Secret::new),
-        };
-        let session_secret = load_secret(
-            "SESSION_SECRET",
-            get("SESSION_SECRET"),
-            &data_dir,
-            "session_secret",
-            production,
-        )?;
+        let (jwt_secret, jwt_previous_secret, session_secret) =
+            secrets(&get, &data_dir, production)?;
 
-        let access_token_ttl =
-            parse_number("ACCESS_TOKEN_TTL", get("ACCESS_TOKEN_TTL"), 7200, 1, 86_400)?;
-        let refresh_token_ttl = parse_number(
-            "REFRESH_TOKEN_TTL",
-            get("REFRESH_TOKEN_TTL"),
-            172_800,
-            1,
-            90 * 86_400,
-        )?;
+        let (access_token_ttl, refresh_token_ttl) = token_lifetimes(&get)?;
 
-        let frontend_login_url = parse_http_url(
-            "FRONTEND_LOGIN_URL",
-            &get("FRONTEND_LOGIN_URL").unwrap_or_else(|| format!("{base}/app/#/login")),
-        )?;
-        if frontend_login_url.query().is_some() {
-            return Err(config_error(
-                "FRONTEND_LOGIN_URL",
-                "must not carry a query string",
-                "Give the SPA's login route only, e.g. https://app.example.com/#/login.",
-            ));
-        }
-        if production && frontend_login_url.scheme() != "https" {
-            return Err(config_error(
-                "FRONTEND_LOGIN_URL",
-                "must be https when APP_ENV=production (it receives the tokens)",
-                "Set FRONTEND_LOGIN_URL=https://your.app/#/login.",
-            ));
-        }
+        let frontend_login_url = frontend_login_url(&get, &base, production)?;
 
         let oauth_state_ttl =
             parse_number("OAUTH_STATE_TTL", get("OAUTH_STATE_TTL"), 600, 0, 3600)?;
-        let rate_limit_per_minute = parse_number(
-            "RATE_LIMIT_PER_MINUTE",
-            get("RATE_LIMIT_PER_MINUTE"),
-            60,
-            0,
-            1_000_000,
-        )? as u32;
-        let rate_limit_ceiling_per_minute = parse_number(
-            "RATE_LIMIT_CEILING_PER_MINUTE",
-            get("RATE_LIMIT_CEILING_PER_MINUTE"),
-            3_000,
-            0,
-            10_000_000,
-        )? as u32;
-        let trusted_proxies = match get("TRUSTED_PROXIES") {
-            None => Vec::new(),
-            Some(list) => list
-                .split(',')
-                .map(|ip| {
-                    ip.trim().parse().map_err(|_| {
-                        config_error(
-                            "TRUSTED_PROXIES",
-                            format!("`{}` is not an IP address", ip.trim()),
-                            "Give a comma-separated list of IP addresses, e.g. 10.0.0.5,10.0.0.6.",
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?,
-        };
+        let (rate_limit_per_minute, rate_limit_ceiling_per_minute) = rate_limits(&get)?;
+        let trusted_proxies = trusted_proxies(&get)?;
         let dingtalk = dingtalk_settings(&get, &base, production)?;
         let wechat = oauth_app_settings(&get, &WECHAT_VARS, &base, production)?;
         let weibo = oauth_app_settings(&get, &WEIBO_VARS, &base, production)?;
@@ -335,7 +170,7 @@ impl Settings {
         Ok(Settings {
             env,
             bind_addr,
-            public_base_url: Url::parse(&base).expect("parsed above"),
+            public_base_url,
             data_dir,
             database_url,
             database_pool_size,
@@ -382,6 +217,267 @@ impl Settings {
     pub fn cookies_secure(&self) -> bool {
         self.public_base_url.scheme() == "https"
     }
+}
+
+/// How long a body and the database may take, and how much waits at once before a 503.
+fn load_limits(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(std::time::Duration, usize, usize, std::time::Duration), ConfigError> {
+    let request_body_timeout = parse_millis(
+        "REQUEST_BODY_TIMEOUT_MS",
+        get("REQUEST_BODY_TIMEOUT_MS"),
+        10_000,
+        100,
+        300_000,
+    )?;
+    let provider_max_in_flight = parse_number(
+        "PROVIDER_MAX_IN_FLIGHT",
+        get("PROVIDER_MAX_IN_FLIGHT"),
+        DEFAULT_PROVIDER_MAX_IN_FLIGHT as i64,
+        1,
+        10_000,
+    )? as usize;
+    let password_check_queue = parse_number(
+        "PASSWORD_CHECK_QUEUE",
+        get("PASSWORD_CHECK_QUEUE"),
+        DEFAULT_PASSWORD_CHECK_QUEUE as i64,
+        1,
+        10_000,
+    )? as usize;
+    let database_timeout = parse_millis(
+        "DATABASE_TIMEOUT_MS",
+        get("DATABASE_TIMEOUT_MS"),
+        5_000,
+        200,
+        60_000,
+    )?;
+    Ok((
+        request_body_timeout,
+        provider_max_in_flight,
+        password_check_queue,
+        database_timeout,
+    ))
+}
+
+fn token_lifetimes(get: &impl Fn(&str) -> Option<String>) -> Result<(i64, i64), ConfigError> {
+    let access_token_ttl =
+        parse_number("ACCESS_TOKEN_TTL", get("ACCESS_TOKEN_TTL"), 7200, 1, 86_400)?;
+    let refresh_token_ttl = parse_number(
+        "REFRESH_TOKEN_TTL",
+        get("REFRESH_TOKEN_TTL"),
+        172_800,
+        1,
+        90 * 86_400,
+    )?;
+    Ok((access_token_ttl, refresh_token_ttl))
+}
+
+fn rate_limits(get: &impl Fn(&str) -> Option<String>) -> Result<(u32, u32), ConfigError> {
+    let rate_limit_per_minute = parse_number(
+        "RATE_LIMIT_PER_MINUTE",
+        get("RATE_LIMIT_PER_MINUTE"),
+        60,
+        0,
+        1_000_000,
+    )? as u32;
+    let rate_limit_ceiling_per_minute = parse_number(
+        "RATE_LIMIT_CEILING_PER_MINUTE",
+        get("RATE_LIMIT_CEILING_PER_MINUTE"),
+        3_000,
+        0,
+        10_000_000,
+    )? as u32;
+    Ok((rate_limit_per_minute, rate_limit_ceiling_per_minute))
+}
+
+/// `PUBLIC_BASE_URL` without its trailing slash: what the service names itself by (https
+/// in production).
+fn public_base_url(
+    get: &impl Fn(&str) -> Option<String>,
+    production: bool,
+) -> Result<Url, ConfigError> {
+    let public_base_url = parse_http_url(
+        "PUBLIC_BASE_URL",
+        &get("PUBLIC_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8000".into()),
+    )?;
+    if production && public_base_url.scheme() != "https" {
+        return Err(config_error(
+            "PUBLIC_BASE_URL",
+            "must be https when APP_ENV=production",
+            "Serve the service behind TLS and set PUBLIC_BASE_URL=https://your.domain.",
+        ));
+    }
+    let base = public_base_url.as_str().trim_end_matches('/').to_owned();
+    // The base without its trailing slash is what the service names itself by.
+    let public_base_url = Url::parse(&base).map_err(|e| {
+        config_error(
+            "PUBLIC_BASE_URL",
+            format!("`{base}` is not a URL ({e})"),
+            "Give an absolute http(s) URL, e.g. https://login.example.com.",
+        )
+    })?;
+    Ok(public_base_url)
+}
+
+fn app_env(get: &impl Fn(&str) -> Option<String>) -> Result<AppEnv, ConfigError> {
+    let env = match get("APP_ENV").as_deref() {
+        None | Some("development") | Some("dev") => AppEnv::Development,
+        Some("production") | Some("prod") => AppEnv::Production,
+        Some(other) => {
+            return Err(config_error(
+                "APP_ENV",
+                format!("unknown value `{other}`"),
+                "Use `development` or `production`.",
+            ));
+        }
+    };
+    Ok(env)
+}
+
+/// `METRICS_TOKEN` and `METRICS_BIND`.
+fn metrics_access(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<(Option<Secret>, Option<SocketAddr>), ConfigError> {
+    let metrics_token = match get("METRICS_TOKEN") {
+        Some(token) if token.len() < 16 => {
+            return Err(config_error(
+                "METRICS_TOKEN",
+                "is too short",
+                "Use 16 characters or more, e.g. `openssl rand -hex 24`.",
+            ));
+        }
+        token => token.map(Secret::new),
+    };
+    let metrics_bind = match get("METRICS_BIND") {
+        None => None,
+        Some(raw) => Some(raw.parse::<SocketAddr>().map_err(|_| {
+            config_error(
+                "METRICS_BIND",
+                format!("`{raw}` is not an address with a port"),
+                "Use IP:PORT on a private interface, for example 10.0.0.5:9100.",
+            )
+        })?),
+    };
+    Ok((metrics_token, metrics_bind))
+}
+
+/// `DATABASE_URL` (SQLite in `data_dir` by default) and `DATABASE_POOL_SIZE`.
+fn database(
+    get: &impl Fn(&str) -> Option<String>,
+    data_dir: &std::path::Path,
+) -> Result<(DatabaseUrl, u32), ConfigError> {
+    let database_url = match get("DATABASE_URL") {
+        Some(raw) => DatabaseUrl::parse(&raw).map_err(|problem| {
+            config_error(
+                "DATABASE_URL",
+                problem,
+                "Use sqlite://PATH (e.g. sqlite://data/dingtalk-login.sqlite3) or postgres://USER@HOST:5432/DB.",
+            )
+        })?,
+        None => DatabaseUrl::Sqlite(data_dir.join("dingtalk-login.sqlite3")),
+    };
+    let database_pool_size = parse_number(
+        "DATABASE_POOL_SIZE",
+        get("DATABASE_POOL_SIZE"),
+        default_pool_size(),
+        1,
+        200,
+    )? as u32;
+    Ok((database_url, database_pool_size))
+}
+
+fn handoff_mode(get: &impl Fn(&str) -> Option<String>) -> Result<HandoffMode, ConfigError> {
+    let handoff_mode = match get("HANDOFF_MODE").as_deref() {
+        None | Some("query") => HandoffMode::Query,
+        Some("code") => HandoffMode::Code,
+        Some(other) => {
+            return Err(config_error(
+                "HANDOFF_MODE",
+                format!("unknown value `{other}`"),
+                "Use `query` (tokens in the SPA's URL, the tutorial's contract) or `code` (a one-time code the SPA exchanges).",
+            ));
+        }
+    };
+    Ok(handoff_mode)
+}
+
+/// `JWT_SECRET`, `JWT_PREVIOUS_SECRET` and `SESSION_SECRET` (generated in development).
+fn secrets(
+    get: &impl Fn(&str) -> Option<String>,
+    data_dir: &std::path::Path,
+    production: bool,
+) -> Result<(Secret, Option<Secret>, Secret), ConfigError> {
+    let jwt_secret = load_secret(
+        "JWT_SECRET",
+        get("JWT_SECRET"),
+        data_dir,
+        "jwt_secret",
+        production,
+    )?;
+    let jwt_previous_secret = match get("JWT_PREVIOUS_SECRET") {
+        Some(previous) if previous.len() < MIN_SECRET_LEN => {
+            return Err(config_error(
+                "JWT_PREVIOUS_SECRET",
+                "is too short",
+                "Give the complete previous JWT_SECRET, or unset it.",
+            ));
+        }
+        previous => previous.map(Secret::new),
+    };
+    let session_secret = load_secret(
+        "SESSION_SECRET",
+        get("SESSION_SECRET"),
+        data_dir,
+        "session_secret",
+        production,
+    )?;
+    Ok((jwt_secret, jwt_previous_secret, session_secret))
+}
+
+/// Where the SPA receives the tokens: no query string, https in production.
+fn frontend_login_url(
+    get: &impl Fn(&str) -> Option<String>,
+    base: &str,
+    production: bool,
+) -> Result<Url, ConfigError> {
+    let frontend_login_url = parse_http_url(
+        "FRONTEND_LOGIN_URL",
+        &get("FRONTEND_LOGIN_URL").unwrap_or_else(|| format!("{base}/app/#/login")),
+    )?;
+    if frontend_login_url.query().is_some() {
+        return Err(config_error(
+            "FRONTEND_LOGIN_URL",
+            "must not carry a query string",
+            "Give the SPA's login route only, e.g. https://app.example.com/#/login.",
+        ));
+    }
+    if production && frontend_login_url.scheme() != "https" {
+        return Err(config_error(
+            "FRONTEND_LOGIN_URL",
+            "must be https when APP_ENV=production (it receives the tokens)",
+            "Set FRONTEND_LOGIN_URL=https://your.app/#/login.",
+        ));
+    }
+    Ok(frontend_login_url)
+}
+
+fn trusted_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<IpAddr>, ConfigError> {
+    let trusted_proxies = match get("TRUSTED_PROXIES") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(|ip| {
+                ip.trim().parse().map_err(|_| {
+                    config_error(
+                        "TRUSTED_PROXIES",
+                        format!("`{}` is not an IP address", ip.trim()),
+                        "Give a comma-separated list of IP addresses, e.g. 10.0.0.5,10.0.0.6.",
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(trusted_proxies)
 }
 
 pub(crate) fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
@@ -434,7 +530,7 @@ fn parse_millis(
 
 /// Two connections per core: the benchmark on two cores answered faster with 4 than with
 /// 8 or 10, on both databases (fewer threads waking each other for a connection, and on
-/// SQLite fewer page caches to refill after each write; README, performance round two).
+/// SQLite fewer page caches to refill after each write; docs/performance.md).
 fn default_pool_size() -> i64 {
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as i64;
     (2 * cores).clamp(4, 32)

@@ -1,6 +1,6 @@
 //! Settings of the identity providers: DingTalk's app credentials and endpoints, or the
 //! built-in sandbox when no app is configured; which organisations may sign in, and who
-//! may register (issue #10).
+//! may register.
 
 use url::Url;
 
@@ -48,23 +48,7 @@ pub(crate) fn dingtalk_settings(
             "Set DINGTALK_CLIENT_ID and DINGTALK_CLIENT_SECRET from the DingTalk developer console, and unset DINGTALK_SANDBOX.",
         ));
     }
-    let client_secret = get("DINGTALK_CLIENT_SECRET");
-    let (client_id, client_secret) = match (client_id, client_secret) {
-        (Some(id), Some(secret)) => (id, Secret::new(secret)),
-        (Some(_), None) if !sandbox => {
-            return Err(config_error(
-                "DINGTALK_CLIENT_SECRET",
-                "is missing while DINGTALK_CLIENT_ID is set",
-                "Copy the Client Secret of your DingTalk app (开发配置 > 凭证与基础信息).",
-            ));
-        }
-        // The sandbox accepts the credentials it was started with; a random secret per
-        // process keeps any literal secret out of the code.
-        (id, _) => (
-            id.unwrap_or_else(|| "sandbox-client".into()),
-            Secret::new(random_token(24)),
-        ),
-    };
+    let (client_id, client_secret) = dingtalk_credentials(get, client_id, sandbox)?;
     let (default_auth, default_api, default_oapi) = if sandbox {
         (
             format!("{base}/sandbox/dingtalk/oauth2/auth"),
@@ -97,42 +81,8 @@ pub(crate) fn dingtalk_settings(
         100,
         60_000,
     )? as u64;
-    let corp_ids = match get("DINGTALK_CORP_IDS") {
-        None => Vec::new(),
-        Some(list) => list
-            .split(',')
-            .map(str::trim)
-            .filter(|id| !id.is_empty())
-            .map(|id| {
-                if id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-                    Ok(id.to_owned())
-                } else {
-                    Err(config_error(
-                        "DINGTALK_CORP_IDS",
-                        format!("`{id}` is not a corpId"),
-                        "Give the corpIds of your organisations, comma-separated (DingTalk developer console, 基础信息).",
-                    ))
-                }
-            })
-            .collect::<Result<_, _>>()?,
-    };
-    // `SIGNUP` covers every provider; `DINGTALK_SIGNUP` is its name from before WeChat
-    // and Weibo, still honoured.
-    let (signup_var, signup) = match get("SIGNUP") {
-        Some(value) => ("SIGNUP", Some(value)),
-        None => ("DINGTALK_SIGNUP", get("DINGTALK_SIGNUP")),
-    };
-    let open = match signup.as_deref() {
-        None | Some("open") => true,
-        Some("bind-only") => false,
-        Some(other) => {
-            return Err(config_error(
-                signup_var,
-                format!("unknown value `{other}`"),
-                "Use `open` (anyone a provider vouches for may register) or `bind-only` (only users an admin created, or already linked).",
-            ));
-        }
-    };
+    let corp_ids = corp_ids(get)?;
+    let open = open_signup(get)?;
     let bind_by_phone = parse_bool(
         "DINGTALK_BIND_BY_PHONE",
         get("DINGTALK_BIND_BY_PHONE"),
@@ -167,6 +117,78 @@ pub(crate) fn dingtalk_settings(
     })
 }
 
+/// `DINGTALK_CORP_IDS`: the organisations whose members may sign in (none: anyone).
+fn corp_ids(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    let corp_ids = match get("DINGTALK_CORP_IDS") {
+        None => Vec::new(),
+        Some(list) => list
+            .split(',')
+            .map(str::trim)
+            .filter(|id| !id.is_empty())
+            .map(|id| {
+                if id.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    Ok(id.to_owned())
+                } else {
+                    Err(config_error(
+                        "DINGTALK_CORP_IDS",
+                        format!("`{id}` is not a corpId"),
+                        "Give the corpIds of your organisations, comma-separated (DingTalk developer console, 基础信息).",
+                    ))
+                }
+            })
+            .collect::<Result<_, _>>()?,
+    };
+    Ok(corp_ids)
+}
+
+/// Whether anyone a provider vouches for may register (`SIGNUP=open`).
+fn open_signup(get: &impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    // `SIGNUP` covers every provider; `DINGTALK_SIGNUP` is its name from before WeChat
+    // and Weibo, still honoured.
+    let (signup_var, signup) = match get("SIGNUP") {
+        Some(value) => ("SIGNUP", Some(value)),
+        None => ("DINGTALK_SIGNUP", get("DINGTALK_SIGNUP")),
+    };
+    let open = match signup.as_deref() {
+        None | Some("open") => true,
+        Some("bind-only") => false,
+        Some(other) => {
+            return Err(config_error(
+                signup_var,
+                format!("unknown value `{other}`"),
+                "Use `open` (anyone a provider vouches for may register) or `bind-only` (only users an admin created, or already linked).",
+            ));
+        }
+    };
+    Ok(open)
+}
+
+/// The app's credentials; the sandbox makes its own.
+fn dingtalk_credentials(
+    get: &impl Fn(&str) -> Option<String>,
+    client_id: Option<String>,
+    sandbox: bool,
+) -> Result<(String, Secret), ConfigError> {
+    let client_secret = get("DINGTALK_CLIENT_SECRET");
+    let (client_id, client_secret) = match (client_id, client_secret) {
+        (Some(id), Some(secret)) => (id, Secret::new(secret)),
+        (Some(_), None) if !sandbox => {
+            return Err(config_error(
+                "DINGTALK_CLIENT_SECRET",
+                "is missing while DINGTALK_CLIENT_ID is set",
+                "Copy the Client Secret of your DingTalk app (开发配置 > 凭证与基础信息).",
+            ));
+        }
+        // The sandbox accepts the credentials it was started with; a random secret per
+        // process keeps any literal secret out of the code.
+        (id, _) => (
+            id.unwrap_or_else(|| "sandbox-client".into()),
+            Secret::new(random_token(24)),
+        ),
+    };
+    Ok((client_id, client_secret))
+}
+
 /// A plain OAuth2 app at a provider (WeChat, Weibo): its credentials and endpoints, or the
 /// built-in sandbox.
 #[derive(Debug, Clone)]
@@ -184,9 +206,17 @@ pub struct OAuthAppSettings {
 impl OAuthAppSettings {
     /// The endpoint at `path` under the API base.
     pub fn api_url(&self, path: &str) -> Url {
-        let base = self.api_base.as_str().trim_end_matches('/');
-        Url::parse(&format!("{base}{path}")).expect("base URL was validated")
+        url_at(&self.api_base, path)
     }
+}
+
+/// `path` under `base` (whose own path, if any, is kept): cannot fail, unlike parsing a
+/// string put together from the two.
+pub fn url_at(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    let joined = format!("{}{path}", base.path().trim_end_matches('/'));
+    url.set_path(&joined);
+    url
 }
 
 /// The names and defaults of one provider's settings.

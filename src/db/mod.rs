@@ -55,6 +55,8 @@ pub enum DbError {
     Busy,
     #[error("the database is read-only")]
     ReadOnly,
+    #[error("cannot start the database threads: {0}")]
+    Threads(std::io::Error),
 }
 
 crate::report::debug_as_chain!(DbError);

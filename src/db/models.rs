@@ -3,7 +3,7 @@
 //! Every insertable row writes `None` as NULL (`treat_none_as_default_value = false`; no
 //! nullable column has another default): the insert's SQL is then the same every time, and
 //! Diesel keeps it as a prepared statement instead of sending it to be parsed and planned
-//! on every login (PostgreSQL; README, performance round two).
+//! on every login (PostgreSQL; docs/performance.md).
 
 use std::fmt;
 

@@ -1,6 +1,6 @@
 //! The pool, and the one helper that runs blocking Diesel work off the async workers —
 //! with a time budget, so a database that stops answering (a frozen server, a network
-//! partition) costs a request its budget and a 503, never a hang (issue #9, T-57).
+//! partition) costs a request its budget and a 503, never a hang (T-57).
 //!
 //! While the database is known to be down, work fails at once instead of each request
 //! waiting out its budget; one probe a second finds out when it is back. The state change
@@ -65,7 +65,7 @@ pub fn connect_pool(url: &DatabaseUrl, max_size: u32, budget: Duration) -> Resul
         .error_handler(Box::new(r2d2::NopErrorHandler))
         .build(Manager::new(url.clone(), budget))?;
     Ok(DbPool {
-        workers: Workers::start(inner.max_size() as usize),
+        workers: Workers::start(inner.max_size() as usize).map_err(DbError::Threads)?,
         inner,
         health: Arc::new(Health::default()),
         budget,
@@ -90,7 +90,7 @@ struct Workers {
 
 impl Workers {
     /// The threads end when the last clone of the pool is dropped.
-    fn start(count: usize) -> Workers {
+    fn start(count: usize) -> Result<Workers, std::io::Error> {
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(QUEUE);
         for i in 0..count {
             let queue = queue.clone();
@@ -101,13 +101,12 @@ impl Workers {
                         // A panic ends its job (the request gets `Cancelled`), not the thread.
                         let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
                     }
-                })
-                .expect("starting a database thread");
+                })?;
         }
-        Workers {
+        Ok(Workers {
             jobs,
             full: Arc::new(AtomicBool::new(false)),
-        }
+        })
     }
 
     fn submit(&self, job: Job) -> Result<(), DbError> {

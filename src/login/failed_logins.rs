@@ -1,7 +1,7 @@
 //! The failed-login limits (`accounts::throttle`'s rules: per account and per client
 //! address, growing locks) counted where every instance sees them: in memory with one
 //! instance on SQLite, in PostgreSQL (`db::limits`) otherwise, so N instances behind a load
-//! balancer give an attacker one budget, not N (issue #12). A database that does not
+//! balancer give an attacker one budget, not N. A database that does not
 //! answer lets the check pass: the login then fails on its own with 503.
 
 use std::time::Duration;

@@ -9,10 +9,12 @@
 mod failed_logins;
 mod password_checks;
 mod purge;
+mod request_budget;
 
 pub use failed_logins::FailedLogins;
 pub use password_checks::{PasswordCheckError, PasswordChecks};
 pub use purge::{purge_ended_sessions, purge_periodically};
+pub use request_budget::RequestBudget;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -20,7 +22,8 @@ use std::time::Duration;
 
 use crate::accounts::{self, AccountError, LinkOutcome, PhoneMatch, SignupPolicy};
 use crate::crypto::{random_token, sha256_hex};
-use crate::db::models::{User, now};
+use crate::db::models::{LinkedAccount, User, now};
+use crate::db::oidc::UserGrant;
 use crate::db::sessions::HandoffUse;
 use crate::db::{self, DbConn, DbError, DbPool, sessions, users, write_transaction};
 use crate::domain::{ProviderIdentity, ProviderKind, UserId};
@@ -147,6 +150,36 @@ impl LoginService {
         E: From<DbError> + Send + 'static,
     {
         db::run(&self.pool, f).await
+    }
+
+    /// Whether the database answers and takes writes within `budget`: without both, nobody
+    /// can sign in (the readiness probe).
+    pub async fn ready(&self, budget: Duration) -> Result<(), DbError> {
+        db::run_within(&self.pool, budget, |conn| -> Result<(), DbError> {
+            users::ping(conn)?;
+            db::check_writable(conn)
+        })
+        .await
+    }
+
+    /// The database connections in use and idle (for the metrics).
+    pub fn database_connections(&self) -> (u32, u32) {
+        self.pool.connections()
+    }
+
+    /// What the person's account page lists: their linked providers and the
+    /// applications (OpenID clients) they allowed.
+    pub async fn account_overview(
+        &self,
+        userid: UserId,
+    ) -> Result<(Vec<LinkedAccount>, Vec<UserGrant>), DbError> {
+        self.db(move |conn| {
+            Ok((
+                users::links_of(conn, userid)?,
+                db::oidc::grants_of(conn, userid)?,
+            ))
+        })
+        .await
     }
 
     /// Whether a login session still counts, and for whom, as of now: one indexed lookup,

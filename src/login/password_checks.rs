@@ -3,7 +3,7 @@
 //! pool (and memory), and the other half of the machine keeps serving everything else
 //! (README, performance section). The queue is bounded too: beyond `capacity` checks
 //! waiting, a login is refused at once with "busy, try again" instead of waiting seconds
-//! behind a flood (issue #9).
+//! behind a flood.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -25,6 +25,10 @@ pub struct PasswordChecks {
 }
 
 impl PasswordChecks {
+    #[allow(
+        clippy::expect_used,
+        reason = "runs once while the service starts: without these threads no password can be checked"
+    )]
     pub fn new(capacity: usize) -> PasswordChecks {
         let cores = std::thread::available_parallelism()
             .map(|n| n.get())

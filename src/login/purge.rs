@@ -1,6 +1,6 @@
 //! Login sessions end (their refresh tokens with them) but their rows would stay forever:
 //! a task removes those that ended more than a day ago, at start-up and then every ten
-//! minutes, in batches of a thousand (issue #9). A day of ended sessions is kept for the
+//! minutes, in batches of a thousand. A day of ended sessions is kept for the
 //! admins' questions ("was I logged in yesterday?"). On PostgreSQL the same task drops the
 //! shared limits' ended windows.
 

@@ -104,116 +104,24 @@ pub fn check(
         .filter(|uri| client.allows_redirect(uri))
         .ok_or(Refusal::UnregisteredRedirect)?;
     let state = params.state.clone().filter(|s| !s.is_empty());
-    let refuse = |error, description| Refusal::ToClient {
-        redirect_uri: redirect_uri.clone(),
-        state: state.clone(),
-        error,
-        description,
-    };
-    if params.request.is_some() {
-        return Err(refuse(
-            "request_not_supported",
-            "request objects are not supported",
-        ));
-    }
-    if params.request_uri.is_some() {
-        return Err(refuse(
-            "request_uri_not_supported",
-            "request_uri is not supported",
-        ));
-    }
-    if params
-        .response_mode
-        .as_deref()
-        .is_some_and(|m| m != "query")
-    {
-        return Err(refuse(
-            "invalid_request",
-            "only response_mode=query is supported",
-        ));
-    }
-    match params.response_type.as_deref() {
-        Some("code") => {}
-        None => return Err(refuse("invalid_request", "response_type is missing")),
-        Some(_) => {
-            return Err(refuse(
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            ));
-        }
-    }
-    let requested: Vec<&str> = params.scope.as_deref().unwrap_or("").split(' ').collect();
-    if !requested.contains(&"openid") {
-        return Err(refuse("invalid_scope", "the openid scope is required"));
-    }
-    let scopes = SCOPES
-        .into_iter()
-        .filter(|s| requested.contains(s))
-        .collect();
-    let too_long = [&state, &params.nonce]
-        .iter()
-        .any(|v| v.as_ref().is_some_and(|v| v.len() > MAX_PARAM_LEN));
-    if too_long {
-        return Err(refuse("invalid_request", "state or nonce is too long"));
-    }
-    // The nonce is stored with the code: a control character (PostgreSQL refuses NUL) is
-    // a malformed request, answered alike on every database.
-    let unprintable = [&state, &params.nonce]
-        .iter()
-        .any(|v| v.as_ref().is_some_and(|v| v.chars().any(char::is_control)));
-    if unprintable {
-        return Err(refuse(
-            "invalid_request",
-            "state or nonce holds control characters",
-        ));
-    }
-    let code_challenge = match (
-        params.code_challenge.as_deref(),
-        params.code_challenge_method.as_deref(),
-    ) {
-        (None, None) if client.is_public() => {
-            return Err(refuse(
-                "invalid_request",
-                "a public client must use PKCE (code_challenge with S256)",
-            ));
-        }
-        (None, None) => None,
-        (Some(challenge), Some("S256")) if is_challenge(challenge) => Some(challenge.to_owned()),
-        (Some(_), Some("S256")) => {
-            return Err(refuse("invalid_request", "code_challenge is malformed"));
-        }
-        (Some(_), None | Some("plain")) | (None, Some(_)) => {
-            return Err(refuse(
-                "invalid_request",
-                "code_challenge_method must be S256",
-            ));
-        }
-        (Some(_), Some(_)) => {
-            return Err(refuse("invalid_request", "unknown code_challenge_method"));
-        }
-    };
-    let prompt = match params.prompt.as_deref().map(str::trim) {
-        None | Some("") => Prompt::Default,
-        Some("none") => Prompt::None,
-        Some("login") => Prompt::Login,
-        Some("consent") => Prompt::Consent,
-        Some("select_account") => Prompt::Default,
-        Some(_) => {
-            return Err(refuse(
-                "invalid_request",
-                "prompt must be one of none, login, consent",
-            ));
-        }
-    };
-    let max_age = match params.max_age.as_deref() {
-        None | Some("") => None,
-        Some(raw) => Some(
-            raw.parse::<i64>()
-                .ok()
-                .filter(|age| *age >= 0)
-                .ok_or_else(|| refuse("invalid_request", "max_age must be a number of seconds"))?,
-        ),
-    };
+    let checked = (|| {
+        supported(params)?;
+        let scopes = scopes(params)?;
+        printable(&[&state, &params.nonce])?;
+        Ok((
+            scopes,
+            pkce(params, &client)?,
+            prompt(params)?,
+            max_age(params)?,
+        ))
+    })();
+    let (scopes, code_challenge, prompt, max_age) =
+        checked.map_err(|(error, description)| Refusal::ToClient {
+            redirect_uri: redirect_uri.clone(),
+            state: state.clone(),
+            error,
+            description,
+        })?;
     Ok(Authorization {
         client,
         redirect_uri,
@@ -224,6 +132,106 @@ pub fn check(
         prompt,
         max_age,
     })
+}
+
+/// An `error` and its `error_description`, for the client.
+type Problem = (&'static str, &'static str);
+
+/// What we do not do: request objects, other response modes and types.
+fn supported(params: &AuthorizeParams) -> Result<(), Problem> {
+    if params.request.is_some() {
+        return Err(("request_not_supported", "request objects are not supported"));
+    }
+    if params.request_uri.is_some() {
+        return Err(("request_uri_not_supported", "request_uri is not supported"));
+    }
+    if params
+        .response_mode
+        .as_deref()
+        .is_some_and(|m| m != "query")
+    {
+        return Err(("invalid_request", "only response_mode=query is supported"));
+    }
+    match params.response_type.as_deref() {
+        Some("code") => Ok(()),
+        None => Err(("invalid_request", "response_type is missing")),
+        Some(_) => Err((
+            "unsupported_response_type",
+            "only response_type=code is supported",
+        )),
+    }
+}
+
+/// The known scopes asked for, in `SCOPES` order; `openid` is required.
+fn scopes(params: &AuthorizeParams) -> Result<Vec<&'static str>, Problem> {
+    let requested: Vec<&str> = params.scope.as_deref().unwrap_or("").split(' ').collect();
+    if !requested.contains(&"openid") {
+        return Err(("invalid_scope", "the openid scope is required"));
+    }
+    Ok(SCOPES
+        .into_iter()
+        .filter(|s| requested.contains(s))
+        .collect())
+}
+
+/// `state` and `nonce` are echoed and stored: bounded, and without control characters (the
+/// nonce is stored with the code, and PostgreSQL refuses NUL), alike on every database.
+fn printable(values: &[&Option<String>]) -> Result<(), Problem> {
+    let present = || values.iter().filter_map(|v| v.as_deref());
+    if present().any(|v| v.len() > MAX_PARAM_LEN) {
+        return Err(("invalid_request", "state or nonce is too long"));
+    }
+    if present().any(|v| v.chars().any(char::is_control)) {
+        return Err(("invalid_request", "state or nonce holds control characters"));
+    }
+    Ok(())
+}
+
+/// The PKCE challenge: S256 only, required of public clients.
+fn pkce(params: &AuthorizeParams, client: &OidcClient) -> Result<Option<String>, Problem> {
+    match (
+        params.code_challenge.as_deref(),
+        params.code_challenge_method.as_deref(),
+    ) {
+        (None, None) if client.is_public() => Err((
+            "invalid_request",
+            "a public client must use PKCE (code_challenge with S256)",
+        )),
+        (None, None) => Ok(None),
+        (Some(challenge), Some("S256")) if is_challenge(challenge) => {
+            Ok(Some(challenge.to_owned()))
+        }
+        (Some(_), Some("S256")) => Err(("invalid_request", "code_challenge is malformed")),
+        (Some(_), None | Some("plain")) | (None, Some(_)) => {
+            Err(("invalid_request", "code_challenge_method must be S256"))
+        }
+        (Some(_), Some(_)) => Err(("invalid_request", "unknown code_challenge_method")),
+    }
+}
+
+fn prompt(params: &AuthorizeParams) -> Result<Prompt, Problem> {
+    match params.prompt.as_deref().map(str::trim) {
+        None | Some("") | Some("select_account") => Ok(Prompt::Default),
+        Some("none") => Ok(Prompt::None),
+        Some("login") => Ok(Prompt::Login),
+        Some("consent") => Ok(Prompt::Consent),
+        Some(_) => Err((
+            "invalid_request",
+            "prompt must be one of none, login, consent",
+        )),
+    }
+}
+
+fn max_age(params: &AuthorizeParams) -> Result<Option<i64>, Problem> {
+    match params.max_age.as_deref() {
+        None | Some("") => Ok(None),
+        Some(raw) => raw
+            .parse::<i64>()
+            .ok()
+            .filter(|age| *age >= 0)
+            .map(Some)
+            .ok_or(("invalid_request", "max_age must be a number of seconds")),
+    }
 }
 
 fn is_challenge(challenge: &str) -> bool {

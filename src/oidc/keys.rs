@@ -103,6 +103,10 @@ impl SigningKeys {
 
     /// `claims` signed with the active key of `alg` (RS256 when that is not ours), with
     /// `typ` in the header (`JWT` for id_tokens, `at+jwt` for access tokens, RFC 9068).
+    #[allow(
+        clippy::expect_used,
+        reason = "`parse` refuses a ring without RS256, and signing serializable claims with a parsed key has no failure"
+    )]
     pub fn sign<T: Serialize>(&self, alg: Algorithm, typ: &str, claims: &T) -> String {
         let (key, encoding) = self
             .active(alg)
@@ -242,7 +246,11 @@ fn key(encoding: EncodingKey, alg: Algorithm, active: bool) -> Result<SigningKey
 }
 
 /// The key kept in `data_dir/file`, generated there on first use.
-fn generated(data_dir: &Path, file: &str, generate: fn() -> String) -> Result<String, ConfigError> {
+fn generated(
+    data_dir: &Path,
+    file: &str,
+    generate: fn() -> Result<String, String>,
+) -> Result<String, ConfigError> {
     let path = data_dir.join(file);
     let io_error = |e: std::io::Error| {
         config_error(
@@ -257,7 +265,13 @@ fn generated(data_dir: &Path, file: &str, generate: fn() -> String) -> Result<St
     match std::fs::read_to_string(&path) {
         Ok(existing) => Ok(existing),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let pem = generate();
+            let pem = generate().map_err(|e| {
+                config_error(
+                    "DATA_DIR",
+                    format!("cannot generate an OpenID signing key ({e})"),
+                    "Give the keys (OIDC_RS256_KEY_FILE, OIDC_ES256_KEY_FILE).",
+                )
+            })?;
             write_private_file(&path, &pem).map_err(io_error)?;
             tracing::info!(file = %path.display(), "generated an OpenID signing key and kept it in the data folder (owner-only); give one in production");
             Ok(pem)
@@ -267,18 +281,20 @@ fn generated(data_dir: &Path, file: &str, generate: fn() -> String) -> Result<St
 }
 
 /// A fresh RS256 key as PKCS#8 PEM.
-pub fn generate_rs256() -> String {
-    let key = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, RSA_BITS)
-        .expect("generating an RSA key with the OS RNG");
-    key.to_pkcs8_pem(LineEnding::LF)
-        .expect("encoding a fresh key")
-        .to_string()
+pub fn generate_rs256() -> Result<String, String> {
+    let key =
+        rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, RSA_BITS).map_err(|e| e.to_string())?;
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())?;
+    Ok(pem.to_string())
 }
 
 /// A fresh ES256 (P-256) key as PKCS#8 PEM.
-pub fn generate_es256() -> String {
+pub fn generate_es256() -> Result<String, String> {
     let key = p256::SecretKey::random(&mut p256::elliptic_curve::rand_core::OsRng);
-    key.to_pkcs8_pem(LineEnding::LF)
-        .expect("encoding a fresh key")
-        .to_string()
+    let pem = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| e.to_string())?;
+    Ok(pem.to_string())
 }

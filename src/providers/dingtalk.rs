@@ -8,7 +8,7 @@ use url::Url;
 
 use super::http::{clean_nick, is_web_url, number, observed, parse, send, text_of};
 use super::{IdentityProvider, ProviderError};
-use crate::config::{DingTalkSettings, Secret};
+use crate::config::{DingTalkSettings, Secret, url_at};
 use crate::domain::{Phone, ProviderIdentity, ProviderKind, UNIONID_UID_PREFIX};
 
 pub struct DingTalk {
@@ -49,27 +49,20 @@ impl DingTalk {
         http: reqwest::Client,
         redirect_uri: String,
     ) -> DingTalk {
-        let api = settings.api_base.as_str().trim_end_matches('/');
         DingTalk {
             http,
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.clone(),
             auth_url: settings.auth_url.clone(),
-            token_url: Url::parse(&format!("{api}/v1.0/oauth2/userAccessToken"))
-                .expect("base URL was validated"),
-            profile_url: Url::parse(&format!("{api}/v1.0/contact/users/me"))
-                .expect("base URL was validated"),
+            token_url: url_at(&settings.api_base, "/v1.0/oauth2/userAccessToken"),
+            profile_url: url_at(&settings.api_base, "/v1.0/contact/users/me"),
             redirect_uri,
             corp_ids: settings.corp_ids.clone(),
             org: (!settings.corp_ids.is_empty()).then(|| {
-                let oapi = settings.oapi_base.as_str().trim_end_matches('/');
-                let url = |path: &str| {
-                    Url::parse(&format!("{oapi}{path}")).expect("base URL was validated")
-                };
+                let url = |path: &str| url_at(&settings.oapi_base, path);
                 OrgApi {
                     verify_membership: settings.verify_membership,
-                    app_token_url: Url::parse(&format!("{api}/v1.0/oauth2/accessToken"))
-                        .expect("base URL was validated"),
+                    app_token_url: url_at(&settings.api_base, "/v1.0/oauth2/accessToken"),
                     by_unionid_url: url("/topapi/user/getbyunionid"),
                     userinfo_url: url("/topapi/v2/user/getuserinfo"),
                     user_get_url: url("/topapi/v2/user/get"),

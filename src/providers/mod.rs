@@ -1,7 +1,7 @@
 //! Identity providers behind one small trait — DingTalk (1), Weibo (2), WeChat (3) — so
 //! the login flow has no per-provider copy, and the set of configured ones with a
 //! global budget of calls in flight: a flood of callbacks from many addresses cannot use
-//! up the app's quota at the provider for everyone (issue #9).
+//! up the app's quota at the provider for everyone.
 
 pub mod dingtalk;
 mod http;

@@ -2,7 +2,7 @@
 //! (single-use codes for 5 minutes, tokens for 2 hours), pruned as they expire.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -100,7 +100,7 @@ impl<T: Clone> Default for Grants<T> {
 impl<T: Clone> Grants<T> {
     pub(super) fn insert(&self, key: String, value: T, ttl: Duration) {
         let now = Instant::now();
-        let mut inner = self.inner.lock().expect("sandbox lock");
+        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         while inner
             .by_age
             .front()
@@ -119,7 +119,7 @@ impl<T: Clone> Grants<T> {
         let (expires, value) = self
             .inner
             .lock()
-            .expect("sandbox lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .by_key
             .remove(key)?;
         (expires > Instant::now()).then_some(value)
@@ -127,7 +127,7 @@ impl<T: Clone> Grants<T> {
 
     /// Looked at, not used up; `None` when unknown or expired.
     pub(super) fn get(&self, key: &str) -> Option<T> {
-        let inner = self.inner.lock().expect("sandbox lock");
+        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
         let (expires, value) = inner.by_key.get(key)?;
         (*expires > Instant::now()).then(|| value.clone())
     }

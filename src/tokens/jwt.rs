@@ -99,6 +99,10 @@ impl JwtKeys {
         &self.audience
     }
 
+    #[allow(
+        clippy::expect_used,
+        reason = "HS256 over plain serializable claims has no failure"
+    )]
     pub fn sign(&self, claims: &Claims) -> String {
         let mut header = Header::new(Algorithm::HS256);
         header.kid = Some(self.active_kid.clone());

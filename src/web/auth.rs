@@ -98,10 +98,14 @@ fn is_api(req: &HttpRequest) -> bool {
     req.path().starts_with("/api/")
 }
 
-fn login_service(req: &HttpRequest) -> web::Data<LoginService> {
-    req.app_data::<web::Data<LoginService>>()
-        .expect("LoginService is registered")
-        .clone()
+/// The login service the app registered; only an app built without it (a programming
+/// error) has none, and then nobody is signed in.
+fn login_service(req: &HttpRequest) -> Option<web::Data<LoginService>> {
+    let login = req.app_data::<web::Data<LoginService>>().cloned();
+    if login.is_none() {
+        tracing::error!("the login service is not registered with this app");
+    }
+    login
 }
 
 async fn signed_in(req: &HttpRequest) -> Result<Authenticated, AuthRefusal> {
@@ -119,7 +123,10 @@ async fn signed_in(req: &HttpRequest) -> Result<Authenticated, AuthRefusal> {
         .map(|p| p.as_str().to_owned())
         .unwrap_or_else(|| "/".into());
     let session = TypedSession::from_request_sync(req);
-    match browser_login(&session, &login_service(req), lang_of(req)).await {
+    let lang = lang_of(req);
+    let login =
+        login_service(req).ok_or_else(|| AuthRefusal::Page(PageError::unavailable(lang)))?;
+    match browser_login(&session, &login, lang).await {
         Ok(Some(authenticated)) => Ok(authenticated),
         Ok(None) => Err(AuthRefusal::SignIn { next }),
         Err(page) => Err(AuthRefusal::Page(page)),
@@ -194,7 +201,7 @@ pub async fn require_access_token(
 
 async fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     let token = bearer_token(req).ok_or(ApiError::from(TokenError::Missing))?;
-    let login = login_service(req);
+    let login = login_service(req).ok_or_else(ApiError::unavailable)?;
     let claims = login.tokens().verify_access(&token)?;
     let session = SessionRef {
         userid: claims.userid,

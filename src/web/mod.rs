@@ -22,7 +22,7 @@ use actix_web::middleware::from_fn;
 use actix_web::web;
 
 use std::collections::BTreeSet;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError};
 
 use crate::domain::ProviderKind;
 use flows::client_login;
@@ -41,6 +41,16 @@ macro_rules! limited {
 /// One resource per path with all its methods, so a wrong method gets 405 with `Allow`
 /// (explained by `middleware::explain_bare_errors`), not 404.
 pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.configure(pages)
+        .configure(admin_pages)
+        .configure(provider_flows)
+        .configure(openid_provider)
+        .configure(assets)
+        .configure(api);
+}
+
+/// What people open: the login and account pages, probes, metrics.
+fn pages(cfg: &mut web::ServiceConfig) {
     cfg.service(web::resource("/").get(login::root))
         .service(web::resource("/healthz").get(health::healthz))
         .service(web::resource("/readyz").get(health::readyz))
@@ -69,157 +79,170 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .service(web::resource("/account/link/{provider}").post(account::link))
         .service(web::resource("/account/unlink").post(account::unlink))
         .service(web::resource("/account/apps/withdraw").post(account::withdraw))
-        .service(web::resource("/account/password").post(account::set_password))
-        .service(web::resource("/admin/accounts").get(admin::pages::accounts))
+        .service(web::resource("/account/password").post(account::set_password));
+}
+
+fn admin_pages(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/admin/accounts").get(admin::pages::accounts))
         .service(web::resource("/admin/users").post(admin::pages::create_user))
         .service(web::resource("/admin/clients").get(admin::clients::clients))
         .service(web::resource("/admin/users/{id}").get(admin::pages::user))
         .service(web::resource("/admin/users/{id}/confirm").get(admin::pages::confirm))
-        .service(web::resource("/admin/users/{id}/actions").post(admin::pages::act))
-        // The tutorial's paths for DingTalk.
-        .configure(|cfg| {
-            provider_flow(
-                cfg,
-                ProviderKind::DingTalk,
-                [
-                    "/user/dingtalk/authorize",
-                    "/user/dingtalk/",
-                    "/user/dingtalkCallback/",
-                ],
-            )
-        })
-        .configure(|cfg| {
-            provider_flow(
-                cfg,
-                ProviderKind::WeChat,
-                [
-                    "/user/wechat/authorize",
-                    "/user/wechat/",
-                    "/user/wechat/callback/",
-                ],
-            )
-        })
-        .configure(|cfg| {
-            provider_flow(
-                cfg,
-                ProviderKind::Weibo,
-                [
-                    "/user/weibo/authorize",
-                    "/user/weibo/",
-                    "/user/weibo/callback/",
-                ],
-            )
-        })
-        // The OpenID provider: the browser's pages, and what programs call (any origin),
-        // which answer every refusal in OAuth's JSON.
-        .service(
-            web::resource(oidc::authorize::PATH)
-                .wrap(limited!("authorize", Page))
-                .get(oidc::authorize::authorize)
-                .post(oidc::authorize::authorize),
+        .service(web::resource("/admin/users/{id}/actions").post(admin::pages::act));
+}
+
+/// Each provider's round trip; DingTalk keeps the tutorial's paths.
+fn provider_flows(cfg: &mut web::ServiceConfig) {
+    cfg.configure(|cfg| {
+        provider_flow(
+            cfg,
+            ProviderKind::DingTalk,
+            [
+                "/user/dingtalk/authorize",
+                "/user/dingtalk/",
+                "/user/dingtalkCallback/",
+            ],
         )
-        .service(web::resource(oidc::authorize::CONSENT_PATH).post(oidc::authorize::consent))
-        .service(
-            web::resource(oidc::logout::PATH)
-                .get(oidc::logout::logout)
-                .post(oidc::logout::logout),
+    })
+    .configure(|cfg| {
+        provider_flow(
+            cfg,
+            ProviderKind::WeChat,
+            [
+                "/user/wechat/authorize",
+                "/user/wechat/",
+                "/user/wechat/callback/",
+            ],
         )
-        .service(web::resource(oidc::logout::CONFIRM_PATH).post(oidc::logout::confirmed))
-        .service(
-            web::resource("/.well-known/openid-configuration")
-                .wrap(from_fn(middleware::oauth_errors))
-                .wrap(from_fn(middleware::openid_cors))
-                .get(oidc::discovery),
+    })
+    .configure(|cfg| {
+        provider_flow(
+            cfg,
+            ProviderKind::Weibo,
+            [
+                "/user/weibo/authorize",
+                "/user/weibo/",
+                "/user/weibo/callback/",
+            ],
         )
-        .service(
-            web::resource("/oauth2/jwks")
-                .wrap(from_fn(middleware::oauth_errors))
-                .wrap(from_fn(middleware::openid_cors))
-                .get(oidc::jwks),
-        )
-        .service(
-            web::resource("/oauth2/token")
-                .wrap(limited!("oidc", OAuth))
-                .wrap(from_fn(middleware::oauth_errors))
-                .wrap(from_fn(middleware::openid_cors))
-                .post(oidc::token::token),
-        )
-        .service(
-            web::resource("/oauth2/userinfo")
-                .wrap(from_fn(middleware::oauth_errors))
-                .wrap(from_fn(middleware::openid_cors))
-                .get(oidc::token::userinfo)
-                .post(oidc::token::userinfo),
-        )
-        .service(
-            web::resource("/oauth2/revoke")
-                .wrap(limited!("oidc", OAuth))
-                .wrap(from_fn(middleware::oauth_errors))
-                .wrap(from_fn(middleware::openid_cors))
-                .post(oidc::token::revoke),
-        )
-        .service(web::resource("/app/").get(assets::spa_index))
+    });
+}
+
+/// The OpenID provider: the browser's pages, and what programs call (any origin), which
+/// answer every refusal in OAuth's JSON.
+fn openid_provider(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::resource(oidc::authorize::PATH)
+            .wrap(limited!("authorize", Page))
+            .get(oidc::authorize::authorize)
+            .post(oidc::authorize::authorize),
+    )
+    .service(web::resource(oidc::authorize::CONSENT_PATH).post(oidc::authorize::consent))
+    .service(
+        web::resource(oidc::logout::PATH)
+            .get(oidc::logout::logout)
+            .post(oidc::logout::logout),
+    )
+    .service(web::resource(oidc::logout::CONFIRM_PATH).post(oidc::logout::confirmed))
+    .service(
+        web::resource("/.well-known/openid-configuration")
+            .wrap(from_fn(middleware::oauth_errors))
+            .wrap(from_fn(middleware::openid_cors))
+            .get(oidc::discovery),
+    )
+    .service(
+        web::resource("/oauth2/jwks")
+            .wrap(from_fn(middleware::oauth_errors))
+            .wrap(from_fn(middleware::openid_cors))
+            .get(oidc::jwks),
+    )
+    .service(
+        web::resource("/oauth2/token")
+            .wrap(limited!("oidc", OAuth))
+            .wrap(from_fn(middleware::oauth_errors))
+            .wrap(from_fn(middleware::openid_cors))
+            .post(oidc::token::token),
+    )
+    .service(
+        web::resource("/oauth2/userinfo")
+            .wrap(from_fn(middleware::oauth_errors))
+            .wrap(from_fn(middleware::openid_cors))
+            .get(oidc::token::userinfo)
+            .post(oidc::token::userinfo),
+    )
+    .service(
+        web::resource("/oauth2/revoke")
+            .wrap(limited!("oidc", OAuth))
+            .wrap(from_fn(middleware::oauth_errors))
+            .wrap(from_fn(middleware::openid_cors))
+            .post(oidc::token::revoke),
+    );
+}
+
+fn assets(cfg: &mut web::ServiceConfig) {
+    cfg.service(web::resource("/app/").get(assets::spa_index))
         .service(web::resource("/dingtalk-jsapi.js").get(assets::dingtalk_jsapi))
         .service(web::resource("/user/dingtalk/client-config").get(assets::dingtalk_client_config))
-        .service(web::resource("/static/{path:.*}").get(assets::static_file))
-        .service(
-            web::scope("/api")
-                .wrap(from_fn(middleware::api_cors))
-                .service(
-                    web::resource(documented::<openapi::__path_openapi_json>("/api"))
-                        .get(openapi::openapi_json),
-                )
-                .service(
-                    web::resource(documented::<api::__path_login>("/api"))
-                        .route(web::post().to(api::login).wrap(limited!("login", Api))),
-                )
-                .service(
-                    web::resource(documented::<client_login::__path_inapp_login>("/api")).route(
-                        web::post()
-                            .to(client_login::inapp_login)
-                            .wrap(limited!("dingtalk", Api)),
-                    ),
-                )
-                .service(
-                    web::resource(documented::<api::__path_exchange>("/api"))
-                        .route(web::post().to(api::exchange).wrap(limited!("refresh", Api))),
-                )
-                .service(
-                    web::resource(documented::<api::__path_refresh>("/api"))
-                        .route(web::post().to(api::refresh).wrap(limited!("refresh", Api))),
-                )
-                .service(
-                    web::scope("")
-                        .wrap(from_fn(auth::require_access_token))
-                        .service(web::resource(documented::<api::__path_me>("/api")).get(api::me))
-                        .service(
-                            web::resource(documented::<api::__path_end_my_sessions>("/api"))
-                                .post(api::end_my_sessions),
-                        )
-                        .service(
-                            web::resource(documented::<api::__path_logout>("/api"))
-                                .post(api::logout),
-                        )
-                        .service(
-                            web::scope("/admin")
-                                .wrap(from_fn(auth::require_admin))
-                                .service(
-                                    web::resource(documented::<admin::api::__path_accounts>(
-                                        "/api/admin",
-                                    ))
-                                    .get(admin::api::accounts),
-                                )
-                                .service(
-                                    web::resource(
-                                        documented::<admin::api::__path_end_user_sessions>(
-                                            "/api/admin",
-                                        ),
-                                    )
-                                    .post(admin::api::end_user_sessions),
-                                ),
-                        ),
+        .service(web::resource("/static/{path:.*}").get(assets::static_file));
+}
+
+/// The JSON API, each route at the path its OpenAPI annotation names.
+fn api(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/api")
+            .wrap(from_fn(middleware::api_cors))
+            .service(
+                web::resource(documented::<openapi::__path_openapi_json>("/api"))
+                    .get(openapi::openapi_json),
+            )
+            .service(
+                web::resource(documented::<api::__path_login>("/api"))
+                    .route(web::post().to(api::login).wrap(limited!("login", Api))),
+            )
+            .service(
+                web::resource(documented::<client_login::__path_inapp_login>("/api")).route(
+                    web::post()
+                        .to(client_login::inapp_login)
+                        .wrap(limited!("dingtalk", Api)),
                 ),
-        );
+            )
+            .service(
+                web::resource(documented::<api::__path_exchange>("/api"))
+                    .route(web::post().to(api::exchange).wrap(limited!("refresh", Api))),
+            )
+            .service(
+                web::resource(documented::<api::__path_refresh>("/api"))
+                    .route(web::post().to(api::refresh).wrap(limited!("refresh", Api))),
+            )
+            .service(
+                web::scope("")
+                    .wrap(from_fn(auth::require_access_token))
+                    .service(web::resource(documented::<api::__path_me>("/api")).get(api::me))
+                    .service(
+                        web::resource(documented::<api::__path_end_my_sessions>("/api"))
+                            .post(api::end_my_sessions),
+                    )
+                    .service(
+                        web::resource(documented::<api::__path_logout>("/api")).post(api::logout),
+                    )
+                    .service(
+                        web::scope("/admin")
+                            .wrap(from_fn(auth::require_admin))
+                            .service(
+                                web::resource(documented::<admin::api::__path_accounts>(
+                                    "/api/admin",
+                                ))
+                                .get(admin::api::accounts),
+                            )
+                            .service(
+                                web::resource(documented::<admin::api::__path_end_user_sessions>(
+                                    "/api/admin",
+                                ))
+                                .post(admin::api::end_user_sessions),
+                            ),
+                    ),
+            ),
+    );
 }
 
 /// The JSON routes the app registered, as `(method, path)`: what the OpenAPI document
@@ -227,16 +250,26 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 static REGISTERED: Mutex<BTreeSet<(String, String)>> = Mutex::new(BTreeSet::new());
 
 pub fn registered_json_routes() -> BTreeSet<(String, String)> {
-    REGISTERED.lock().expect("routes lock").clone()
+    REGISTERED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clone()
 }
 
 fn register(method: &str, path: &str) {
     let route = (method.to_ascii_lowercase(), path.to_owned());
-    REGISTERED.lock().expect("routes lock").insert(route);
+    REGISTERED
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(route);
 }
 
 /// The path of a handler as its `#[utoipa::path]` names it, relative to the `scope` it is
 /// registered in: served exactly where the document says.
+#[allow(
+    clippy::panic,
+    reason = "the route table is built once at start-up; a path documented outside its scope is a programming error every test run hits"
+)]
 fn documented<P: utoipa::Path>(scope: &str) -> String {
     let path = P::path();
     for method in P::methods() {

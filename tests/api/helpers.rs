@@ -152,7 +152,12 @@ pub fn browser() -> reqwest::Client {
 /// takes a while to generate, so every test instance shares one pair, made at first use.
 pub fn oidc_test_keys() -> &'static (String, String) {
     static KEYS: std::sync::OnceLock<(String, String)> = std::sync::OnceLock::new();
-    KEYS.get_or_init(|| (keys::generate_rs256(), keys::generate_es256()))
+    KEYS.get_or_init(|| {
+        (
+            keys::generate_rs256().unwrap(),
+            keys::generate_es256().unwrap(),
+        )
+    })
 }
 
 /// Settings as a test instance gets them, with `dir` as its data folder, plus `overrides`.

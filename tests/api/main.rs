@@ -2,6 +2,15 @@
 //! on a random loopback port against its own fresh database, and talks to it over HTTP.
 //! Tests listed in `backend_tests!` run twice: on SQLite and on PostgreSQL.
 
+// A test fails loudly: unwrapping, expecting and panicking are how it says what broke, and
+// a long test reads as one story.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::too_many_lines
+)]
+
 mod helpers;
 
 mod account_pages;

@@ -1278,7 +1278,7 @@ async fn a_rotated_key_stays_published_and_accepted() {
     let dir = tempfile::tempdir().unwrap();
     let previous = dir.path().join("previous.pem");
     std::fs::write(&previous, &crate::helpers::oidc_test_keys().0).unwrap();
-    let new_key = dingtalk_login::oidc::keys::generate_rs256();
+    let new_key = dingtalk_login::oidc::keys::generate_rs256().unwrap();
     let after = spawn_app_with(
         Backend::Sqlite,
         &[

@@ -7,9 +7,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::{ListQuery, load_accounts};
-use crate::db::DbPool;
-use crate::db::admin::PAGE_SIZE;
+use super::ListQuery;
+use crate::admin::{AdminService, PAGE_SIZE};
 use crate::domain::ProviderKind;
 use crate::domain::UserId;
 use crate::error::ApiError;
@@ -77,10 +76,10 @@ pub struct AccountsPage {
 pub async fn accounts(
     _admin: Admin,
     query: web::Query<ListQuery>,
-    pool: web::Data<DbPool>,
+    console: web::Data<AdminService>,
 ) -> Result<HttpResponse, ApiError> {
     let (q, page) = query.parts();
-    let (list, counts) = load_accounts(&pool, q, page).await?;
+    let (list, counts) = console.accounts(q, page).await?;
     let users = list
         .users
         .into_iter()

@@ -6,9 +6,8 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use askama::Template;
 
-use crate::db::models::{OidcClient, User};
-use crate::db::oidc::{self as queries, GrantRow};
-use crate::db::{self, DbError, DbPool};
+use crate::accounts::User;
+use crate::admin::{AdminService, ClientWithGrants};
 use crate::error::PageError;
 use crate::i18n::Lang;
 use crate::web::auth::Admin;
@@ -21,31 +20,19 @@ struct ClientsTemplate<'a> {
     lang: Lang,
     csrf: &'a str,
     me: &'a User,
-    clients: Vec<(OidcClient, Vec<GrantRow>)>,
+    clients: Vec<ClientWithGrants>,
 }
 
 pub async fn clients(
     lang: Lang,
     Admin(admin): Admin,
     session: TypedSession,
-    pool: web::Data<DbPool>,
+    console: web::Data<AdminService>,
 ) -> Result<HttpResponse, PageError> {
-    let (clients, grants) = db::run(&pool, |conn| -> Result<_, DbError> {
-        Ok((queries::list_clients(conn)?, queries::grants(conn)?))
-    })
-    .await
-    .map_err(|e| PageError::from_db(e, lang))?;
-    let clients = clients
-        .into_iter()
-        .map(|client| {
-            let granted = grants
-                .iter()
-                .filter(|g| g.client_id == client.client_id)
-                .cloned()
-                .collect();
-            (client, granted)
-        })
-        .collect();
+    let clients = console
+        .clients()
+        .await
+        .map_err(|e| PageError::from_db(e, lang))?;
     let template = ClientsTemplate {
         lang,
         csrf: &session.csrf_token(),

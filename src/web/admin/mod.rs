@@ -8,9 +8,6 @@ pub mod pages;
 
 use serde::Deserialize;
 
-use crate::db::admin::{AccountsPage, Counts};
-use crate::db::{self, DbError, DbPool, admin};
-
 #[derive(Deserialize)]
 pub struct ListQuery {
     q: Option<String>,
@@ -31,15 +28,4 @@ impl ListQuery {
             .collect();
         (q, self.page.unwrap_or(1).clamp(1, 1_000_000))
     }
-}
-
-async fn load_accounts(
-    pool: &DbPool,
-    q: String,
-    page: i64,
-) -> Result<(AccountsPage, Counts), DbError> {
-    db::run(pool, move |conn| {
-        Ok((admin::accounts_page(conn, &q, page)?, admin::counts(conn)?))
-    })
-    .await
 }

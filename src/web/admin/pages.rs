@@ -7,11 +7,10 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::{ListQuery, load_accounts};
-use crate::accounts::{self, AdminAction};
-use crate::db::admin::{Counts, PAGE_SIZE};
-use crate::db::models::{AuditEntry, LinkedAccount, LoginSession, User, now};
-use crate::db::{self, DbError, DbPool, admin, sessions, users};
+use super::ListQuery;
+use crate::accounts::AdminAction;
+use crate::accounts::{LinkedAccount, User};
+use crate::admin::{AdminService, AuditEntry, Counts, LoginSession, PAGE_SIZE, UserDetails};
 use crate::domain::UserId;
 use crate::error::{FormRefusal, PageError, Whose};
 use crate::i18n::Lang;
@@ -50,20 +49,21 @@ pub async fn accounts(
     Admin(admin): Admin,
     session: TypedSession,
     query: web::Query<ListQuery>,
-    pool: web::Data<DbPool>,
+    console: web::Data<AdminService>,
 ) -> Result<HttpResponse, PageError> {
-    render_accounts(lang, &admin.user, &session, &pool, query.parts(), None).await
+    render_accounts(lang, &admin.user, &session, &console, query.parts(), None).await
 }
 
 async fn render_accounts(
     lang: Lang,
     me: &User,
     session: &TypedSession,
-    pool: &DbPool,
+    console: &AdminService,
     (q, page): (String, i64),
     refusal: Option<FormRefusal>,
 ) -> Result<HttpResponse, PageError> {
-    let (list, counts) = load_accounts(pool, q.clone(), page)
+    let (list, counts) = console
+        .accounts(q.clone(), page)
         .await
         .map_err(|e| PageError::from_db(e, lang))?;
     let pages = ((list.total + PAGE_SIZE - 1) / PAGE_SIZE).max(1);
@@ -99,15 +99,13 @@ pub async fn create_user(
     Admin(admin): Admin,
     session: TypedSession,
     CsrfForm(form): CsrfForm<CreateUserForm>,
-    pool: web::Data<DbPool>,
+    console: web::Data<AdminService>,
 ) -> Result<HttpResponse, PageError> {
-    let actor = admin.user.clone();
     let name = form.name.filter(|n| !n.trim().is_empty());
-    let (username, phone) = (form.username.trim().to_owned(), form.phone);
-    let created = db::run(&pool, move |conn| {
-        accounts::create_provider_only_user(conn, &actor, username, name, phone)
-    })
-    .await;
+    let username = form.username.trim().to_owned();
+    let created = console
+        .create_user(admin.user.clone(), username, name, form.phone)
+        .await;
     match created {
         Ok(user) => Ok(HttpResponse::SeeOther()
             .insert_header((LOCATION, format!("/admin/users/{}", user.id)))
@@ -115,7 +113,7 @@ pub async fn create_user(
         Err(error) => {
             let refusal = FormRefusal::from_change(LoginError::from(error), lang, Whose::Other)?;
             let list = (String::new(), 1);
-            render_accounts(lang, &admin.user, &session, &pool, list, Some(refusal)).await
+            render_accounts(lang, &admin.user, &session, &console, list, Some(refusal)).await
         }
     }
 }
@@ -137,20 +135,15 @@ pub struct UserQuery {
     done: Option<String>,
 }
 
-type UserDetails = (User, Vec<LinkedAccount>, Vec<LoginSession>, Vec<AuditEntry>);
-
-async fn load_user(pool: &DbPool, id: UserId, lang: Lang) -> Result<UserDetails, PageError> {
-    let details = db::run::<_, DbError, _>(pool, move |conn| {
-        let Some(user) = users::find_by_id(conn, id)? else {
-            return Ok(None);
-        };
-        let links = users::links_of(conn, id)?;
-        let active = sessions::active_sessions(conn, id, now())?;
-        let audit = admin::audit_for(conn, id)?;
-        Ok(Some((user, links, active, audit)))
-    })
-    .await
-    .map_err(|e| PageError::from_db(e, lang))?;
+async fn load_user(
+    console: &AdminService,
+    id: UserId,
+    lang: Lang,
+) -> Result<UserDetails, PageError> {
+    let details = console
+        .user(id)
+        .await
+        .map_err(|e| PageError::from_db(e, lang))?;
     details.ok_or_else(|| {
         PageError::new(
             StatusCode::NOT_FOUND,
@@ -164,12 +157,17 @@ async fn load_user(pool: &DbPool, id: UserId, lang: Lang) -> Result<UserDetails,
 
 async fn render_user(
     lang: Lang,
-    pool: &DbPool,
+    console: &AdminService,
     id: UserId,
     notice: Option<&str>,
     refusal: Option<FormRefusal>,
 ) -> Result<HttpResponse, PageError> {
-    let (user, links, active, audit) = load_user(pool, id, lang).await?;
+    let UserDetails {
+        user,
+        links,
+        sessions: active,
+        audit,
+    } = load_user(console, id, lang).await?;
     let template = UserTemplate {
         lang,
         user: &user,
@@ -188,14 +186,14 @@ pub async fn user(
     _admin: Admin,
     path: web::Path<UserId>,
     query: web::Query<UserQuery>,
-    pool: web::Data<DbPool>,
+    console: web::Data<AdminService>,
 ) -> Result<HttpResponse, PageError> {
     let notice = query
         .done
         .as_deref()
         .and_then(|done| AdminAction::parse(done, None))
         .map(|_| lang.t("操作已完成。", "Done."));
-    render_user(lang, &pool, path.into_inner(), notice, None).await
+    render_user(lang, &console, path.into_inner(), notice, None).await
 }
 
 #[derive(Deserialize)]
@@ -261,11 +259,11 @@ pub async fn confirm(
     session: TypedSession,
     path: web::Path<UserId>,
     query: web::Query<ActionQuery>,
-    pool: web::Data<DbPool>,
+    console: web::Data<AdminService>,
 ) -> Result<HttpResponse, PageError> {
     let action =
         AdminAction::parse(&query.action, query.provider).ok_or_else(|| unknown_action(lang))?;
-    let (user, ..) = load_user(&pool, path.into_inner(), lang).await?;
+    let UserDetails { user, .. } = load_user(&console, path.into_inner(), lang).await?;
     let csrf = session.csrf_token();
     let provider = match action {
         AdminAction::Unlink(types) => types.number(),
@@ -298,16 +296,12 @@ pub async fn act(
     Admin(admin): Admin,
     path: web::Path<UserId>,
     CsrfForm(form): CsrfForm<ActionForm>,
-    pool: web::Data<DbPool>,
+    console: web::Data<AdminService>,
 ) -> Result<HttpResponse, PageError> {
     let target = path.into_inner();
     let action =
         AdminAction::parse(&form.action, form.provider).ok_or_else(|| unknown_action(lang))?;
-    let actor = admin.user;
-    let result = db::run(&pool, move |conn| {
-        accounts::apply_admin_action(conn, &actor, target, action)
-    })
-    .await;
+    let result = console.act(admin.user, target, action).await;
     match result {
         Ok(()) => {
             let location = format!("/admin/users/{target}?done={}", action.name());
@@ -317,7 +311,7 @@ pub async fn act(
         }
         Err(error) => {
             let refusal = FormRefusal::from_change(LoginError::from(error), lang, Whose::Other)?;
-            render_user(lang, &pool, target, None, Some(refusal)).await
+            render_user(lang, &console, target, None, Some(refusal)).await
         }
     }
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::db::models::LinkedAccount;
+use crate::accounts::LinkedAccount;
 use crate::domain::{ProviderKind, UserId};
 use crate::error::ApiError;
 use crate::login::{ClientInfo, LoginService};

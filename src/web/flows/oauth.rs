@@ -13,7 +13,7 @@ use super::handoff::safe_next;
 use super::link_account::{self, finish};
 use crate::config::Settings;
 use crate::crypto::random_token;
-use crate::domain::{ProviderKind, UserId};
+use crate::domain::{ProviderIdentity, ProviderKind, UserId};
 use crate::error::{ApiCode, ApiError, PageError};
 use crate::i18n::Lang;
 use crate::login::{ClientInfo, LoginService, ProviderLogin};
@@ -154,50 +154,110 @@ pub struct CallbackQuery {
     error: Option<String>,
 }
 
+/// The app's parts a callback uses.
+type CallbackServices = (
+    web::Data<Providers>,
+    web::Data<LoginService>,
+    web::Data<Settings>,
+);
+
 /// `GET /user/dingtalkCallback/`, `/user/wechat/callback/`, `/user/weibo/callback/`.
-#[allow(clippy::too_many_arguments)]
 pub async fn callback(
     lang: Lang,
     client: ClientInfo,
     route: web::Data<ProviderRoute>,
     session: TypedSession,
     query: web::Query<CallbackQuery>,
-    providers: web::Data<Providers>,
-    login: web::Data<LoginService>,
-    settings: web::Data<Settings>,
+    (providers, login, settings): CallbackServices,
 ) -> Result<HttpResponse, PageError> {
     let query = query.into_inner();
     let kind = route.0;
-    let name = kind.label(lang);
     // The state is used up first, whatever follows.
-    let check = session.take_pending(query.state.as_deref(), settings.oauth_state_ttl);
-    // The cookie forgets the state; the database remembers that it was used, so that a
-    // saved copy of the older cookie cannot bring it back (threat T-3).
-    let check = match check {
+    let pending = use_state(
+        &session,
+        &login,
+        &settings,
+        query.state.as_deref(),
+        kind,
+        lang,
+    )
+    .await?;
+    let code = code_of(query, &providers, kind, lang)?;
+    let identity = match providers.fetch_identity(kind, &code).await {
+        Ok(identity) => identity,
+        Err(FetchError::Provider(error)) => {
+            return Err(PageError::from_provider(error, kind, lang));
+        }
+        Err(FetchError::Busy) => return Err(PageError::busy(lang)),
+        Err(FetchError::NotConfigured(kind)) => {
+            return Err(PageError::internal(lang, "a provider callback", &kind));
+        }
+    };
+    if let Some(userid) = pending.link_userid {
+        return link(&session, &login, userid, identity, lang).await;
+    }
+    let outcome = login
+        .provider_login(&client, identity)
+        .await
+        .map_err(|e| PageError::from_login(e, lang))?;
+    match outcome {
+        ProviderLogin::SignedIn(pair) => {
+            finish(&session, &settings, &login, pending.next, &pair, lang).await
+        }
+        ProviderLogin::ProofNeeded(identity) => {
+            let waiting = PendingIdentity {
+                id: random_token(16),
+                identity,
+                next: pending.next,
+                created_at: chrono::Utc::now().timestamp(),
+            };
+            link_account::ask(&session, &waiting)
+                .map_err(|e| PageError::internal(lang, "keeping the identity in the session", &e))
+        }
+    }
+}
+
+/// The login this callback's `state` belongs to, used up: the cookie forgets the state and
+/// the database remembers that it was used, so a saved copy of the older cookie cannot
+/// bring it back (threat T-3). Refused before the provider is asked anything.
+async fn use_state(
+    session: &TypedSession,
+    login: &LoginService,
+    settings: &Settings,
+    state: Option<&str>,
+    kind: ProviderKind,
+    lang: Lang,
+) -> Result<PendingLogin, PageError> {
+    let check = match session.take_pending(state, settings.oauth_state_ttl) {
         StateCheck::Valid(pending) => {
             let first = login
                 .use_once(&pending.state, pending.created_at, settings.oauth_state_ttl)
                 .await
                 .map_err(|e| PageError::from_login(e, lang))?;
             if first {
-                StateCheck::Valid(pending)
-            } else {
-                StateCheck::Used
+                return Ok(pending);
             }
+            StateCheck::Used
         }
         other => other,
     };
-    let pending = match check {
-        StateCheck::Valid(pending) => pending,
-        check => {
-            tracing::warn!(event = "oauth_state_rejected", provider = %kind, reason = ?check, "provider callback without a valid state");
-            return Err(restart(
-                lang,
-                "登录请求无效或已过期（例如重复打开了回调链接）。请回到登录页重新登录。".into(),
-                "This sign-in request is invalid or has expired (for example, the callback link was opened twice). Please start again from the login page.".into(),
-            ));
-        }
-    };
+    tracing::warn!(event = "oauth_state_rejected", provider = %kind, reason = ?check, "provider callback without a valid state");
+    Err(restart(
+        lang,
+        "登录请求无效或已过期（例如重复打开了回调链接）。请回到登录页重新登录。".into(),
+        "This sign-in request is invalid or has expired (for example, the callback link was opened twice). Please start again from the login page.".into(),
+    ))
+}
+
+/// The provider's code, or the page that says why there is none (the person cancelled, or
+/// the code is not one).
+fn code_of(
+    query: CallbackQuery,
+    providers: &Providers,
+    kind: ProviderKind,
+    lang: Lang,
+) -> Result<String, PageError> {
+    let name = kind.label(lang);
     let code = query.auth_code.or(query.code);
     let refuses_without_code = providers
         .get(kind)
@@ -228,59 +288,38 @@ pub async fn callback(
             format!("{name} did not return a valid authorization code. Please sign in again."),
         ));
     }
-    let identity = match providers.fetch_identity(kind, &code).await {
-        Ok(identity) => identity,
-        Err(FetchError::Provider(error)) => {
-            return Err(PageError::from_provider(error, kind, lang));
-        }
-        Err(FetchError::Busy) => return Err(PageError::busy(lang)),
-        Err(FetchError::NotConfigured(kind)) => {
-            return Err(PageError::internal(lang, "a provider callback", &kind));
-        }
+    Ok(code)
+}
+
+/// Links `identity` to the signed-in user who started the round trip, who must still be
+/// signed in as themselves.
+async fn link(
+    session: &TypedSession,
+    login: &LoginService,
+    userid: UserId,
+    identity: ProviderIdentity,
+    lang: Lang,
+) -> Result<HttpResponse, PageError> {
+    let Some(signed_in) = session.login().filter(|login| login.userid == userid) else {
+        return Err(PageError::new(
+            StatusCode::BAD_REQUEST,
+            lang,
+            lang.t("绑定失败", "Linking failed"),
+            lang.t(
+                "登录状态已变化，请重新登录后再绑定。",
+                "You are no longer signed in as the same user. Please sign in again and retry.",
+            ),
+        ));
     };
-
-    if let Some(userid) = pending.link_userid {
-        // Linking: the person must still be signed in as the user who started it.
-        let Some(signed_in) = session.login().filter(|login| login.userid == userid) else {
-            return Err(PageError::new(
-                StatusCode::BAD_REQUEST,
-                lang,
-                lang.t("绑定失败", "Linking failed"),
-                lang.t(
-                    "登录状态已变化，请重新登录后再绑定。",
-                    "You are no longer signed in as the same user. Please sign in again and retry.",
-                ),
-            ));
-        };
-        login
-            .link_provider(signed_in.session_ref(), identity)
-            .await
-            .map_err(|e| PageError::from_linking(e, lang))?;
-        let done = format!("/account?done=linked&provider={kind}");
-        return Ok(HttpResponse::SeeOther()
-            .insert_header((header::LOCATION, done))
-            .finish());
-    }
-
-    let outcome = login
-        .provider_login(&client, identity)
+    let kind = identity.provider;
+    login
+        .link_provider(signed_in.session_ref(), identity)
         .await
-        .map_err(|e| PageError::from_login(e, lang))?;
-    match outcome {
-        ProviderLogin::SignedIn(pair) => {
-            finish(&session, &settings, &login, pending.next, &pair, lang).await
-        }
-        ProviderLogin::ProofNeeded(identity) => {
-            let waiting = PendingIdentity {
-                id: random_token(16),
-                identity,
-                next: pending.next,
-                created_at: chrono::Utc::now().timestamp(),
-            };
-            link_account::ask(&session, &waiting)
-                .map_err(|e| PageError::internal(lang, "keeping the identity in the session", &e))
-        }
-    }
+        .map_err(|e| PageError::from_linking(e, lang))?;
+    let done = format!("/account?done=linked&provider={kind}");
+    Ok(HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, done))
+        .finish())
 }
 
 fn restart(lang: Lang, zh: String, en: String) -> PageError {

@@ -9,7 +9,7 @@ pub mod params;
 pub mod token;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::CACHE_CONTROL;
+use actix_web::http::header::{CACHE_CONTROL, HeaderValue};
 use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Serialize;
@@ -157,6 +157,6 @@ pub fn continue_to(lang: Lang, target: &str, client_name: &str) -> Result<HttpRe
     )?;
     response
         .headers_mut()
-        .insert(CACHE_CONTROL, "no-store".parse().expect("static header"));
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
 }

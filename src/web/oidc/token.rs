@@ -9,8 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 
 use super::OpenId;
-use crate::db::models::OidcClient;
-use crate::oidc::{ClientCredentials, OAuthError, OpenIdProvider};
+use crate::oidc::{ClientCredentials, OAuthError, OidcClient, OpenIdProvider};
 use crate::web::auth::bearer_token;
 use crate::web::extract::form_decoded;
 

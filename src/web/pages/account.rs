@@ -6,15 +6,13 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use crate::accounts::AccountError;
+use crate::accounts::{AccountError, LinkedAccount, User};
 use crate::config::Settings;
-use crate::db::models::{LinkedAccount, User};
-use crate::db::oidc::{self, UserGrant};
-use crate::db::{self, DbError, DbPool, users};
 use crate::domain::ProviderKind;
 use crate::error::{FormRefusal, PageError, Whose};
 use crate::i18n::Lang;
 use crate::login::{LoginError, LoginService, SessionRef};
+use crate::oidc::UserGrant;
 use crate::providers::Providers;
 use crate::web::auth::SignedIn;
 use crate::web::extract::{CsrfForm, CsrfProtected};
@@ -73,7 +71,7 @@ fn notice(lang: Lang, query: &AccountQuery) -> Option<String> {
 struct AccountView<'a> {
     lang: Lang,
     session: &'a TypedSession,
-    pool: &'a DbPool,
+    login: &'a LoginService,
     providers: &'a Providers,
     user: User,
 }
@@ -103,19 +101,14 @@ impl AccountView<'_> {
         let AccountView {
             lang,
             session,
-            pool,
+            login,
             providers,
             user,
         } = self;
-        let userid = user.id;
-        let (links, apps) = db::run::<_, DbError, _>(pool, move |conn| {
-            Ok((
-                users::links_of(conn, userid)?,
-                oidc::grants_of(conn, userid)?,
-            ))
-        })
-        .await
-        .map_err(|e| PageError::from_db(e, lang))?;
+        let (links, apps) = login
+            .account_overview(user.id)
+            .await
+            .map_err(|e| PageError::from_db(e, lang))?;
         let csrf = session.csrf_token();
         let linkable = providers
             .kinds()
@@ -148,13 +141,13 @@ pub async fn account(
     SignedIn(signed_in): SignedIn,
     session: TypedSession,
     query: web::Query<AccountQuery>,
-    pool: web::Data<DbPool>,
+    login: web::Data<LoginService>,
     providers: web::Data<Providers>,
 ) -> Result<HttpResponse, PageError> {
     let page = AccountView {
         lang,
         session: &session,
-        pool: &pool,
+        login: &login,
         providers: &providers,
         user: signed_in.user,
     };
@@ -215,7 +208,6 @@ pub async fn unlink(
     SignedIn(signed_in): SignedIn,
     session: TypedSession,
     CsrfForm(form): CsrfForm<UnlinkForm>,
-    pool: web::Data<DbPool>,
     providers: web::Data<Providers>,
     login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
@@ -227,7 +219,7 @@ pub async fn unlink(
     let page = AccountView {
         lang,
         session: &session,
-        pool: &pool,
+        login: &login,
         providers: &providers,
         user,
     };
@@ -276,7 +268,6 @@ pub async fn set_password(
     SignedIn(signed_in): SignedIn,
     session: TypedSession,
     CsrfForm(form): CsrfForm<PasswordForm>,
-    pool: web::Data<DbPool>,
     providers: web::Data<Providers>,
     login: web::Data<LoginService>,
 ) -> Result<HttpResponse, PageError> {
@@ -284,7 +275,7 @@ pub async fn set_password(
     let page = AccountView {
         lang,
         session: &session,
-        pool: &pool,
+        login: &login,
         providers: &providers,
         user: user.clone(),
     };

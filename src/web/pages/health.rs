@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use actix_web::{HttpResponse, ResponseError, web};
 
-use crate::db::{self, DbError, DbPool, users};
 use crate::error::{ApiCode, ApiError};
+use crate::login::LoginService;
 
 /// A readiness probe answers within this, whatever the database does.
 const READY_BUDGET: Duration = Duration::from_secs(2);
@@ -16,13 +16,8 @@ pub async fn healthz() -> HttpResponse {
 }
 
 /// The database answers and takes writes: 200, else 503 within `READY_BUDGET`.
-pub async fn readyz(pool: web::Data<DbPool>) -> HttpResponse {
-    let check = db::run_within(&pool, READY_BUDGET, |conn| -> Result<(), DbError> {
-        users::ping(conn)?;
-        db::check_writable(conn)
-    })
-    .await;
-    match check {
+pub async fn readyz(login: web::Data<LoginService>) -> HttpResponse {
+    match login.ready(READY_BUDGET).await {
         Ok(()) => HttpResponse::Ok().json(serde_json::json!({ "status": "ready" })),
         Err(error) => {
             tracing::warn!(error = %error, "readiness check failed");

@@ -2,13 +2,13 @@
 //! as its bearer token, or on the private `METRICS_BIND` address. Otherwise the path does
 //! not exist (404): nobody learns the service's traffic from outside.
 
-use actix_web::http::header::{self, ContentType};
+use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::config::Settings;
 use crate::crypto::constant_time_eq;
-use crate::db::DbPool;
+use crate::login::LoginService;
 
 /// Where the metrics are served from.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -26,7 +26,7 @@ pub async fn metrics(
     place: web::Data<MetricsPlace>,
     settings: web::Data<Settings>,
     handle: web::Data<PrometheusHandle>,
-    pool: web::Data<DbPool>,
+    login: web::Data<LoginService>,
 ) -> HttpResponse {
     if *place.get_ref() == MetricsPlace::Public {
         let token = match (&settings.metrics_token, settings.metrics_bind) {
@@ -45,13 +45,12 @@ pub async fn metrics(
                 .finish();
         }
     }
-    let (in_use, idle) = pool.connections();
+    let (in_use, idle) = login.database_connections();
     crate::metrics::db_connections(in_use, idle);
     HttpResponse::Ok()
-        .insert_header(ContentType(
-            "text/plain; version=0.0.4; charset=utf-8"
-                .parse()
-                .expect("a valid mime"),
+        .insert_header((
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
         ))
         .body(handle.render())
 }
