@@ -7,23 +7,25 @@
 
 use tracing_subscriber::EnvFilter;
 
+use crate::config::declared::{LOG_FORMAT, RUST_LOG};
 use crate::config::{ConfigError, config_error};
 
 /// `LOG_FORMAT=text` (the default, for people) or `json` (one object per line, for Loki,
 /// ELK and the like).
 pub fn init() -> Result<(), ConfigError> {
-    let json = match std::env::var("LOG_FORMAT").as_deref() {
+    let json = match std::env::var(LOG_FORMAT.name).as_deref() {
         Err(_) | Ok("text") => false,
         Ok("json") => true,
         Ok(other) => {
             return Err(config_error(
-                "LOG_FORMAT",
+                LOG_FORMAT.name,
                 format!("unknown value `{other}`"),
                 "Use text or json.",
             ));
         }
     };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| EnvFilter::new(RUST_LOG.default.unwrap_or_default()));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -2,10 +2,13 @@
 //! developer's machine, validated once at start-up. A bad setting is a [`ConfigError`]
 //! that names the variable and the fix; `main` turns it into exit code 2.
 
+pub mod declared;
 mod openid;
+mod parse;
 mod providers;
 mod secrets;
 
+pub use declared::Setting;
 pub use openid::OidcKeySource;
 pub use providers::{DingTalkSettings, OAuthAppSettings, url_at};
 pub(crate) use secrets::write_private_file;
@@ -17,6 +20,14 @@ use std::path::PathBuf;
 use url::Url;
 
 use crate::db::DatabaseUrl;
+use declared::{
+    ACCESS_TOKEN_TTL, BIND_ADDR, DATA_DIR, DATABASE_POOL_SIZE, DATABASE_TIMEOUT_MS,
+    OAUTH_STATE_TTL, PASSWORD_CHECK_QUEUE, PROVIDER_MAX_IN_FLIGHT, PUBLIC_BASE_URL,
+    RATE_LIMIT_CEILING_PER_MINUTE, RATE_LIMIT_PER_MINUTE, REFRESH_TOKEN_TTL,
+    REQUEST_BODY_TIMEOUT_MS,
+};
+use parse::{default_pool_size, millis, optional_number};
+pub(crate) use parse::{flag, number, parse_bool, parse_http_url};
 use providers::{WECHAT_VARS, WEIBO_VARS, dingtalk_settings, oauth_app_settings};
 use secrets::load_secret;
 
@@ -54,13 +65,6 @@ pub enum AppEnv {
     Development,
     Production,
 }
-
-/// Provider calls in flight at once, unless `PROVIDER_MAX_IN_FLIGHT` says otherwise.
-pub const DEFAULT_PROVIDER_MAX_IN_FLIGHT: usize = 64;
-
-/// Password checks waiting or running, at most, unless `PASSWORD_CHECK_QUEUE` says
-/// otherwise: about a second of work at 35 ms a check on one thread.
-pub const DEFAULT_PASSWORD_CHECK_QUEUE: usize = 32;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -122,16 +126,22 @@ impl Settings {
 
     /// Builds settings from any key lookup, so tests can pass their own.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        // A variable that is unset (or blank) has its declared default.
         let get = |key: &str| {
             lookup(key)
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
+                .or_else(|| {
+                    declared::find(key)
+                        .and_then(|s| s.default)
+                        .map(str::to_owned)
+                })
         };
 
         let env = app_env(&get)?;
         let production = env == AppEnv::Production;
 
-        let bind_addr = get("BIND_ADDR").unwrap_or_else(|| "127.0.0.1:8000".into());
+        let bind_addr = get(BIND_ADDR.name).unwrap_or_default();
         let bind_addr: SocketAddr = bind_addr.parse().map_err(|_| {
             config_error(
                 "BIND_ADDR",
@@ -145,7 +155,7 @@ impl Settings {
         let public_base_url = public_base_url(&get, production)?;
         let base = public_base_url.as_str().trim_end_matches('/').to_owned();
 
-        let data_dir = PathBuf::from(get("DATA_DIR").unwrap_or_else(|| "./data".into()));
+        let data_dir = PathBuf::from(get(DATA_DIR.name).unwrap_or_default());
         let (database_url, database_pool_size) = database(&get, &data_dir)?;
         let handoff_mode = handoff_mode(&get)?;
         let (request_body_timeout, provider_max_in_flight, password_check_queue, database_timeout) =
@@ -158,8 +168,7 @@ impl Settings {
 
         let frontend_login_url = frontend_login_url(&get, &base, production)?;
 
-        let oauth_state_ttl =
-            parse_number("OAUTH_STATE_TTL", get("OAUTH_STATE_TTL"), 600, 0, 3600)?;
+        let oauth_state_ttl = number(&get, &OAUTH_STATE_TTL)?;
         let (rate_limit_per_minute, rate_limit_ceiling_per_minute) = rate_limits(&get)?;
         let trusted_proxies = trusted_proxies(&get)?;
         let dingtalk = dingtalk_settings(&get, &base, production)?;
@@ -223,34 +232,10 @@ impl Settings {
 fn load_limits(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<(std::time::Duration, usize, usize, std::time::Duration), ConfigError> {
-    let request_body_timeout = parse_millis(
-        "REQUEST_BODY_TIMEOUT_MS",
-        get("REQUEST_BODY_TIMEOUT_MS"),
-        10_000,
-        100,
-        300_000,
-    )?;
-    let provider_max_in_flight = parse_number(
-        "PROVIDER_MAX_IN_FLIGHT",
-        get("PROVIDER_MAX_IN_FLIGHT"),
-        DEFAULT_PROVIDER_MAX_IN_FLIGHT as i64,
-        1,
-        10_000,
-    )? as usize;
-    let password_check_queue = parse_number(
-        "PASSWORD_CHECK_QUEUE",
-        get("PASSWORD_CHECK_QUEUE"),
-        DEFAULT_PASSWORD_CHECK_QUEUE as i64,
-        1,
-        10_000,
-    )? as usize;
-    let database_timeout = parse_millis(
-        "DATABASE_TIMEOUT_MS",
-        get("DATABASE_TIMEOUT_MS"),
-        5_000,
-        200,
-        60_000,
-    )?;
+    let request_body_timeout = millis(&get, &REQUEST_BODY_TIMEOUT_MS)?;
+    let provider_max_in_flight = number(&get, &PROVIDER_MAX_IN_FLIGHT)? as usize;
+    let password_check_queue = number(&get, &PASSWORD_CHECK_QUEUE)? as usize;
+    let database_timeout = millis(&get, &DATABASE_TIMEOUT_MS)?;
     Ok((
         request_body_timeout,
         provider_max_in_flight,
@@ -260,33 +245,14 @@ fn load_limits(
 }
 
 fn token_lifetimes(get: &impl Fn(&str) -> Option<String>) -> Result<(i64, i64), ConfigError> {
-    let access_token_ttl =
-        parse_number("ACCESS_TOKEN_TTL", get("ACCESS_TOKEN_TTL"), 7200, 1, 86_400)?;
-    let refresh_token_ttl = parse_number(
-        "REFRESH_TOKEN_TTL",
-        get("REFRESH_TOKEN_TTL"),
-        172_800,
-        1,
-        90 * 86_400,
-    )?;
+    let access_token_ttl = number(&get, &ACCESS_TOKEN_TTL)?;
+    let refresh_token_ttl = number(&get, &REFRESH_TOKEN_TTL)?;
     Ok((access_token_ttl, refresh_token_ttl))
 }
 
 fn rate_limits(get: &impl Fn(&str) -> Option<String>) -> Result<(u32, u32), ConfigError> {
-    let rate_limit_per_minute = parse_number(
-        "RATE_LIMIT_PER_MINUTE",
-        get("RATE_LIMIT_PER_MINUTE"),
-        60,
-        0,
-        1_000_000,
-    )? as u32;
-    let rate_limit_ceiling_per_minute = parse_number(
-        "RATE_LIMIT_CEILING_PER_MINUTE",
-        get("RATE_LIMIT_CEILING_PER_MINUTE"),
-        3_000,
-        0,
-        10_000_000,
-    )? as u32;
+    let rate_limit_per_minute = number(&get, &RATE_LIMIT_PER_MINUTE)? as u32;
+    let rate_limit_ceiling_per_minute = number(&get, &RATE_LIMIT_CEILING_PER_MINUTE)? as u32;
     Ok((rate_limit_per_minute, rate_limit_ceiling_per_minute))
 }
 
@@ -298,7 +264,7 @@ fn public_base_url(
 ) -> Result<Url, ConfigError> {
     let public_base_url = parse_http_url(
         "PUBLIC_BASE_URL",
-        &get("PUBLIC_BASE_URL").unwrap_or_else(|| "http://127.0.0.1:8000".into()),
+        &get(PUBLIC_BASE_URL.name).unwrap_or_default(),
     )?;
     if production && public_base_url.scheme() != "https" {
         return Err(config_error(
@@ -376,13 +342,8 @@ fn database(
         })?,
         None => DatabaseUrl::Sqlite(data_dir.join("dingtalk-login.sqlite3")),
     };
-    let database_pool_size = parse_number(
-        "DATABASE_POOL_SIZE",
-        get("DATABASE_POOL_SIZE"),
-        default_pool_size(),
-        1,
-        200,
-    )? as u32;
+    let database_pool_size =
+        optional_number(get, &DATABASE_POOL_SIZE)?.unwrap_or_else(default_pool_size) as u32;
     Ok((database_url, database_pool_size))
 }
 
@@ -478,78 +439,4 @@ fn trusted_proxies(get: &impl Fn(&str) -> Option<String>) -> Result<Vec<IpAddr>,
             .collect::<Result<_, _>>()?,
     };
     Ok(trusted_proxies)
-}
-
-pub(crate) fn parse_http_url(var: &'static str, raw: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(raw).map_err(|e| {
-        config_error(
-            var,
-            format!("`{raw}` is not a URL ({e})"),
-            "Use an absolute URL such as https://login.example.com.",
-        )
-    })?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(config_error(
-            var,
-            format!("`{raw}` is not an http(s) URL"),
-            "Use an absolute URL starting with https:// (or http:// on a developer machine).",
-        ));
-    }
-    Ok(url)
-}
-
-/// `true`/`1` or `false`/`0`; unset gives `default`.
-pub(crate) fn parse_bool(
-    var: &'static str,
-    raw: Option<String>,
-    default: bool,
-) -> Result<bool, ConfigError> {
-    match raw.as_deref() {
-        None => Ok(default),
-        Some("true") | Some("1") => Ok(true),
-        Some("false") | Some("0") => Ok(false),
-        Some(other) => Err(config_error(
-            var,
-            format!("unknown value `{other}`"),
-            "Use true or false.",
-        )),
-    }
-}
-
-/// A number of milliseconds within `min..=max` (see `parse_number`).
-fn parse_millis(
-    var: &'static str,
-    raw: Option<String>,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<std::time::Duration, ConfigError> {
-    let millis = parse_number(var, raw, default, min, max)?;
-    Ok(std::time::Duration::from_millis(millis as u64))
-}
-
-/// Two connections per core: the benchmark on two cores answered faster with 4 than with
-/// 8 or 10, on both databases (fewer threads waking each other for a connection, and on
-/// SQLite fewer page caches to refill after each write; docs/performance.md).
-fn default_pool_size() -> i64 {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get()) as i64;
-    (2 * cores).clamp(4, 32)
-}
-
-pub(crate) fn parse_number(
-    var: &'static str,
-    raw: Option<String>,
-    default: i64,
-    min: i64,
-    max: i64,
-) -> Result<i64, ConfigError> {
-    let Some(raw) = raw else { return Ok(default) };
-    match raw.parse::<i64>() {
-        Ok(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(config_error(
-            var,
-            format!("`{raw}` is not a number from {min} to {max}"),
-            format!("Unset it to use {default}."),
-        )),
-    }
 }

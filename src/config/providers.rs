@@ -4,7 +4,9 @@
 
 use url::Url;
 
-use super::{ConfigError, Secret, config_error, parse_bool, parse_http_url, parse_number};
+use super::{
+    ConfigError, Secret, config_error, declared, flag, number, parse_bool, parse_http_url,
+};
 use crate::crypto::random_token;
 
 #[derive(Debug, Clone)]
@@ -74,25 +76,11 @@ pub(crate) fn dingtalk_settings(
         "DINGTALK_OAPI_BASE",
         &get("DINGTALK_OAPI_BASE").unwrap_or(default_oapi),
     )?;
-    let timeout_ms = parse_number(
-        "DINGTALK_TIMEOUT_MS",
-        get("DINGTALK_TIMEOUT_MS"),
-        10_000,
-        100,
-        60_000,
-    )? as u64;
+    let timeout_ms = number(get, &declared::DINGTALK_TIMEOUT_MS)? as u64;
     let corp_ids = corp_ids(get)?;
     let open = open_signup(get)?;
-    let bind_by_phone = parse_bool(
-        "DINGTALK_BIND_BY_PHONE",
-        get("DINGTALK_BIND_BY_PHONE"),
-        true,
-    )?;
-    let verify_membership = parse_bool(
-        "DINGTALK_VERIFY_MEMBERSHIP",
-        get("DINGTALK_VERIFY_MEMBERSHIP"),
-        false,
-    )?;
+    let bind_by_phone = flag(get, &declared::DINGTALK_BIND_BY_PHONE)?;
+    let verify_membership = flag(get, &declared::DINGTALK_VERIFY_MEMBERSHIP)?;
     if verify_membership && corp_ids.is_empty() {
         return Err(config_error(
             "DINGTALK_VERIFY_MEMBERSHIP",
