@@ -22,7 +22,7 @@ use crate::admin::AdminService;
 use crate::config::{ConfigError, Settings};
 use crate::db::DbPool;
 use crate::error::{ApiError, PageError};
-use crate::login::{FailedLogins, LoginService, RequestBudget};
+use crate::login::{FailedLogins, LoginService, RequestBudget, UsedStates};
 use crate::oidc::OpenIdProvider;
 use crate::oidc::keys::SigningKeys;
 use crate::providers::IdentityProvider;
@@ -152,14 +152,16 @@ impl Services {
             settings.rate_limit_ceiling_per_minute,
         );
         let shared_secret = settings.session_secret.expose();
-        let (failed_logins, budget) = if settings.database_url.is_sqlite() {
+        let (failed_logins, used_states, budget) = if settings.database_url.is_sqlite() {
             (
                 FailedLogins::in_memory(),
+                UsedStates::in_memory(),
                 RequestBudget::in_memory(failures, ceiling),
             )
         } else {
             (
                 FailedLogins::shared(pool.clone(), shared_secret),
+                UsedStates::shared(pool.clone()),
                 RequestBudget::shared(failures, ceiling, pool.clone(), shared_secret),
             )
         };
@@ -168,7 +170,7 @@ impl Services {
             TokenService::new(&settings),
             settings.password_check_queue,
             settings.dingtalk.signup,
-            failed_logins,
+            (failed_logins, used_states),
         );
         let keys = SigningKeys::load(&settings.oidc_keys, &settings.data_dir)?;
         let openid = OpenId(keys.map(|keys| {

@@ -6,7 +6,7 @@ use crate::accounts;
 use crate::crypto::{random_token, sha256_hex};
 use crate::db::models::{User, now};
 use crate::db::sessions::HandoffUse;
-use crate::db::{self, DbError, sessions, write_transaction};
+use crate::db::{DbError, sessions, write_transaction};
 use crate::domain::UserId;
 use crate::tokens::{TokenError, TokenPair};
 
@@ -21,12 +21,7 @@ impl LoginService {
         created_at: i64,
         lifetime: i64,
     ) -> Result<bool, LoginError> {
-        let hash = sha256_hex(value);
-        let until = chrono::DateTime::from_timestamp(created_at.saturating_add(lifetime), 0)
-            .map_or_else(now, |at| at.naive_utc());
-        Ok(self
-            .db::<_, DbError, _>(move |conn| db::used_states::use_once(conn, &hash, until))
-            .await?)
+        Ok(self.used.use_once(value, created_at, lifetime).await?)
     }
 
     /// `HANDOFF_MODE=code`: a one-time code that stands for this login's tokens — 192

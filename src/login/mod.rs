@@ -11,11 +11,13 @@ mod lifecycle;
 mod password_checks;
 mod purge;
 mod request_budget;
+mod used_states;
 
 pub use failed_logins::FailedLogins;
 pub use password_checks::{PasswordCheckError, PasswordChecks};
 pub use purge::{purge_ended_sessions, purge_periodically};
 pub use request_budget::RequestBudget;
+pub use used_states::UsedStates;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -110,6 +112,7 @@ pub struct LoginService {
     pool: DbPool,
     tokens: Arc<TokenService>,
     throttle: FailedLogins,
+    used: UsedStates,
     checks: PasswordChecks,
     signup: SignupPolicy,
 }
@@ -122,12 +125,13 @@ impl LoginService {
         tokens: TokenService,
         password_queue: usize,
         signup: SignupPolicy,
-        throttle: FailedLogins,
+        (throttle, used): (FailedLogins, UsedStates),
     ) -> LoginService {
         LoginService {
             pool,
             tokens: Arc::new(tokens),
             throttle,
+            used,
             checks: PasswordChecks::new(password_queue),
             signup,
         }

@@ -29,7 +29,6 @@ mod membership;
 mod oauth_state;
 mod openapi;
 mod openid;
-mod openid_specs;
 mod operations;
 mod organisations;
 mod passwords;
