@@ -23,7 +23,7 @@ use super::AccountError;
 use crate::db::models::{NewLinkedAccount, NewUser, ROLE_USER, User, now};
 use crate::db::users::{self, LinkRefresh};
 use crate::db::{DbConn, DbError, write_transaction};
-use crate::domain::{Phone, ProviderIdentity, ProviderKind, UNIONID_UID_PREFIX};
+use crate::domain::{Phone, ProviderIdentity, ProviderKind, SignupPolicy, UNIONID_UID_PREFIX};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LinkOutcome {
@@ -39,25 +39,6 @@ pub enum PhoneMatch {
     BindUnclaimed,
     /// The person chose a new account: register, keeping the phone only if it is free.
     RegisterAnyway,
-}
-
-/// Who may come in through a provider for the first time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SignupPolicy {
-    /// `SIGNUP=open`: anyone a provider vouches for may register; `bind-only`:
-    /// only users who exist already (an admin created them, or they are linked).
-    pub open: bool,
-    /// `DINGTALK_BIND_BY_PHONE`: a first DingTalk login may bind to a user by phone number at all.
-    pub bind_by_phone: bool,
-}
-
-impl Default for SignupPolicy {
-    fn default() -> Self {
-        SignupPolicy {
-            open: true,
-            bind_by_phone: true,
-        }
-    }
 }
 
 /// How often a first login retries after losing a race to a concurrent one.

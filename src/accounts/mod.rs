@@ -7,7 +7,8 @@ mod manage;
 mod password;
 pub mod throttle;
 
-pub use linking::{LinkOutcome, PhoneMatch, SignupPolicy, sign_in_with_provider};
+pub use crate::domain::SignupPolicy;
+pub use linking::{LinkOutcome, PhoneMatch, sign_in_with_provider};
 pub use manage::{
     AdminAction, apply_admin_action, create_provider_only_user, end_all_sessions, link_to_user,
     new_password_hash, unlink,

@@ -29,7 +29,7 @@ pub struct DingTalkSettings {
     /// whether the person is an employee of the organisation (not an external contact, not
     /// gone).
     pub verify_membership: bool,
-    pub signup: crate::accounts::SignupPolicy,
+    pub signup: crate::domain::SignupPolicy,
 }
 
 pub(crate) fn dingtalk_settings(
@@ -98,7 +98,7 @@ pub(crate) fn dingtalk_settings(
         corp_ids,
         oapi_base,
         verify_membership,
-        signup: crate::accounts::SignupPolicy {
+        signup: crate::domain::SignupPolicy {
             open,
             bind_by_phone,
         },
