@@ -232,10 +232,10 @@ impl Settings {
 fn load_limits(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<(std::time::Duration, usize, usize, std::time::Duration), ConfigError> {
-    let request_body_timeout = millis(&get, &REQUEST_BODY_TIMEOUT_MS)?;
-    let provider_max_in_flight = number(&get, &PROVIDER_MAX_IN_FLIGHT)? as usize;
-    let password_check_queue = number(&get, &PASSWORD_CHECK_QUEUE)? as usize;
-    let database_timeout = millis(&get, &DATABASE_TIMEOUT_MS)?;
+    let request_body_timeout = millis(get, &REQUEST_BODY_TIMEOUT_MS)?;
+    let provider_max_in_flight = number(get, &PROVIDER_MAX_IN_FLIGHT)? as usize;
+    let password_check_queue = number(get, &PASSWORD_CHECK_QUEUE)? as usize;
+    let database_timeout = millis(get, &DATABASE_TIMEOUT_MS)?;
     Ok((
         request_body_timeout,
         provider_max_in_flight,
@@ -245,14 +245,14 @@ fn load_limits(
 }
 
 fn token_lifetimes(get: &impl Fn(&str) -> Option<String>) -> Result<(i64, i64), ConfigError> {
-    let access_token_ttl = number(&get, &ACCESS_TOKEN_TTL)?;
-    let refresh_token_ttl = number(&get, &REFRESH_TOKEN_TTL)?;
+    let access_token_ttl = number(get, &ACCESS_TOKEN_TTL)?;
+    let refresh_token_ttl = number(get, &REFRESH_TOKEN_TTL)?;
     Ok((access_token_ttl, refresh_token_ttl))
 }
 
 fn rate_limits(get: &impl Fn(&str) -> Option<String>) -> Result<(u32, u32), ConfigError> {
-    let rate_limit_per_minute = number(&get, &RATE_LIMIT_PER_MINUTE)? as u32;
-    let rate_limit_ceiling_per_minute = number(&get, &RATE_LIMIT_CEILING_PER_MINUTE)? as u32;
+    let rate_limit_per_minute = number(get, &RATE_LIMIT_PER_MINUTE)? as u32;
+    let rate_limit_ceiling_per_minute = number(get, &RATE_LIMIT_CEILING_PER_MINUTE)? as u32;
     Ok((rate_limit_per_minute, rate_limit_ceiling_per_minute))
 }
 

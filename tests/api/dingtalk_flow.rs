@@ -16,6 +16,7 @@ backend_tests!(
     first_login_binds_to_a_provider_only_user_with_the_same_phone,
     a_phone_of_an_account_that_can_log_in_is_never_bound_without_its_password,
     continuing_as_a_new_account_leaves_the_phone_with_its_owner,
+    a_new_account_is_made_once_even_from_an_older_cookie,
     an_admins_phone_is_never_bound_silently,
     a_login_without_phone_gets_a_generated_username,
     a_nick_never_picks_or_merges_an_account,
@@ -199,6 +200,46 @@ async fn continuing_as_a_new_account_leaves_the_phone_with_its_owner(backend: Ba
         .await
         .unwrap();
     assert_eq!(gone.status(), 400);
+}
+
+/// Threat T-3 for the held identity: "continue as a new account" works once; a saved copy
+/// of the cookie from before it makes nothing more.
+async fn a_new_account_is_made_once_even_from_an_older_cookie(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.create_user("dave", Some("13800138000"), false);
+    let stranger = login_with_an_owned_phone(&app).await;
+    let page = stranger
+        .get(app.url("/login/link-account"))
+        .send()
+        .await
+        .unwrap();
+    let saved_cookie = page.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let csrf = crate::helpers::csrf_in(&page.text().await.unwrap());
+    let created = stranger
+        .post(app.url("/login/link-account/new"))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 303);
+    let before = app.counts();
+
+    let replay = browser()
+        .post(app.url("/login/link-account/new"))
+        .header("cookie", saved_cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(replay.status(), 400);
+    assert!(replay.text().await.unwrap().contains("登录请求已失效"));
+    assert_eq!(app.counts(), before, "nothing more was made or signed in");
 }
 
 async fn an_admins_phone_is_never_bound_silently(backend: Backend) {

@@ -231,20 +231,11 @@ async fn events_on_database_threads_carry_their_request_id() {
 
     // An authorization code exchanged twice.
     let browser = crate::helpers::browser();
-    let html = browser
-        .get(format!("{base}/login"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let csrf = html.split(r#"name="csrf" value=""#).nth(1).unwrap();
-    let csrf = csrf.split('"').next().unwrap();
+    let csrf = crate::helpers::csrf_at(&browser, &format!("{base}/login")).await;
     let signed_in = browser
         .post(format!("{base}/login"))
         .form(&[
-            ("csrf", csrf),
+            ("csrf", csrf.as_str()),
             ("username", "zhouyu"),
             ("password", "a long passphrase here"),
         ])

@@ -126,7 +126,14 @@ pub async fn prove(
         .link_with_password(&client, pending.identity.clone(), username, &form.password)
         .await;
     match result {
-        Ok(pair) => finish(&session, &settings, &login, pending.next, &pair, lang).await,
+        Ok(pair) => {
+            // Remembered as used: an older copy of the cookie cannot make a new account of it.
+            login
+                .use_once(&pending.id, pending.created_at, settings.oauth_state_ttl)
+                .await
+                .map_err(|e| PageError::from_login(e, lang))?;
+            finish(&session, &settings, &login, pending.next, &pair, lang).await
+        }
         Err(error @ (LoginError::BadCredentials | LoginError::Throttled(_))) => {
             let refusal = FormRefusal::from_login(error, lang)?;
             render(lang, &session, &login, &pending, username, Some(&refusal))
@@ -179,13 +186,6 @@ pub async fn finish(
     pair: &TokenPair,
     lang: Lang,
 ) -> Result<HttpResponse, PageError> {
-    if let Some(pending) = session.held_identity(settings.oauth_state_ttl) {
-        // Remembered as used: an older copy of the cookie cannot make a new account of it.
-        login
-            .use_once(&pending.id, pending.created_at, settings.oauth_state_ttl)
-            .await
-            .map_err(|e| PageError::from_login(e, lang))?;
-    }
     session.release_identity();
     sign_in_and_hand_over(session, settings, login, next, pair, lang).await
 }

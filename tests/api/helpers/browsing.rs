@@ -236,18 +236,21 @@ pub const PASSWORD: &str = "correct horse battery staple";
 
 /// The hidden CSRF field of the page at `path`, fetched the way a browser does.
 pub async fn csrf_from(app: &TestApp, client: &reqwest::Client, path: &str) -> String {
-    let html = client
-        .get(app.url(path))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    csrf_at(client, &app.url(path)).await
+}
+
+/// The CSRF token of the form on the page at `url`.
+pub async fn csrf_at(client: &reqwest::Client, url: &str) -> String {
+    let html = client.get(url).send().await.unwrap().text().await.unwrap();
+    csrf_in(&html)
+}
+
+/// The CSRF token of the form in `html`.
+pub fn csrf_in(html: &str) -> String {
     let marker = r#"name="csrf" value=""#;
     let start = html
         .find(marker)
-        .unwrap_or_else(|| panic!("a CSRF field on {path}: {html}"))
+        .unwrap_or_else(|| panic!("a CSRF field in {html}"))
         + marker.len();
     html[start..].split('"').next().unwrap().to_owned()
 }
