@@ -1,5 +1,5 @@
 //! The command line: `serve` (the default), `migrate`, `user create|list`,
-//! `client create|list|delete` (OpenID clients), `sandbox`.
+//! `client create|list|delete` (OpenID clients), `doctor`, `sandbox`.
 
 use std::io::{BufRead, IsTerminal};
 use std::net::SocketAddr;
@@ -35,6 +35,9 @@ enum Command {
     /// Manage the applications that log people in through this service (OpenID Connect).
     #[command(subcommand)]
     Client(ClientCommand),
+    /// Check what the DingTalk app may do: call the organisation's APIs the directory
+    /// needs and name every missing permission (exit 1 when one is missing).
+    Doctor,
     /// Run only the DingTalk simulator (for benchmarks: keeps DingTalk out of the service's process).
     Sandbox {
         #[arg(long, default_value = "127.0.0.1:8010")]
@@ -134,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::User(UserCommand::List) => list_users(&settings),
         Command::Client(command) => manage_clients(&settings, command),
         Command::Sandbox { bind } => run_sandbox(&settings, bind),
+        Command::Doctor => return doctor(&settings),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -320,4 +324,64 @@ fn run_sandbox(settings: &Settings, bind: SocketAddr) -> anyhow::Result<()> {
     let settings = settings.clone();
     actix_web::rt::System::new()
         .block_on(async move { sandbox::serve_standalone(&settings, bind).await })
+}
+
+/// Exit 0 when every check passes, 1 otherwise.
+fn doctor(settings: &Settings) -> ExitCode {
+    use crate::directory::doctor::{self, Outcome};
+    if settings.dingtalk.corp_ids.is_empty() {
+        println!(
+            "DINGTALK_CORP_IDS is unset: the organisation's APIs (membership, directory) are not in use; nothing to check."
+        );
+        return ExitCode::SUCCESS;
+    }
+    let findings = actix_web::rt::System::new().block_on(async {
+        let http = startup::outbound_client(settings)?;
+        let app = std::sync::Arc::new(crate::providers::dingtalk::oapi::AppApi::new(
+            &settings.dingtalk,
+            http,
+        ));
+        let api = crate::providers::dingtalk::directory::DirectoryApi::new(app);
+        anyhow::Ok(doctor::examine(&api).await)
+    });
+    let findings = match findings {
+        Ok(findings) => findings,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!(
+        "DingTalk app {} of {}",
+        settings.dingtalk.client_id,
+        settings.dingtalk.corp_ids.join(", ")
+    );
+    for finding in &findings {
+        let mark = if finding.passed() { "ok  " } else { "FAIL" };
+        println!("{mark} {}", finding.check);
+        match &finding.outcome {
+            Outcome::Ok(detail) => println!("     {detail}"),
+            Outcome::Missing {
+                permission,
+                console_name,
+            } => {
+                println!("     missing permission: {console_name} ({permission})");
+                println!(
+                    "     grant it in DingTalk's developer console: 权限管理 > {console_name}"
+                );
+                println!("     without it: {}", finding.needed_for);
+            }
+            Outcome::Failed(error) => {
+                println!("     {error}");
+                println!("     without it: {}", finding.needed_for);
+            }
+            Outcome::Skipped => println!("     not checked (fix the check above first)"),
+        }
+    }
+    if findings.iter().all(doctor::Finding::passed) {
+        println!("everything the directory needs is granted");
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
 }

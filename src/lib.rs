@@ -8,6 +8,7 @@ pub mod cli;
 pub mod config;
 pub mod crypto;
 pub mod db;
+pub mod directory;
 pub mod domain;
 pub mod error;
 pub mod i18n;

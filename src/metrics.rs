@@ -23,6 +23,10 @@ pub const PROVIDER_DURATION: &str = "provider_call_duration_seconds";
 pub const DB_CONNECTIONS: &str = "db_pool_connections";
 pub const OIDC_TOKENS: &str = "oidc_token_requests_total";
 pub const BUILD_INFO: &str = "build_info";
+pub const DIRECTORY_SYNCS: &str = "directory_syncs_total";
+pub const DIRECTORY_SYNC_DURATION: &str = "directory_sync_duration_seconds";
+pub const DIRECTORY_SIZE: &str = "directory_size";
+pub const DIRECTORY_OFFBOARDED: &str = "directory_offboarded_users_total";
 
 /// Upper bounds of the latency histograms, in seconds: 1 ms to 10 s.
 const BUCKETS: [f64; 12] = [
@@ -203,4 +207,30 @@ pub fn provider_call(
 pub fn db_connections(in_use: u32, idle: u32) {
     gauge!(DB_CONNECTIONS, "state" => "in_use").set(f64::from(in_use));
     gauge!(DB_CONNECTIONS, "state" => "idle").set(f64::from(idle));
+}
+
+/// A full sync of the directory: `outcome` `ok`, `failed` (DingTalk or the database) or
+/// `refused` (it would have marked too many people as gone); on `ok` the mirror's size.
+pub fn directory_sync(outcome: &'static str, elapsed: Duration, size: Option<(usize, usize)>) {
+    if !enabled() {
+        return;
+    }
+    counter!(DIRECTORY_SYNCS, "outcome" => outcome).increment(1);
+    histogram!(DIRECTORY_SYNC_DURATION).record(elapsed.as_secs_f64());
+    if let Some((departments, members)) = size {
+        #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+        {
+            gauge!(DIRECTORY_SIZE, "of" => "departments").set(departments as f64);
+            gauge!(DIRECTORY_SIZE, "of" => "members").set(members as f64);
+        }
+    }
+}
+
+/// Local users deactivated because their person left, by how it was learnt (`sync`,
+/// `event`).
+pub fn directory_offboarded(via: &'static str, users: usize) {
+    if !enabled() || users == 0 {
+        return;
+    }
+    counter!(DIRECTORY_OFFBOARDED, "via" => via).increment(users as u64);
 }

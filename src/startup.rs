@@ -21,6 +21,7 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use crate::admin::AdminService;
 use crate::config::{ConfigError, Settings};
 use crate::db::DbPool;
+use crate::directory::DirectoryService;
 use crate::error::{ApiError, PageError};
 use crate::login::{FailedLogins, LoginService, RequestBudget, UsedStates};
 use crate::oidc::OpenIdProvider;
@@ -28,6 +29,8 @@ use crate::oidc::keys::SigningKeys;
 use crate::providers::IdentityProvider;
 use crate::providers::Providers;
 use crate::providers::dingtalk::DingTalk;
+use crate::providers::dingtalk::directory::DirectoryApi;
+use crate::providers::dingtalk::oapi::AppApi;
 use crate::providers::wechat::WeChat;
 use crate::providers::weibo::Weibo;
 use crate::sandbox::Sandboxes;
@@ -73,6 +76,16 @@ impl Application {
         ));
         let policy = HttpPolicy::from_settings(&settings)?;
         let services = Services::build(settings, pool)?;
+        if let (Some(directory), Some(configured)) =
+            (&services.directory, &services.settings.dingtalk.directory)
+        {
+            actix_web::rt::spawn(
+                directory
+                    .clone()
+                    .into_inner()
+                    .sync_periodically(configured.sync_interval),
+            );
+        }
         let metrics_port = match services.settings.metrics_bind {
             Some(bind) => Some(serve_metrics(bind, &services)?),
             None => None,
@@ -135,6 +148,8 @@ struct Services {
     budget: web::Data<RequestBudget>,
     providers: web::Data<Providers>,
     openid: web::Data<OpenId>,
+    /// With `DINGTALK_DIRECTORY` only; handlers take it as an `Option`.
+    directory: Option<web::Data<DirectoryService>>,
     metrics: web::Data<PrometheusHandle>,
     settings: web::Data<Settings>,
 }
@@ -143,7 +158,19 @@ impl Services {
     fn build(settings: Settings, pool: DbPool) -> anyhow::Result<Services> {
         let scrapable = settings.metrics_token.is_some() || settings.metrics_bind.is_some();
         let metrics = crate::metrics::install(scrapable);
-        let providers = configured_providers(&settings)?;
+        let http = outbound_client(&settings)?;
+        // The app's own calls (membership, in-client login, the directory) share one
+        // client and one app token.
+        let app_api = (!settings.dingtalk.corp_ids.is_empty())
+            .then(|| Arc::new(AppApi::new(&settings.dingtalk, http.clone())));
+        let providers = configured_providers(&settings, &http, app_api.clone());
+        let directory = match (&settings.dingtalk.directory, app_api) {
+            (Some(_), Some(app)) => Some(web::Data::new(DirectoryService::new(
+                pool.clone(),
+                DirectoryApi::new(app),
+            ))),
+            _ => None,
+        };
         // One instance on SQLite counts its limits in memory; on PostgreSQL every instance
         // counts in the database, so N instances enforce one limit. The keys are hashed
         // with the session secret, which all instances share.
@@ -188,6 +215,7 @@ impl Services {
             budget: web::Data::new(budget),
             providers: web::Data::new(providers),
             openid: web::Data::new(openid),
+            directory,
             metrics: web::Data::new(metrics),
             settings: web::Data::new(settings),
         })
@@ -201,6 +229,9 @@ impl Services {
             .app_data(self.openid.clone())
             .app_data(self.metrics.clone())
             .app_data(self.settings.clone());
+        if let Some(directory) = &self.directory {
+            cfg.app_data(directory.clone());
+        }
     }
 }
 
@@ -350,13 +381,17 @@ fn serve_metrics(bind: std::net::SocketAddr, services: &Services) -> anyhow::Res
 
 /// Every enabled provider, sharing the process's one HTTP client and one budget of calls.
 /// Each gets its callback under `PUBLIC_BASE_URL` (DingTalk's is the tutorial's path).
-fn configured_providers(settings: &Settings) -> anyhow::Result<Providers> {
-    let http = outbound_client(settings)?;
+fn configured_providers(
+    settings: &Settings,
+    http: &reqwest::Client,
+    dingtalk_app: Option<Arc<AppApi>>,
+) -> Providers {
     let base = settings.base_url();
     let mut list: Vec<Arc<dyn IdentityProvider>> = vec![Arc::new(DingTalk::new(
         &settings.dingtalk,
         http.clone(),
         format!("{base}/user/dingtalkCallback/"),
+        dingtalk_app,
     ))];
     if let Some(app) = &settings.wechat {
         let redirect_uri = format!("{base}/user/wechat/callback/");
@@ -366,13 +401,13 @@ fn configured_providers(settings: &Settings) -> anyhow::Result<Providers> {
         let redirect_uri = format!("{base}/user/weibo/callback/");
         list.push(Arc::new(Weibo::new(app, http.clone(), redirect_uri)));
     }
-    Ok(Providers::new(list, settings.provider_max_in_flight))
+    Providers::new(list, settings.provider_max_in_flight)
 }
 
 /// The one HTTP client of the process: pooled connections, bounded time, no redirects
 /// (a 302 to an internal address must not be followed), https only when every provider's
 /// API is (real ones are; a sandbox on a developer machine is not).
-fn outbound_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
+pub(crate) fn outbound_client(settings: &Settings) -> anyhow::Result<reqwest::Client> {
     let https_only = std::iter::once(&settings.dingtalk.api_base)
         .chain(settings.wechat.iter().map(|app| &app.api_base))
         .chain(settings.weibo.iter().map(|app| &app.api_base))

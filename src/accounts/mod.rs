@@ -4,6 +4,7 @@
 
 mod linking;
 mod manage;
+pub mod offboarding;
 mod password;
 pub mod throttle;
 

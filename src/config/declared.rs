@@ -192,6 +192,16 @@ pub const DINGTALK_BIND_BY_PHONE: Setting = text(
     Some("true"),
     "a first login may bind by phone",
 );
+pub const DINGTALK_DIRECTORY: Setting = text(
+    "DINGTALK_DIRECTORY",
+    Some("false"),
+    "mirror the organisation's directory (one corpId in DINGTALK_CORP_IDS)",
+);
+pub const DINGTALK_DIRECTORY_SYNC_INTERVAL: Setting = text(
+    "DINGTALK_DIRECTORY_SYNC_INTERVAL",
+    Some("6h"),
+    "how often the full sync runs: 90s, 30m, 6h (at least a minute)",
+);
 /// No declared default: unset, its former name `DINGTALK_SIGNUP` is read, and then `open`.
 pub const SIGNUP: Setting = text("SIGNUP", None, "open (the default) or bind-only");
 pub const DINGTALK_SIGNUP: Setting = Setting {
@@ -258,6 +268,8 @@ pub const ALL: &[&Setting] = &[
     &DINGTALK_CORP_IDS,
     &DINGTALK_VERIFY_MEMBERSHIP,
     &DINGTALK_BIND_BY_PHONE,
+    &DINGTALK_DIRECTORY,
+    &DINGTALK_DIRECTORY_SYNC_INTERVAL,
     &SIGNUP,
     &DINGTALK_SIGNUP,
     &WECHAT_APP_ID,

@@ -10,7 +10,7 @@ mod secrets;
 
 pub use declared::Setting;
 pub use openid::OidcKeySource;
-pub use providers::{DingTalkSettings, OAuthAppSettings, url_at};
+pub use providers::{DingTalkSettings, DirectorySettings, OAuthAppSettings, url_at};
 pub(crate) use secrets::write_private_file;
 pub use secrets::{MIN_SECRET_LEN, Secret};
 
@@ -27,7 +27,7 @@ use declared::{
     REQUEST_BODY_TIMEOUT_MS,
 };
 use parse::{default_pool_size, millis, optional_number};
-pub(crate) use parse::{flag, number, parse_bool, parse_http_url};
+pub(crate) use parse::{duration, flag, number, parse_bool, parse_http_url};
 use providers::{WECHAT_VARS, WEIBO_VARS, dingtalk_settings, oauth_app_settings};
 use secrets::load_secret;
 

@@ -96,3 +96,44 @@ pub(crate) fn optional_number(
         )),
     }
 }
+
+/// A span of time written with its unit (`90s`, `30m`, `6h`, `1d`), from `min` to `max`.
+pub(crate) fn duration(
+    get: &impl Fn(&str) -> Option<String>,
+    setting: &'static Setting,
+    (min, max): (std::time::Duration, std::time::Duration),
+) -> Result<std::time::Duration, ConfigError> {
+    let raw = get(setting.name)
+        .or_else(|| setting.default.map(str::to_owned))
+        .unwrap_or_default();
+    let seconds = raw
+        .trim()
+        .char_indices()
+        .last()
+        .and_then(|(at, unit)| {
+            let factor = match unit {
+                's' => 1,
+                'm' => 60,
+                'h' => 3600,
+                'd' => 86_400,
+                _ => return None,
+            };
+            raw.trim()[..at].parse::<u64>().ok()?.checked_mul(factor)
+        })
+        .map(std::time::Duration::from_secs);
+    match seconds {
+        Some(span) if (min..=max).contains(&span) => Ok(span),
+        _ => Err(config_error(
+            setting.name,
+            format!(
+                "`{raw}` is not a time from {}s to {}s with its unit",
+                min.as_secs(),
+                max.as_secs()
+            ),
+            format!(
+                "Write a number and s, m, h or d, such as {}.",
+                setting.default.unwrap_or("30m")
+            ),
+        )),
+    }
+}

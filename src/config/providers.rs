@@ -5,7 +5,7 @@
 use url::Url;
 
 use super::{
-    ConfigError, Secret, config_error, declared, flag, number, parse_bool, parse_http_url,
+    ConfigError, Secret, config_error, declared, duration, flag, number, parse_bool, parse_http_url,
 };
 use crate::crypto::random_token;
 
@@ -30,6 +30,15 @@ pub struct DingTalkSettings {
     /// gone).
     pub verify_membership: bool,
     pub signup: crate::domain::SignupPolicy,
+    /// `DINGTALK_DIRECTORY`: mirror the organisation's directory (`None`: off).
+    pub directory: Option<DirectorySettings>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirectorySettings {
+    /// The one organisation mirrored (`DINGTALK_CORP_IDS`).
+    pub corp_id: String,
+    pub sync_interval: std::time::Duration,
 }
 
 pub(crate) fn dingtalk_settings(
@@ -88,6 +97,7 @@ pub(crate) fn dingtalk_settings(
             "Set DINGTALK_CORP_IDS to your organisation's corpId, or unset DINGTALK_VERIFY_MEMBERSHIP.",
         ));
     }
+    let directory = directory_settings(get, &corp_ids)?;
     Ok(DingTalkSettings {
         client_id,
         client_secret,
@@ -102,7 +112,37 @@ pub(crate) fn dingtalk_settings(
             open,
             bind_by_phone,
         },
+        directory,
     })
+}
+
+/// The directory needs the internal app of exactly one organisation: its contacts API
+/// answers for that organisation only.
+fn directory_settings(
+    get: &impl Fn(&str) -> Option<String>,
+    corp_ids: &[String],
+) -> Result<Option<DirectorySettings>, ConfigError> {
+    const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
+    const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
+    let sync_interval = duration(
+        get,
+        &declared::DINGTALK_DIRECTORY_SYNC_INTERVAL,
+        (MINUTE, WEEK),
+    )?;
+    if !flag(get, &declared::DINGTALK_DIRECTORY)? {
+        return Ok(None);
+    }
+    match corp_ids {
+        [corp_id] => Ok(Some(DirectorySettings {
+            corp_id: corp_id.clone(),
+            sync_interval,
+        })),
+        _ => Err(config_error(
+            "DINGTALK_DIRECTORY",
+            "needs exactly one organisation in DINGTALK_CORP_IDS",
+            "Set DINGTALK_CORP_IDS to your organisation's corpId (the internal app's own), or unset DINGTALK_DIRECTORY.",
+        )),
+    }
 }
 
 /// `DINGTALK_CORP_IDS`: the organisations whose members may sign in (none: anyone).

@@ -25,6 +25,7 @@ fn at_most_one<T>(rows: Vec<T>) -> Option<T> {
 }
 
 mod connection;
+pub mod directory;
 pub mod models;
 mod pool;
 pub mod schema;

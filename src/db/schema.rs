@@ -11,6 +11,7 @@ diesel::table! {
         is_active -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        deactivated_by -> Nullable<Text>,
     }
 }
 
@@ -131,7 +132,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    directory_departments (dept_id) {
+        dept_id -> BigInt,
+        parent_id -> Nullable<BigInt>,
+        name -> Text,
+        sort_order -> Integer,
+        synced_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    directory_members (userid) {
+        userid -> Text,
+        unionid -> Nullable<Text>,
+        name -> Text,
+        dept_ids -> Text,
+        active -> Bool,
+        left_at -> Nullable<Timestamp>,
+        synced_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    directory_syncs (id) {
+        id -> Integer,
+        started_at -> Timestamp,
+        finished_at -> Timestamp,
+        departments -> Integer,
+        members -> Integer,
+        joined -> Integer,
+        departed -> Integer,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    leases (name) {
+        name -> Text,
+        holder -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
+    directory_members,
     susers,
     sflogin,
     login_sessions,

@@ -155,11 +155,60 @@ pub fn refresh_link(
     Ok(())
 }
 
+/// An administrator's (de)activation. It is remembered as theirs: a rehire in the
+/// directory does not undo it.
 pub fn set_active(conn: &mut DbConn, id: UserId, active: bool) -> Result<bool, DbError> {
+    let by = (!active).then_some(DEACTIVATED_BY_ADMIN);
     let updated = diesel::update(susers::table.find(id))
-        .set((susers::is_active.eq(active), susers::updated_at.eq(now())))
+        .set((
+            susers::is_active.eq(active),
+            susers::deactivated_by.eq(by),
+            susers::updated_at.eq(now()),
+        ))
         .execute(conn)?;
     Ok(updated == 1)
+}
+
+const DEACTIVATED_BY_ADMIN: &str = "admin";
+const DEACTIVATED_BY_DIRECTORY: &str = "directory";
+
+/// Deactivates an active user because they left the organisation; `false` when they were
+/// inactive already (an admin's deactivation stays theirs).
+pub fn deactivate_for_leaving(conn: &mut DbConn, id: UserId) -> Result<bool, DbError> {
+    let updated = diesel::update(susers::table.find(id).filter(susers::is_active.eq(true)))
+        .set((
+            susers::is_active.eq(false),
+            susers::deactivated_by.eq(DEACTIVATED_BY_DIRECTORY),
+            susers::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Reactivates a user whom leaving deactivated (a rehire); `false` for anyone else.
+pub fn reactivate_after_rehire(conn: &mut DbConn, id: UserId) -> Result<bool, DbError> {
+    let updated = diesel::update(
+        susers::table
+            .find(id)
+            .filter(susers::deactivated_by.eq(DEACTIVATED_BY_DIRECTORY)),
+    )
+    .set((
+        susers::is_active.eq(true),
+        susers::deactivated_by.eq(None::<&str>),
+        susers::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// Whether the user is inactive because they left the organisation.
+pub fn left_the_organisation(conn: &mut DbConn, id: UserId) -> Result<bool, DbError> {
+    let by: Option<Option<String>> = susers::table
+        .find(id)
+        .select(susers::deactivated_by)
+        .first(conn)
+        .optional()?;
+    Ok(by.flatten().as_deref() == Some(DEACTIVATED_BY_DIRECTORY))
 }
 
 pub fn set_password_hash(conn: &mut DbConn, id: UserId, hash: &str) -> Result<bool, DbError> {

@@ -11,6 +11,7 @@ use actix_web::{HttpResponse, ResponseError};
 use super::{log_db, retry_seconds};
 use crate::accounts::AccountError;
 use crate::db::DbError;
+use crate::directory::DirectoryError;
 use crate::login::{LoginError, PasswordCheckError};
 use crate::providers::ProviderError;
 use crate::tokens::TokenError;
@@ -33,8 +34,11 @@ pub enum ApiCode {
     NotVisible = 40304,
     SignupClosed = 40305,
     NotFound = 40401,
+    DirectoryOff = 40402,
     MethodNotAllowed = 40501,
     ProofNeeded = 40901,
+    SyncBusy = 40902,
+    SyncRefused = 40903,
     TooManyFailures = 42901,
     TooManyRequests = 42902,
     HeaderTooLarge = 43101,
@@ -44,7 +48,7 @@ pub enum ApiCode {
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 22] = [
+    pub const ALL: [ApiCode; 25] = [
         ApiCode::BadRequest,
         ApiCode::BadCredentials,
         ApiCode::TokenMissing,
@@ -59,8 +63,11 @@ impl ApiCode {
         ApiCode::NotVisible,
         ApiCode::SignupClosed,
         ApiCode::NotFound,
+        ApiCode::DirectoryOff,
         ApiCode::MethodNotAllowed,
         ApiCode::ProofNeeded,
+        ApiCode::SyncBusy,
+        ApiCode::SyncRefused,
         ApiCode::TooManyFailures,
         ApiCode::TooManyRequests,
         ApiCode::HeaderTooLarge,
@@ -243,6 +250,21 @@ impl From<ProviderError> for ApiError {
                 ApiCode::ProviderUnavailable,
                 "DingTalk is temporarily unavailable; try again shortly",
             ),
+        }
+    }
+}
+
+impl From<DirectoryError> for ApiError {
+    /// For administrators: the message says what DingTalk refused (a missing permission by
+    /// its console name), which is theirs to fix.
+    fn from(error: DirectoryError) -> Self {
+        match error {
+            DirectoryError::Db(error) => error.into(),
+            DirectoryError::Busy => ApiError::new(ApiCode::SyncBusy, error.to_string()),
+            DirectoryError::Refused(_) => ApiError::new(ApiCode::SyncRefused, error.to_string()),
+            DirectoryError::Provider(_) => {
+                ApiError::new(ApiCode::ProviderUnavailable, error.to_string())
+            }
         }
     }
 }

@@ -218,7 +218,7 @@ impl PageError {
                 "钉钉拒绝读取您的账号信息：应用缺少通讯录个人信息读权限（Contact.User.Read）。请联系管理员。".into(),
                 "DingTalk refused to share your profile: the app lacks the Contact.User.Read permission. Please contact the administrator.".into(),
             ),
-            ProviderError::Timeout { .. } | ProviderError::Unreachable { .. } | ProviderError::Upstream { .. } | ProviderError::OrganisationApi { .. } => page(
+            ProviderError::Timeout { .. } | ProviderError::Unreachable { .. } | ProviderError::Upstream { .. } | ProviderError::OrganisationApi { .. } | ProviderError::PermissionMissing { .. } => page(
                 StatusCode::BAD_GATEWAY,
                 format!("暂时无法连接{name}，请稍后再试。"),
                 format!("{name} could not be reached. Please try again in a moment."),

@@ -31,9 +31,19 @@ pub(super) async fn send(
     step: &'static str,
     request: reqwest::RequestBuilder,
 ) -> Result<(StatusCode, Vec<u8>), ProviderError> {
+    send_up_to(step, request, MAX_BODY_BYTES).await
+}
+
+/// `send` for the few answers that are lists (a page of a directory: 100 people), with
+/// their own bound.
+pub(super) async fn send_up_to(
+    step: &'static str,
+    request: reqwest::RequestBuilder,
+    max_body_bytes: usize,
+) -> Result<(StatusCode, Vec<u8>), ProviderError> {
     let response = request.send().await.map_err(|e| send_error(step, &e))?;
     let status = response.status();
-    Ok((status, read_capped(step, response).await?))
+    Ok((status, read_capped(step, response, max_body_bytes).await?))
 }
 
 fn send_error(step: &'static str, error: &reqwest::Error) -> ProviderError {
@@ -47,6 +57,7 @@ fn send_error(step: &'static str, error: &reqwest::Error) -> ProviderError {
 async fn read_capped(
     step: &'static str,
     mut response: reqwest::Response,
+    max_body_bytes: usize,
 ) -> Result<Vec<u8>, ProviderError> {
     let too_large = || ProviderError::Malformed {
         step,
@@ -54,7 +65,7 @@ async fn read_capped(
     };
     if response
         .content_length()
-        .is_some_and(|len| len > MAX_BODY_BYTES as u64)
+        .is_some_and(|len| len > max_body_bytes as u64)
     {
         return Err(too_large());
     }
@@ -62,7 +73,7 @@ async fn read_capped(
     loop {
         match response.chunk().await {
             Ok(Some(chunk)) => {
-                if body.len() + chunk.len() > MAX_BODY_BYTES {
+                if body.len() + chunk.len() > max_body_bytes {
                     return Err(too_large());
                 }
                 body.extend_from_slice(&chunk);

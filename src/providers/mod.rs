@@ -152,6 +152,7 @@ impl ProviderError {
         match self {
             ProviderError::CodeRejected { .. } => "code_rejected",
             ProviderError::PermissionDenied { .. } => "permission_denied",
+            ProviderError::PermissionMissing { .. } => "permission_missing",
             ProviderError::Upstream { .. } => "upstream_error",
             ProviderError::NotInOrganisation { .. }
             | ProviderError::NotVisible
@@ -186,6 +187,16 @@ pub enum ProviderError {
         status: u16,
         code: Option<String>,
         requestid: Option<String>,
+    },
+    /// The app lacks a permission that the organisation's admin grants in DingTalk's
+    /// developer console.
+    #[error("{step}: the app lacks the permission {permission} ({console_name})")]
+    PermissionMissing {
+        step: &'static str,
+        /// Its code, as DingTalk names it in the refusal.
+        permission: String,
+        /// Its name as the console shows it.
+        console_name: &'static str,
     },
     #[error("{step}: the provider answered HTTP {status} (code {code:?}, requestid {requestid:?})")]
     Upstream {

@@ -5,14 +5,19 @@
 //! The service calls them over real HTTP through its normal client. A provider without
 //! credentials gets its simulator; production never does.
 
+mod contacts;
 pub mod driver;
+mod identities;
+mod oapi;
+mod organisation;
 mod routes;
 mod state;
 pub mod wechat;
 pub mod weibo;
 
+pub use identities::SandboxIdentity;
 pub use routes::routes;
-pub use state::{Sandbox, SandboxIdentity};
+pub use state::Sandbox;
 
 use std::net::SocketAddr;
 

@@ -6,7 +6,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::state::{SANDBOX_ORGANISATIONS, Sandbox, SandboxIdentity, preset_identities};
+use super::identities::{SANDBOX_ORGANISATIONS, SandboxIdentity, preset_identities};
+use super::oapi::{
+    AppTokenQuery, body_field, oapi_answer, oapi_refusal, refuse_foreign_token, refuse_without,
+};
+use super::state::Sandbox;
 use crate::crypto::random_token;
 use crate::i18n::Lang;
 
@@ -30,6 +34,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
                 web::post().to(client_user_info),
             )
             .route("/topapi/v2/user/get", web::post().to(staff_details))
+            .configure(super::contacts::routes)
             .route(
                 "/client/request-auth-code",
                 web::post().to(request_auth_code),
@@ -323,14 +328,9 @@ async fn app_access_token(body: web::Bytes, sandbox: web::Data<Sandbox>) -> Http
     }))
 }
 
-#[derive(Deserialize)]
-pub struct AppTokenQuery {
-    access_token: Option<String>,
-}
-
 /// The older host's membership lookup, in its `errcode` shape (HTTP 200 even for errors):
-/// 张三 and 王五 are employees, 李四 an external contact, anyone else not in the
-/// organisation (60121).
+/// the people of the sandbox organisation (张三 and 王五 among them) are employees until
+/// they leave, 李四 an external contact, anyone else not in the organisation (60121).
 async fn user_by_unionid(
     query: web::Query<AppTokenQuery>,
     body: web::Bytes,
@@ -340,12 +340,15 @@ async fn user_by_unionid(
         return refused;
     }
     let unionid = body_field(&body, "unionid");
-    let member = preset_identities()
+    if let Some(person) = sandbox.organisation.person_by_unionid(&unionid) {
+        return oapi_answer(serde_json::json!({"contact_type": 0, "userid": person.userid}));
+    }
+    let external = preset_identities()
         .into_iter()
-        .find(|(_, identity)| identity.union_id == unionid);
-    match member {
-        Some((key, identity)) => oapi_answer(serde_json::json!({
-            "contact_type": if key == "lisi" { 1 } else { 0 },
+        .find(|(key, identity)| *key == "lisi" && identity.union_id == unionid);
+    match external {
+        Some((_, identity)) => oapi_answer(serde_json::json!({
+            "contact_type": 1,
             "userid": identity.open_id,
         })),
         None => oapi_refusal(60121, "找不到该用户"),
@@ -376,32 +379,6 @@ pub struct ClientIdentity {
     identity: Option<String>,
     nick: Option<String>,
     mobile: Option<String>,
-}
-
-/// The older host's success shape; its errors are HTTP 200 too (`oapi_refusal`).
-fn oapi_answer(result: serde_json::Value) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "errcode": 0, "errmsg": "ok", "result": result, "request_id": random_token(12),
-    }))
-}
-
-/// The older host's calls need the app token this sandbox handed out.
-fn refuse_foreign_token(query: &AppTokenQuery, sandbox: &Sandbox) -> Option<HttpResponse> {
-    (query.access_token.as_deref() != Some(sandbox.app_token()))
-        .then(|| oapi_refusal(40014, "不合法的access_token"))
-}
-
-fn oapi_refusal(errcode: u32, errmsg: &str) -> HttpResponse {
-    HttpResponse::Ok().json(serde_json::json!({
-        "errcode": errcode, "errmsg": errmsg, "request_id": random_token(12),
-    }))
-}
-
-fn body_field(body: &web::Bytes, key: &str) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|b| b.get(key).and_then(|v| v.as_str()).map(str::to_owned))
-        .unwrap_or_default()
 }
 
 /// `topapi/v2/user/getuserinfo` `{code}` → the staff member the in-client code belongs to.
@@ -435,8 +412,20 @@ async fn staff_details(
         return refused;
     }
     let userid = body_field(&body, "userid");
-    match sandbox.staff(&userid) {
-        Some(identity) => {
+    if let Some(refused) = refuse_without(&sandbox, "qyapi_get_member") {
+        return refused;
+    }
+    let known = sandbox
+        .staff(&userid)
+        .map(|identity| (identity, Vec::new()))
+        .or_else(|| {
+            sandbox
+                .organisation
+                .person(&userid)
+                .map(|person| (person.identity, person.dept_ids))
+        });
+    match known {
+        Some((identity, dept_ids)) => {
             let mut result = serde_json::json!({
                 "userid": userid,
                 "unionid": identity.union_id,
@@ -444,6 +433,7 @@ async fn staff_details(
                 "avatar": identity.avatar_url,
                 "active": true,
                 "admin": false,
+                "dept_id_list": dept_ids,
             });
             if let Some(mobile) = identity.mobile {
                 result["mobile"] = mobile.into();
@@ -451,6 +441,6 @@ async fn staff_details(
             }
             oapi_answer(result)
         }
-        None => oapi_refusal(33012, "无效的userid"),
+        None => oapi_refusal(60121, "找不到该用户"),
     }
 }

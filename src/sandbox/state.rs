@@ -5,62 +5,13 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
-
+use super::identities::SandboxIdentity;
 use crate::config::DingTalkSettings;
-use crate::crypto::{constant_time_eq, random_token, sha256_hex};
+use crate::crypto::{constant_time_eq, random_token};
 
 /// DingTalk documents single-use codes; free-login codes live 5 minutes.
 pub(super) const CODE_TTL: Duration = Duration::from_secs(300);
 pub(super) const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7200);
-
-/// A simulated DingTalk account, serialised exactly as `contact/users/me` answers.
-#[derive(Debug, Clone, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SandboxIdentity {
-    pub nick: String,
-    pub avatar_url: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub mobile: Option<String>,
-    pub open_id: String,
-    pub union_id: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub state_code: Option<String>,
-    pub visitor: bool,
-}
-
-impl SandboxIdentity {
-    /// The same nick and mobile always give the same ids, like one real person would.
-    pub fn new(nick: &str, mobile: Option<&str>) -> SandboxIdentity {
-        let digest = sha256_hex(&format!("{nick}\u{0}{}", mobile.unwrap_or("")));
-        SandboxIdentity {
-            nick: nick.to_owned(),
-            avatar_url: String::new(),
-            mobile: mobile.map(str::to_owned),
-            open_id: format!("sbx{}", &digest[..24]),
-            union_id: format!("sbxu{}", &digest[24..48]),
-            state_code: mobile.map(|_| "86".to_owned()),
-            visitor: false,
-        }
-    }
-}
-
-/// The organisations a sandbox person can sign in as when the app asks for `corpid`.
-pub const SANDBOX_ORGANISATIONS: [(&str, &str); 2] = [
-    ("dingsandboxcorp1", "沙箱科技（测试组织一）"),
-    ("dingsandboxcorp2", "另一家公司（测试组织二）"),
-];
-
-pub fn preset_identities() -> Vec<(&'static str, SandboxIdentity)> {
-    vec![
-        (
-            "zhangsan",
-            SandboxIdentity::new("张三", Some("13800138000")),
-        ),
-        ("lisi", SandboxIdentity::new("李四", None)),
-        ("wangwu", SandboxIdentity::new("王五", Some("13900139000"))),
-    ]
-}
 
 /// What a code stands for: the person, and the organisation chosen on the consent page
 /// (with the `corpid` scope).
@@ -150,6 +101,8 @@ pub struct Sandbox {
     /// In-client codes (`requestAuthCode`), and the staff ids `getuserinfo` handed out.
     client_codes: Grants<SandboxIdentity>,
     staff: Grants<SandboxIdentity>,
+    /// The sandbox organisation's address book.
+    pub organisation: super::organisation::Organisation,
 }
 
 impl Sandbox {
@@ -162,6 +115,7 @@ impl Sandbox {
             app_token: random_token(16),
             client_codes: Grants::default(),
             staff: Grants::default(),
+            organisation: super::organisation::Organisation::default(),
         }
     }
 
@@ -204,7 +158,7 @@ impl Sandbox {
     /// `getuserinfo`: the code's person, once; their staff id stays known to `user/get`.
     pub fn redeem_client_code(&self, code: &str) -> Option<(String, SandboxIdentity)> {
         let identity = self.client_codes.take(code)?;
-        let userid = format!("staff{}", &identity.open_id[3..15]);
+        let userid = identity.staff_userid();
         self.staff
             .insert(userid.clone(), identity.clone(), ACCESS_TOKEN_TTL);
         Some((userid, identity))

@@ -239,6 +239,18 @@ fn api(cfg: &mut web::ServiceConfig) {
                                     "/api/admin",
                                 ))
                                 .post(admin::api::end_user_sessions),
+                            )
+                            .service(
+                                web::resource(documented::<admin::directory::__path_overview>(
+                                    "/api/admin",
+                                ))
+                                .get(admin::directory::overview),
+                            )
+                            .service(
+                                web::resource(documented::<admin::directory::__path_sync>(
+                                    "/api/admin",
+                                ))
+                                .post(admin::directory::sync),
                             ),
                     ),
             ),

@@ -31,6 +31,8 @@ use crate::web::{admin, api, flows};
         api::logout,
         admin::api::accounts,
         admin::api::end_user_sessions,
+        admin::directory::overview,
+        admin::directory::sync,
         flows::oauth::authorize_json,
         openapi_json,
     ),

@@ -248,3 +248,22 @@ fn generated_secrets_are_private_and_survive_restarts() {
     let database = data.join("dingtalk-login.sqlite3");
     assert_eq!(mode(&database) & 0o777, 0o600);
 }
+
+/// The directory mirrors exactly one organisation, and its interval has a unit.
+#[test]
+fn the_directory_needs_one_organisation_and_an_interval_with_a_unit() {
+    assert_config_error(&[("DINGTALK_DIRECTORY", "true")], "DINGTALK_DIRECTORY");
+    assert_config_error(
+        &[
+            ("DINGTALK_DIRECTORY", "true"),
+            ("DINGTALK_CORP_IDS", "dingcorpa,dingcorpb"),
+        ],
+        "DINGTALK_DIRECTORY",
+    );
+    for interval in ["6", "6 hours", "10s", "30d"] {
+        assert_config_error(
+            &[("DINGTALK_DIRECTORY_SYNC_INTERVAL", interval)],
+            "DINGTALK_DIRECTORY_SYNC_INTERVAL",
+        );
+    }
+}

@@ -22,6 +22,7 @@ mod client_login;
 mod config;
 mod dingtalk_failures;
 mod dingtalk_flow;
+mod directory;
 mod handoff_codes;
 mod health;
 mod login_page;

@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod clients;
+pub mod directory;
 pub mod pages;
 
 use serde::Deserialize;

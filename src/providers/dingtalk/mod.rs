@@ -2,14 +2,20 @@
 //! shapes in `docs/dingtalk-api.md`: the code is exchanged at `/v1.0/oauth2/userAccessToken`
 //! (JSON body, camelCase), the profile read at `/v1.0/contact/users/me`.
 
+pub mod directory;
+pub mod oapi;
+
+use std::sync::Arc;
+
 use futures_util::future::BoxFuture;
 use serde::Deserialize;
 use url::Url;
 
-use super::http::{clean_nick, is_web_url, number, observed, parse, send, text_of};
+use super::http::{clean_nick, is_web_url, number, observed, parse, send_up_to};
 use super::{IdentityProvider, ProviderError};
 use crate::config::{DingTalkSettings, Secret, url_at};
 use crate::domain::{Phone, ProviderIdentity, ProviderKind, UNIONID_UID_PREFIX};
+use oapi::{AppApi, OapiAnswer, oapi_error};
 
 pub struct DingTalk {
     http: reqwest::Client,
@@ -29,25 +35,23 @@ pub struct DingTalk {
 /// DingTalk's organisation APIs on the older host, called with the app's own token.
 struct OrgApi {
     verify_membership: bool,
-    app_token_url: Url,
+    app: Arc<AppApi>,
     by_unionid_url: Url,
     userinfo_url: Url,
     user_get_url: Url,
-    /// The app token, fetched once and shared; the lock makes concurrent logins wait for
-    /// one fetch instead of each fetching its own.
-    app_token: tokio::sync::Mutex<Option<AppToken>>,
 }
 
-struct AppToken {
-    value: String,
-    renew_at: std::time::Instant,
-}
+/// The largest answer of a login's calls (a profile, a token).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
 
 impl DingTalk {
+    /// `app`: the app's own API client, shared with the directory (one app token); there
+    /// is one when `DINGTALK_CORP_IDS` is set.
     pub fn new(
         settings: &DingTalkSettings,
         http: reqwest::Client,
         redirect_uri: String,
+        app: Option<Arc<AppApi>>,
     ) -> DingTalk {
         DingTalk {
             http,
@@ -58,16 +62,12 @@ impl DingTalk {
             profile_url: url_at(&settings.api_base, "/v1.0/contact/users/me"),
             redirect_uri,
             corp_ids: settings.corp_ids.clone(),
-            org: (!settings.corp_ids.is_empty()).then(|| {
-                let url = |path: &str| url_at(&settings.oapi_base, path);
-                OrgApi {
-                    verify_membership: settings.verify_membership,
-                    app_token_url: url_at(&settings.api_base, "/v1.0/oauth2/accessToken"),
-                    by_unionid_url: url("/topapi/user/getbyunionid"),
-                    userinfo_url: url("/topapi/v2/user/getuserinfo"),
-                    user_get_url: url("/topapi/v2/user/get"),
-                    app_token: tokio::sync::Mutex::new(None),
-                }
+            org: app.map(|app| OrgApi {
+                verify_membership: settings.verify_membership,
+                by_unionid_url: app.url("/topapi/user/getbyunionid"),
+                userinfo_url: app.url("/topapi/v2/user/getuserinfo"),
+                user_get_url: app.url("/topapi/v2/user/get"),
+                app,
             }),
         }
     }
@@ -125,8 +125,18 @@ async fn call(
     request: reqwest::RequestBuilder,
     client_error_is_code: bool,
 ) -> Result<Vec<u8>, ProviderError> {
+    call_up_to(step, request, client_error_is_code, MAX_ANSWER_BYTES).await
+}
+
+/// `call` for an answer that may be as large as `max_body_bytes`.
+async fn call_up_to(
+    step: &'static str,
+    request: reqwest::RequestBuilder,
+    client_error_is_code: bool,
+    max_body_bytes: usize,
+) -> Result<Vec<u8>, ProviderError> {
     observed(ProviderKind::DingTalk, step, async move {
-        let (status, bytes) = send(step, request).await?;
+        let (status, bytes) = send_up_to(step, request, max_body_bytes).await?;
         if status.is_success() {
             return Ok(bytes);
         }
@@ -219,37 +229,6 @@ impl IdentityProvider for DingTalk {
 }
 
 impl DingTalk {
-    /// The app's own access token (`POST /v1.0/oauth2/accessToken` `{appKey, appSecret}`),
-    /// kept until five minutes before DingTalk says it expires.
-    async fn app_token(&self, org: &OrgApi) -> Result<String, ProviderError> {
-        const STEP: &str = "oauth2/accessToken";
-        let mut cached = org.app_token.lock().await;
-        let now = std::time::Instant::now();
-        if let Some(token) = cached.as_ref().filter(|t| t.renew_at > now) {
-            return Ok(token.value.clone());
-        }
-        let body = serde_json::json!({
-            "appKey": self.client_id,
-            "appSecret": self.client_secret.expose(),
-        });
-        let request = self.http.post(org.app_token_url.clone()).json(&body);
-        let bytes = call(STEP, request, false).await?;
-        let answer: AppTokenResponse = parse(STEP, &bytes)?;
-        let Some(value) = answer.access_token.filter(|t| !t.is_empty()) else {
-            return Err(ProviderError::Malformed {
-                step: STEP,
-                detail: "no accessToken".into(),
-            });
-        };
-        let lifetime = answer.expire_in.as_ref().and_then(number).unwrap_or(7200);
-        let renew_at = now + std::time::Duration::from_secs(lifetime.saturating_sub(300));
-        *cached = Some(AppToken {
-            value: value.clone(),
-            renew_at,
-        });
-        Ok(value)
-    }
-
     /// The person must be an employee of the app's organisation: `errcode` 0 with
     /// `contact_type` 0. An external contact (1) or `60121` (not found: never joined, or
     /// left) is refused; any other answer is DingTalk's trouble, reported to the admin.
@@ -291,21 +270,15 @@ impl DingTalk {
         }
     }
 
-    /// One call to the older host with the app token. It answers HTTP 200 with `errcode`
-    /// and `errmsg`, numbers maybe as strings.
+    /// One call to the older host with the app token.
     async fn oapi(
         &self,
         org: &OrgApi,
         step: &'static str,
         url: &Url,
         body: serde_json::Value,
-    ) -> Result<(Option<u64>, OapiAnswer), ProviderError> {
-        let token = self.app_token(org).await?;
-        let mut url = url.clone();
-        url.query_pairs_mut().append_pair("access_token", &token);
-        let bytes = call(step, self.http.post(url).json(&body), false).await?;
-        let answer: OapiAnswer = parse(step, &bytes)?;
-        Ok((answer.errcode.as_ref().and_then(number), answer))
+    ) -> Result<(Option<i64>, OapiAnswer), ProviderError> {
+        org.app.call(step, url, body, MAX_ANSWER_BYTES).await
     }
 
     /// Silent login inside the DingTalk client: the code from the JSAPI's
@@ -335,15 +308,7 @@ impl DingTalk {
             Some(40079) => return Err(ProviderError::NotVisible),
             other => return Err(oapi_error(INFO, other, answer)),
         }
-        let text = |answer: &OapiAnswer, key: &str| {
-            answer
-                .result
-                .as_ref()
-                .and_then(|r| r.get(key))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-                .filter(|v| !v.is_empty())
-        };
+        let text = |answer: &OapiAnswer, key: &str| answer.text(key);
         let userid = text(&answer, "userid").ok_or(ProviderError::Malformed {
             step: INFO,
             detail: "no userid".into(),
@@ -384,47 +349,6 @@ impl DingTalk {
             Some(corp_id) if self.corp_ids.contains(&corp_id) => Ok(()),
             corp_id => Err(ProviderError::NotInOrganisation { corp_id }),
         }
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AppTokenResponse {
-    access_token: Option<String>,
-    #[serde(default)]
-    expire_in: Option<serde_json::Value>,
-}
-
-/// The older host's shape: `{"errcode", "errmsg", "result", "sub_code", "request_id"}`.
-#[derive(Deserialize)]
-struct OapiAnswer {
-    #[serde(default)]
-    errcode: Option<serde_json::Value>,
-    #[serde(default)]
-    errmsg: Option<String>,
-    #[serde(default)]
-    sub_code: Option<serde_json::Value>,
-    #[serde(default)]
-    result: Option<serde_json::Map<String, serde_json::Value>>,
-}
-
-fn oapi_error(step: &'static str, errcode: Option<u64>, answer: OapiAnswer) -> ProviderError {
-    ProviderError::OrganisationApi {
-        step,
-        errcode: errcode.map_or_else(|| "none".to_owned(), |c| c.to_string()),
-        errmsg: answer
-            .errmsg
-            .map(|m| m.chars().take(128).collect())
-            .unwrap_or_default(),
-        sub_code: answer.sub_code.as_ref().map(text_of),
-        hint: match errcode {
-            Some(60020) => {
-                "the server's IP is not in the app's whitelist (开发管理 > 服务器出口IP)"
-            }
-            Some(40014) => "DingTalk refused the app token",
-            Some(88) => "see sub_code",
-            _ => "unexpected answer",
-        },
     }
 }
 
