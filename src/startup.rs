@@ -19,7 +19,7 @@ use anyhow::Context;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::admin::AdminService;
-use crate::config::{ConfigError, Settings};
+use crate::config::{ConfigError, EventTransport, Settings};
 use crate::db::DbPool;
 use crate::directory::DirectoryService;
 use crate::error::{ApiError, PageError};
@@ -30,6 +30,7 @@ use crate::providers::IdentityProvider;
 use crate::providers::Providers;
 use crate::providers::dingtalk::DingTalk;
 use crate::providers::dingtalk::directory::DirectoryApi;
+use crate::providers::dingtalk::event_crypto::EventCipher;
 use crate::providers::dingtalk::oapi::AppApi;
 use crate::providers::wechat::WeChat;
 use crate::providers::weibo::Weibo;
@@ -150,6 +151,8 @@ struct Services {
     openid: web::Data<OpenId>,
     /// With `DINGTALK_DIRECTORY` only; handlers take it as an `Option`.
     directory: Option<web::Data<DirectoryService>>,
+    /// With `DINGTALK_EVENTS=http` only.
+    event_cipher: Option<web::Data<EventCipher>>,
     metrics: web::Data<PrometheusHandle>,
     settings: web::Data<Settings>,
 }
@@ -165,10 +168,27 @@ impl Services {
             .then(|| Arc::new(AppApi::new(&settings.dingtalk, http.clone())));
         let providers = configured_providers(&settings, &http, app_api.clone());
         let directory = match (&settings.dingtalk.directory, app_api) {
-            (Some(_), Some(app)) => Some(web::Data::new(DirectoryService::new(
+            (Some(configured), Some(app)) => Some(web::Data::new(DirectoryService::new(
                 pool.clone(),
                 DirectoryApi::new(app),
+                configured.corp_id.clone(),
             ))),
+            _ => None,
+        };
+        let event_cipher = match settings.dingtalk.directory.as_ref().map(|d| &d.events) {
+            Some(EventTransport::Http(keys)) => Some(web::Data::new(
+                EventCipher::new(
+                    keys.token.clone(),
+                    keys.aes_key.expose(),
+                    keys.receiver.clone(),
+                )
+                .ok_or_else(|| ConfigError {
+                    var: "DINGTALK_EVENT_AES_KEY",
+                    problem: "is not DingTalk's aes_key (43 characters of base64)".into(),
+                    fix: "Copy the aes_key of the event subscription (开发者后台 > 事件订阅) exactly."
+                        .into(),
+                })?,
+            )),
             _ => None,
         };
         // One instance on SQLite counts its limits in memory; on PostgreSQL every instance
@@ -216,6 +236,7 @@ impl Services {
             providers: web::Data::new(providers),
             openid: web::Data::new(openid),
             directory,
+            event_cipher,
             metrics: web::Data::new(metrics),
             settings: web::Data::new(settings),
         })
@@ -231,6 +252,9 @@ impl Services {
             .app_data(self.settings.clone());
         if let Some(directory) = &self.directory {
             cfg.app_data(directory.clone());
+        }
+        if let Some(cipher) = &self.event_cipher {
+            cfg.app_data(cipher.clone());
         }
     }
 }

@@ -202,6 +202,22 @@ pub const DINGTALK_DIRECTORY_SYNC_INTERVAL: Setting = text(
     Some("6h"),
     "how often the full sync runs: 90s, 30m, 6h (at least a minute)",
 );
+pub const DINGTALK_EVENTS: Setting = text(
+    "DINGTALK_EVENTS",
+    Some("off"),
+    "the directory's events in real time: off, http or stream",
+);
+pub const DINGTALK_EVENT_TOKEN: Setting =
+    secret("DINGTALK_EVENT_TOKEN", "the console's event token (http)");
+pub const DINGTALK_EVENT_AES_KEY: Setting = secret(
+    "DINGTALK_EVENT_AES_KEY",
+    "the console's 43-character aes_key (http)",
+);
+pub const DINGTALK_EVENT_RECEIVER: Setting = text(
+    "DINGTALK_EVENT_RECEIVER",
+    Some("app"),
+    "whom events are sealed for: app (event subscription) or corp (older callback)",
+);
 /// No declared default: unset, its former name `DINGTALK_SIGNUP` is read, and then `open`.
 pub const SIGNUP: Setting = text("SIGNUP", None, "open (the default) or bind-only");
 pub const DINGTALK_SIGNUP: Setting = Setting {
@@ -270,6 +286,10 @@ pub const ALL: &[&Setting] = &[
     &DINGTALK_BIND_BY_PHONE,
     &DINGTALK_DIRECTORY,
     &DINGTALK_DIRECTORY_SYNC_INTERVAL,
+    &DINGTALK_EVENTS,
+    &DINGTALK_EVENT_TOKEN,
+    &DINGTALK_EVENT_AES_KEY,
+    &DINGTALK_EVENT_RECEIVER,
     &SIGNUP,
     &DINGTALK_SIGNUP,
     &WECHAT_APP_ID,

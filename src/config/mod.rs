@@ -10,7 +10,9 @@ mod secrets;
 
 pub use declared::Setting;
 pub use openid::OidcKeySource;
-pub use providers::{DingTalkSettings, DirectorySettings, OAuthAppSettings, url_at};
+pub use providers::{
+    DingTalkSettings, DirectorySettings, EventTransport, HttpEventKeys, OAuthAppSettings, url_at,
+};
 pub(crate) use secrets::write_private_file;
 pub use secrets::{MIN_SECRET_LEN, Secret};
 

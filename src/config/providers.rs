@@ -39,6 +39,26 @@ pub struct DirectorySettings {
     /// The one organisation mirrored (`DINGTALK_CORP_IDS`).
     pub corp_id: String,
     pub sync_interval: std::time::Duration,
+    pub events: EventTransport,
+}
+
+/// How the directory's events arrive (`DINGTALK_EVENTS`).
+#[derive(Debug, Clone)]
+pub enum EventTransport {
+    Off,
+    /// DingTalk posts them, encrypted, to `/dingtalk/events`.
+    Http(HttpEventKeys),
+    /// The service holds a Stream-mode connection to DingTalk (no public URL needed).
+    Stream,
+}
+
+/// The console's event token and key, and the id events are sealed for.
+#[derive(Debug, Clone)]
+pub struct HttpEventKeys {
+    pub token: Secret,
+    pub aes_key: Secret,
+    /// The app key (event subscription) or the corpId (older callback registration).
+    pub receiver: String,
 }
 
 pub(crate) fn dingtalk_settings(
@@ -97,7 +117,7 @@ pub(crate) fn dingtalk_settings(
             "Set DINGTALK_CORP_IDS to your organisation's corpId, or unset DINGTALK_VERIFY_MEMBERSHIP.",
         ));
     }
-    let directory = directory_settings(get, &corp_ids)?;
+    let directory = directory_settings(get, &corp_ids, (&client_id, sandbox))?;
     Ok(DingTalkSettings {
         client_id,
         client_secret,
@@ -121,6 +141,7 @@ pub(crate) fn dingtalk_settings(
 fn directory_settings(
     get: &impl Fn(&str) -> Option<String>,
     corp_ids: &[String],
+    (client_id, sandbox): (&str, bool),
 ) -> Result<Option<DirectorySettings>, ConfigError> {
     const MINUTE: std::time::Duration = std::time::Duration::from_secs(60);
     const WEEK: std::time::Duration = std::time::Duration::from_secs(7 * 86_400);
@@ -129,20 +150,111 @@ fn directory_settings(
         &declared::DINGTALK_DIRECTORY_SYNC_INTERVAL,
         (MINUTE, WEEK),
     )?;
-    if !flag(get, &declared::DINGTALK_DIRECTORY)? {
+    let on = flag(get, &declared::DINGTALK_DIRECTORY)?;
+    let corp_id = match (on, corp_ids) {
+        (_, [corp_id]) => Some(corp_id.clone()),
+        (true, _) => {
+            return Err(config_error(
+                "DINGTALK_DIRECTORY",
+                "needs exactly one organisation in DINGTALK_CORP_IDS",
+                "Set DINGTALK_CORP_IDS to your organisation's corpId (the internal app's own), or unset DINGTALK_DIRECTORY.",
+            ));
+        }
+        (false, _) => None,
+    };
+    let receiver = match get(declared::DINGTALK_EVENT_RECEIVER.name).as_deref() {
+        Some("app") | None => client_id.to_owned(),
+        Some("corp") => corp_id.clone().unwrap_or_default(),
+        Some(other) => {
+            return Err(config_error(
+                "DINGTALK_EVENT_RECEIVER",
+                format!("unknown value `{other}`"),
+                "Use app (the console's event subscription: events are sealed for the app key) or corp (the older callback registration: for the corpId).",
+            ));
+        }
+    };
+    let events = event_transport(get, receiver, sandbox)?;
+    if !on {
+        if !matches!(events, EventTransport::Off) {
+            return Err(config_error(
+                "DINGTALK_EVENTS",
+                "needs the directory (DINGTALK_DIRECTORY=true)",
+                "Set DINGTALK_DIRECTORY=true, or DINGTALK_EVENTS=off.",
+            ));
+        }
         return Ok(None);
     }
-    match corp_ids {
-        [corp_id] => Ok(Some(DirectorySettings {
-            corp_id: corp_id.clone(),
-            sync_interval,
-        })),
-        _ => Err(config_error(
-            "DINGTALK_DIRECTORY",
-            "needs exactly one organisation in DINGTALK_CORP_IDS",
-            "Set DINGTALK_CORP_IDS to your organisation's corpId (the internal app's own), or unset DINGTALK_DIRECTORY.",
+    Ok(corp_id.map(|corp_id| DirectorySettings {
+        corp_id,
+        sync_interval,
+        events,
+    }))
+}
+
+/// `DINGTALK_EVENTS`, with the console's token and key for `http` (the sandbox makes its
+/// own when they are unset).
+fn event_transport(
+    get: &impl Fn(&str) -> Option<String>,
+    receiver: String,
+    sandbox: bool,
+) -> Result<EventTransport, ConfigError> {
+    let token = get(declared::DINGTALK_EVENT_TOKEN.name);
+    let aes_key = get(declared::DINGTALK_EVENT_AES_KEY.name);
+    if let Some(key) = &aes_key
+        && (key.len() != 43
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '+' || c == '/'))
+    {
+        return Err(config_error(
+            "DINGTALK_EVENT_AES_KEY",
+            format!(
+                "is {} characters; DingTalk's aes_key is 43 letters and digits",
+                key.len()
+            ),
+            "Copy the aes_key of the event subscription (开发者后台 > 事件订阅) exactly.",
+        ));
+    }
+    match get(declared::DINGTALK_EVENTS.name).as_deref() {
+        Some("off") | None => Ok(EventTransport::Off),
+        Some("stream") => Ok(EventTransport::Stream),
+        Some("http") => {
+            let (token, aes_key) = match (token, aes_key) {
+                (Some(token), Some(key)) => (token, key),
+                (None, None) if sandbox => (random_token(12), random_aes_key()),
+                (None, _) => {
+                    return Err(config_error(
+                        "DINGTALK_EVENT_TOKEN",
+                        "is needed with DINGTALK_EVENTS=http",
+                        "Copy the token of the event subscription (开发者后台 > 事件订阅).",
+                    ));
+                }
+                (Some(_), None) => {
+                    return Err(config_error(
+                        "DINGTALK_EVENT_AES_KEY",
+                        "is needed with DINGTALK_EVENTS=http",
+                        "Copy the aes_key of the event subscription (开发者后台 > 事件订阅).",
+                    ));
+                }
+            };
+            Ok(EventTransport::Http(HttpEventKeys {
+                token: Secret::new(token),
+                aes_key: Secret::new(aes_key),
+                receiver,
+            }))
+        }
+        Some(other) => Err(config_error(
+            "DINGTALK_EVENTS",
+            format!("unknown value `{other}`"),
+            "Use off, http (DingTalk posts to /dingtalk/events) or stream (the service connects to DingTalk; no public URL needed).",
         )),
     }
+}
+
+/// 43 characters of base64, as the console makes them.
+fn random_aes_key() -> String {
+    let bytes: [u8; 32] = rand::random();
+    base64::Engine::encode(&base64::engine::general_purpose::STANDARD_NO_PAD, bytes)
 }
 
 /// `DINGTALK_CORP_IDS`: the organisations whose members may sign in (none: anyone).

@@ -5,7 +5,9 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::now;
-use super::schema::{directory_departments, directory_members, directory_syncs, leases, sflogin};
+use super::schema::{
+    directory_departments, directory_events, directory_members, directory_syncs, leases, sflogin,
+};
 use super::{DbConn, DbError};
 use crate::domain::{ProviderKind, UserId};
 
@@ -215,4 +217,77 @@ pub fn dingtalk_users(conn: &mut DbConn) -> Result<Vec<LinkedUser>, DbError> {
             susers::deactivated_by,
         ))
         .load(conn)?)
+}
+
+/// Records an event as applied (in the caller's transaction); `false` when it was already.
+/// `ON CONFLICT DO NOTHING`, not a caught unique violation: on PostgreSQL that would abort
+/// the transaction the event's changes are in.
+pub fn record_event(conn: &mut DbConn, key: &str) -> Result<bool, DbError> {
+    let inserted = on_backend!(conn, |c| diesel::insert_into(directory_events::table)
+        .values((
+            directory_events::event_key.eq(key),
+            directory_events::received_at.eq(now()),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))?;
+    Ok(inserted == 1)
+}
+
+pub fn event_seen(conn: &mut DbConn, key: &str) -> Result<bool, DbError> {
+    let found: i64 = directory_events::table
+        .filter(directory_events::event_key.eq(key))
+        .count()
+        .get_result(conn)?;
+    Ok(found > 0)
+}
+
+/// Forgets applied events received before `before` (DingTalk stops redelivering long
+/// before).
+pub fn purge_events(conn: &mut DbConn, before: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(directory_events::table.filter(directory_events::received_at.lt(before)))
+            .execute(conn)?,
+    )
+}
+
+/// Writes one person's row, replacing what was there.
+pub fn put_member(conn: &mut DbConn, row: &MemberRow) -> Result<(), DbError> {
+    diesel::delete(directory_members::table.find(&row.userid)).execute(conn)?;
+    diesel::insert_into(directory_members::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Writes one department's row, replacing what was there.
+pub fn put_department(conn: &mut DbConn, row: &DepartmentRow) -> Result<(), DbError> {
+    diesel::delete(directory_departments::table.find(row.dept_id)).execute(conn)?;
+    diesel::insert_into(directory_departments::table)
+        .values(row)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn department(conn: &mut DbConn, id: i64) -> Result<Option<DepartmentRow>, DbError> {
+    Ok(directory_departments::table
+        .find(id)
+        .select(DepartmentRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn remove_department(conn: &mut DbConn, id: i64) -> Result<bool, DbError> {
+    Ok(diesel::delete(directory_departments::table.find(id)).execute(conn)? == 1)
+}
+
+/// The next place among `parent`'s children, for a department an event created.
+pub fn next_sort_order(conn: &mut DbConn, parent: Option<i64>) -> Result<i32, DbError> {
+    let orders: Vec<i32> = match parent {
+        Some(parent) => directory_departments::table
+            .filter(directory_departments::parent_id.eq(parent))
+            .select(directory_departments::sort_order)
+            .load(conn)?,
+        None => Vec::new(),
+    };
+    Ok(orders.into_iter().max().unwrap_or(0) + 1)
 }

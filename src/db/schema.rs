@@ -168,6 +168,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    directory_events (event_key) {
+        event_key -> Text,
+        received_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     leases (name) {
         name -> Text,
         holder -> Text,

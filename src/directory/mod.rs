@@ -3,7 +3,9 @@
 //! by a lease in the database), and what a departure means for the person's account here.
 //! No HTTP: the admin pages and the API call this service.
 
+mod changes;
 pub mod doctor;
+pub mod events;
 mod mirror;
 mod snapshot;
 
@@ -16,9 +18,11 @@ use chrono::NaiveDateTime;
 use crate::accounts::User;
 pub use crate::db::directory::{DepartmentRow, LinkedUser, MemberRow, SyncRow};
 use crate::db::models::{NewAuditEntry, now};
-use crate::db::{self, DbError, DbPool, admin, directory};
+use crate::db::{self, DbError, DbPool, admin, directory, write_transaction};
 use crate::providers::ProviderError;
 use crate::providers::dingtalk::directory::DirectoryApi;
+pub use changes::Effects;
+use events::{Change, DirectoryEvent};
 pub use mirror::Applied;
 use mirror::ApplyError;
 
@@ -37,6 +41,9 @@ pub enum DirectoryError {
     Db(#[from] DbError),
     #[error("another instance is syncing the directory")]
     Busy,
+    /// An event about another organisation than ours.
+    #[error("the event is about the organisation {0}, not ours")]
+    ForeignEvent(String),
 }
 
 impl From<ApplyError> for DirectoryError {
@@ -58,6 +65,32 @@ impl DirectoryError {
     }
 }
 
+/// What became of one event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    Applied(Effects),
+    /// Applied before (a redelivery, or another instance got it too): nothing written.
+    Duplicate,
+    /// The handshake, or a type the directory does not follow.
+    Ignored,
+}
+
+/// What DingTalk says now about what an event names.
+enum Facts {
+    People(
+        Vec<(
+            String,
+            Option<crate::providers::dingtalk::directory::Person>,
+        )>,
+    ),
+    Departments(
+        Vec<(
+            i64,
+            Option<crate::providers::dingtalk::directory::Department>,
+        )>,
+    ),
+}
+
 /// The mirror as admins see it.
 pub struct Overview {
     pub departments: Vec<DepartmentRow>,
@@ -69,6 +102,7 @@ pub struct Overview {
 pub struct DirectoryService {
     pool: DbPool,
     api: DirectoryApi,
+    corp_id: String,
     /// This instance's name in the sync lease.
     instance: String,
     /// One sync at a time in this instance ("sync now" waits for the running one).
@@ -76,10 +110,11 @@ pub struct DirectoryService {
 }
 
 impl DirectoryService {
-    pub fn new(pool: DbPool, api: DirectoryApi) -> DirectoryService {
+    pub fn new(pool: DbPool, api: DirectoryApi, corp_id: String) -> DirectoryService {
         DirectoryService {
             pool,
             api,
+            corp_id,
             instance: crate::crypto::random_token(12),
             syncing: tokio::sync::Mutex::new(()),
         }
@@ -182,6 +217,93 @@ impl DirectoryService {
                 }
             }
         }
+    }
+
+    /// Applies one event (`via`: its transport, for the audit log), exactly once however
+    /// often it is delivered and to however many instances: the event's key is recorded
+    /// in the transaction of its changes. What DingTalk must be asked (a person, a
+    /// department) is asked before the transaction.
+    pub async fn apply_event(
+        &self,
+        event: DirectoryEvent,
+        via: &'static str,
+    ) -> Result<EventOutcome, DirectoryError> {
+        if let Some(corp_id) = event.corp_id.as_ref().filter(|c| **c != self.corp_id) {
+            return Err(DirectoryError::ForeignEvent(corp_id.clone()));
+        }
+        if matches!(event.change, Change::CheckUrl | Change::Other(_)) {
+            return Ok(EventOutcome::Ignored);
+        }
+        let key = event.key.clone();
+        if db::run(&self.pool, move |conn| directory::event_seen(conn, &key)).await? {
+            return Ok(EventOutcome::Duplicate);
+        }
+        let facts = self.facts_of(&event).await?;
+        let outcome = db::run(&self.pool, move |conn| {
+            write_transaction(conn, |conn| {
+                if !directory::record_event(conn, &event.key)? {
+                    return Ok(EventOutcome::Duplicate);
+                }
+                let mut effects = Effects::default();
+                match facts {
+                    Facts::People(people) => {
+                        for (userid, person) in people {
+                            match person {
+                                Some(person) => {
+                                    changes::person_present(conn, &person, via, &mut effects)?;
+                                }
+                                None => changes::person_left(conn, &userid, via, &mut effects)?,
+                            }
+                        }
+                    }
+                    Facts::Departments(departments) => {
+                        for (id, department) in departments {
+                            match department {
+                                Some(department) => changes::department_present(conn, &department)?,
+                                None => changes::department_removed(conn, id)?,
+                            }
+                        }
+                    }
+                }
+                Ok::<_, DbError>(EventOutcome::Applied(effects))
+            })
+        })
+        .await?;
+        if let EventOutcome::Applied(effects) = &outcome {
+            crate::metrics::directory_offboarded("event", effects.offboarded.len());
+        }
+        Ok(outcome)
+    }
+
+    /// DingTalk's word on everyone and everything the event names; `None`: gone.
+    async fn facts_of(&self, event: &DirectoryEvent) -> Result<Facts, DirectoryError> {
+        Ok(match event.change {
+            Change::PeopleLeft => Facts::People(
+                event
+                    .users
+                    .iter()
+                    .map(|userid| (userid.clone(), None))
+                    .collect(),
+            ),
+            Change::PeopleAdded | Change::PeopleChanged | Change::PeopleActivated => {
+                let mut people = Vec::with_capacity(event.users.len());
+                for userid in &event.users {
+                    people.push((userid.clone(), self.api.person(userid).await?));
+                }
+                Facts::People(people)
+            }
+            Change::DepartmentsRemoved => {
+                Facts::Departments(event.departments.iter().map(|id| (*id, None)).collect())
+            }
+            Change::DepartmentsCreated | Change::DepartmentsChanged => {
+                let mut departments = Vec::with_capacity(event.departments.len());
+                for id in &event.departments {
+                    departments.push((*id, self.api.department(*id).await?));
+                }
+                Facts::Departments(departments)
+            }
+            Change::CheckUrl | Change::Other(_) => Facts::People(Vec::new()),
+        })
     }
 
     /// Calls what the directory needs and says what is missing.

@@ -33,6 +33,7 @@ pub enum ApiCode {
     NotAMember = 40303,
     NotVisible = 40304,
     SignupClosed = 40305,
+    EventRefused = 40306,
     NotFound = 40401,
     DirectoryOff = 40402,
     MethodNotAllowed = 40501,
@@ -48,7 +49,7 @@ pub enum ApiCode {
 }
 
 impl ApiCode {
-    pub const ALL: [ApiCode; 25] = [
+    pub const ALL: [ApiCode; 26] = [
         ApiCode::BadRequest,
         ApiCode::BadCredentials,
         ApiCode::TokenMissing,
@@ -62,6 +63,7 @@ impl ApiCode {
         ApiCode::NotAMember,
         ApiCode::NotVisible,
         ApiCode::SignupClosed,
+        ApiCode::EventRefused,
         ApiCode::NotFound,
         ApiCode::DirectoryOff,
         ApiCode::MethodNotAllowed,
@@ -262,6 +264,9 @@ impl From<DirectoryError> for ApiError {
             DirectoryError::Db(error) => error.into(),
             DirectoryError::Busy => ApiError::new(ApiCode::SyncBusy, error.to_string()),
             DirectoryError::Refused(_) => ApiError::new(ApiCode::SyncRefused, error.to_string()),
+            DirectoryError::ForeignEvent(_) => {
+                ApiError::new(ApiCode::EventRefused, error.to_string())
+            }
             DirectoryError::Provider(_) => {
                 ApiError::new(ApiCode::ProviderUnavailable, error.to_string())
             }

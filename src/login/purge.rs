@@ -17,6 +17,8 @@ const KEEP_ENDED: TimeDelta = TimeDelta::days(1);
 /// recognised (and what the first exchange issued revoked); then it is only a row.
 const KEEP_EXPIRED_CODES: TimeDelta = TimeDelta::minutes(10);
 const BATCH: i64 = 1_000;
+/// How long an applied directory event is remembered, to recognise its redelivery.
+const KEEP_APPLIED_EVENTS: TimeDelta = TimeDelta::days(7);
 
 /// Runs until the process ends.
 pub async fn purge_periodically(pool: DbPool, shared_limits: bool) {
@@ -41,8 +43,8 @@ pub async fn purge_periodically(pool: DbPool, shared_limits: bool) {
 }
 
 /// Removes every login session that ended more than a day ago, a batch at a time, the
-/// OpenID authorization codes that expired ten minutes ago, and the used OAuth states
-/// whose lifetime is over.
+/// OpenID authorization codes that expired ten minutes ago, the used OAuth states whose
+/// lifetime is over, and directory events applied a week ago.
 pub async fn purge_ended_sessions(pool: &DbPool) -> Result<usize, DbError> {
     let cutoff = now() - KEEP_ENDED;
     let mut removed = 0;
@@ -56,6 +58,7 @@ pub async fn purge_ended_sessions(pool: &DbPool) -> Result<usize, DbError> {
     let codes_cutoff = now() - KEEP_EXPIRED_CODES;
     db::run(pool, move |conn| {
         db::oidc::delete_expired_codes(conn, codes_cutoff)?;
+        db::directory::purge_events(conn, now() - KEEP_APPLIED_EVENTS)?;
         db::used_states::purge_expired(conn)
     })
     .await?;

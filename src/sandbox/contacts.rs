@@ -223,13 +223,28 @@ async fn change_person(
         }
         _ => return HttpResponse::NotFound().finish(),
     };
-    match changed {
-        Some(person) => HttpResponse::Ok().json(serde_json::json!({
-            "userid": person.userid,
-            "dept_ids": person.dept_ids,
-            "present": person.present,
-        })),
-        None => HttpResponse::NotFound()
-            .json(serde_json::json!({"error": "no such person or department"})),
-    }
+    let Some(person) = changed else {
+        return HttpResponse::NotFound()
+            .json(serde_json::json!({"error": "no such person or department"}));
+    };
+    // As DingTalk: a departure, a change, or someone added back.
+    let event_type = match change.as_str() {
+        "leave" => "user_leave_org",
+        "rejoin" => "user_add_org",
+        _ => "user_modify_org",
+    };
+    let event = match &sandbox.events {
+        Some(sender) => Some(
+            sender
+                .people(event_type, std::slice::from_ref(&person.userid))
+                .await,
+        ),
+        None => None,
+    };
+    HttpResponse::Ok().json(serde_json::json!({
+        "userid": person.userid,
+        "dept_ids": person.dept_ids,
+        "present": person.present,
+        "event": event,
+    }))
 }

@@ -7,6 +7,7 @@
 
 mod contacts;
 pub mod driver;
+mod events;
 mod identities;
 mod oapi;
 mod organisation;
@@ -44,7 +45,7 @@ impl Sandboxes {
             dingtalk: settings
                 .dingtalk
                 .sandbox
-                .then(|| web::Data::new(Sandbox::new(&settings.dingtalk))),
+                .then(|| web::Data::new(Sandbox::new(&settings.dingtalk, settings.base_url()))),
             wechat: simulated(&settings.wechat).map(|app| web::Data::new(WeChatSandbox::new(&app))),
             weibo: simulated(&settings.weibo).map(|app| web::Data::new(WeiboSandbox::new(&app))),
         }

@@ -103,10 +103,13 @@ pub struct Sandbox {
     staff: Grants<SandboxIdentity>,
     /// The sandbox organisation's address book.
     pub organisation: super::organisation::Organisation,
+    /// Sends its changes to the service, when it takes events over HTTP.
+    pub events: Option<super::events::EventSender>,
 }
 
 impl Sandbox {
-    pub fn new(settings: &DingTalkSettings) -> Sandbox {
+    /// `base_url`: where the service listens, for the events the sandbox sends it.
+    pub fn new(settings: &DingTalkSettings, base_url: &str) -> Sandbox {
         Sandbox {
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.expose().to_owned(),
@@ -116,6 +119,7 @@ impl Sandbox {
             client_codes: Grants::default(),
             staff: Grants::default(),
             organisation: super::organisation::Organisation::default(),
+            events: super::events::EventSender::new(settings, base_url),
         }
     }
 

@@ -8,6 +8,7 @@
 pub mod admin;
 pub mod api;
 pub mod auth;
+pub mod events;
 pub mod extract;
 pub mod flows;
 pub mod middleware;
@@ -65,6 +66,13 @@ fn pages(cfg: &mut web::ServiceConfig) {
                 .route(web::post().to(login::login).wrap(limited!("login", Page))),
         )
         .service(web::resource("/logout").post(login::logout))
+        .service(
+            web::resource("/dingtalk/events").route(
+                web::post()
+                    .to(events::receive)
+                    .wrap(limited!("events", Api)),
+            ),
+        )
         .service(
             web::resource(flows::link_account::PATH)
                 .get(flows::link_account::choice)

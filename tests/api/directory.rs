@@ -32,6 +32,13 @@ async fn directory_app(backend: Backend) -> (TestApp, String) {
     app.create_user("boss", None, true);
     let login: Value = app.api_login("boss", PASSWORD).await.json().await.unwrap();
     let token = login["token"].as_str().unwrap().to_owned();
+    wait_for_first_sync(&app).await;
+    (app, token)
+}
+
+/// Waits until the sync the app runs at start-up is over (it starts at once, in the
+/// background), so that a test's own syncs and changes do not race it.
+pub(crate) async fn wait_for_first_sync(app: &TestApp) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while directory::last_sync(&mut app.conn()).unwrap().is_none() {
         assert!(
@@ -40,7 +47,6 @@ async fn directory_app(backend: Backend) -> (TestApp, String) {
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    (app, token)
 }
 
 async fn sync(app: &TestApp, token: &str) -> reqwest::Response {
@@ -101,7 +107,7 @@ async fn set_faults(app: &TestApp, faults: Value) {
 }
 
 /// The sandbox's userid of a preset person.
-async fn userid_of(app: &TestApp, name: &str) -> String {
+pub(crate) async fn userid_of(app: &TestApp, name: &str) -> String {
     let org = sandbox_org(app).await;
     org["people"]
         .as_array()

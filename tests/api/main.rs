@@ -23,6 +23,7 @@ mod config;
 mod dingtalk_failures;
 mod dingtalk_flow;
 mod directory;
+mod directory_events;
 mod handoff_codes;
 mod health;
 mod login_page;

@@ -29,6 +29,13 @@ CREATE TABLE directory_syncs (
     departed INTEGER NOT NULL,
     error TEXT
 );
+-- Directory events already applied (DingTalk's eventId, or the digest of an event without
+-- one): DingTalk delivers at least once, and every instance may receive each event.
+CREATE TABLE directory_events (
+    event_key TEXT PRIMARY KEY NOT NULL,
+    received_at TIMESTAMP NOT NULL
+);
+CREATE INDEX directory_events_received_at ON directory_events (received_at);
 -- Work that one instance at a time may do (the directory's full sync): who holds it, until when.
 CREATE TABLE leases (
     name TEXT PRIMARY KEY NOT NULL,

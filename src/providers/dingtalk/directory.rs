@@ -84,15 +84,33 @@ impl DirectoryApi {
 
     /// The organisation's root department (its name is the organisation's).
     pub async fn root(&self) -> Result<Department, ProviderError> {
-        const STEP: &str = "topapi/v2/department/get";
-        let body = serde_json::json!({ "dept_id": ROOT_DEPARTMENT, "language": "zh_CN" });
-        let answer = self
-            .call(STEP, &self.department_get, body, DEPARTMENTS_PERMISSION)
-            .await?;
-        let result = answer.result.unwrap_or(Value::Null);
-        let mut root = department(STEP, &result)?;
+        let mut root = self
+            .department(ROOT_DEPARTMENT)
+            .await?
+            .ok_or_else(|| malformed("topapi/v2/department/get", "no root department"))?;
         root.parent_id = None;
         Ok(root)
+    }
+
+    /// One department; `None` when DingTalk does not know it (60003: removed).
+    pub async fn department(&self, id: i64) -> Result<Option<Department>, ProviderError> {
+        const STEP: &str = "topapi/v2/department/get";
+        let body = serde_json::json!({ "dept_id": id, "language": "zh_CN" });
+        let (errcode, answer) = self
+            .app
+            .call(STEP, &self.department_get, body, MAX_PAGE_BYTES)
+            .await?;
+        match errcode {
+            Some(0) | None => {}
+            Some(60003) => return Ok(None),
+            other => {
+                return Err(answer
+                    .missing_permission(STEP, other, DEPARTMENTS_PERMISSION)
+                    .unwrap_or_else(|| oapi_error(STEP, other, answer)));
+            }
+        }
+        let result = answer.result.unwrap_or(Value::Null);
+        department(STEP, &result).map(Some)
     }
 
     /// The departments directly under `parent`, in DingTalk's order.

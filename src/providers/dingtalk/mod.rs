@@ -3,6 +3,7 @@
 //! (JSON body, camelCase), the profile read at `/v1.0/contact/users/me`.
 
 pub mod directory;
+pub mod event_crypto;
 pub mod oapi;
 
 use std::sync::Arc;
