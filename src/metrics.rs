@@ -27,6 +27,7 @@ pub const DIRECTORY_SYNCS: &str = "directory_syncs_total";
 pub const DIRECTORY_SYNC_DURATION: &str = "directory_sync_duration_seconds";
 pub const DIRECTORY_SIZE: &str = "directory_size";
 pub const DIRECTORY_OFFBOARDED: &str = "directory_offboarded_users_total";
+pub const DIRECTORY_STREAM: &str = "directory_stream_connected";
 
 /// Upper bounds of the latency histograms, in seconds: 1 ms to 10 s.
 const BUCKETS: [f64; 12] = [
@@ -233,4 +234,12 @@ pub fn directory_offboarded(via: &'static str, users: usize) {
         return;
     }
     counter!(DIRECTORY_OFFBOARDED, "via" => via).increment(users as u64);
+}
+
+/// Whether this instance holds its Stream-mode connection to DingTalk (1) or not (0).
+pub fn directory_stream_connected(connected: bool) {
+    if !enabled() {
+        return;
+    }
+    gauge!(DIRECTORY_STREAM).set(if connected { 1.0 } else { 0.0 });
 }

@@ -32,6 +32,7 @@ use crate::providers::dingtalk::DingTalk;
 use crate::providers::dingtalk::directory::DirectoryApi;
 use crate::providers::dingtalk::event_crypto::EventCipher;
 use crate::providers::dingtalk::oapi::AppApi;
+use crate::providers::dingtalk::stream::StreamApi;
 use crate::providers::wechat::WeChat;
 use crate::providers::weibo::Weibo;
 use crate::sandbox::Sandboxes;
@@ -86,6 +87,16 @@ impl Application {
                     .into_inner()
                     .sync_periodically(configured.sync_interval),
             );
+            if matches!(configured.events, EventTransport::Stream) {
+                let api = StreamApi::new(
+                    &services.settings.dingtalk,
+                    outbound_client(&services.settings)?,
+                );
+                actix_web::rt::spawn(crate::directory::stream::hold_connection(
+                    directory.clone().into_inner(),
+                    api,
+                ));
+            }
         }
         let metrics_port = match services.settings.metrics_bind {
             Some(bind) => Some(serve_metrics(bind, &services)?),

@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod events;
 mod mirror;
 mod snapshot;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -73,6 +74,29 @@ pub enum EventOutcome {
     Duplicate,
     /// The handshake, or a type the directory does not follow.
     Ignored,
+}
+
+impl EventOutcome {
+    /// The log line of an event taken, whichever transport brought it.
+    pub fn log(&self, change: &Change) {
+        match self {
+            EventOutcome::Applied(effects) => tracing::info!(
+                event = "directory_event",
+                change = change.name(),
+                offboarded = effects.offboarded.len(),
+                rehired = effects.rehired.len(),
+                "directory event applied"
+            ),
+            EventOutcome::Duplicate => tracing::info!(
+                event = "directory_event",
+                change = change.name(),
+                "directory event already applied; nothing written"
+            ),
+            EventOutcome::Ignored => {
+                tracing::debug!(change = change.name(), "directory event ignored");
+            }
+        }
+    }
 }
 
 /// What DingTalk says now about what an event names.

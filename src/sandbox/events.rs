@@ -1,15 +1,95 @@
 //! The sandbox organisation's events, sent the way DingTalk sends them: over HTTP, sealed
 //! and signed with the console's token and key, to the service's `/dingtalk/events`, the
-//! event subscription's JSON inside. The sandbox checks the sealed `success` that must come
-//! back, as DingTalk does, and says whether it did.
+//! event subscription's JSON inside (the sealed `success` must come back); or in Stream
+//! mode, an `EVENT` frame on a client's connection (its ACK must say `SUCCESS`). The
+//! answer says whether the service took it.
+
+use std::sync::Arc;
 
 use serde::Serialize;
 
+use super::stream::StreamHub;
 use crate::config::{DingTalkSettings, EventTransport};
 use crate::crypto::random_token;
 use crate::providers::dingtalk::event_crypto::EventCipher;
 
-pub struct EventSender {
+pub enum EventSender {
+    Http(HttpSender),
+    Stream {
+        hub: Arc<StreamHub>,
+        corp_id: String,
+        app_id: String,
+    },
+}
+
+impl EventSender {
+    /// `None` when the service takes no events.
+    pub fn new(
+        settings: &DingTalkSettings,
+        base_url: &str,
+        hub: &Arc<StreamHub>,
+    ) -> Option<EventSender> {
+        let directory = settings.directory.as_ref()?;
+        match &directory.events {
+            EventTransport::Off => None,
+            EventTransport::Http(_) => HttpSender::new(settings, base_url).map(EventSender::Http),
+            EventTransport::Stream => Some(EventSender::Stream {
+                hub: hub.clone(),
+                corp_id: directory.corp_id.clone(),
+                app_id: settings.client_id.clone(),
+            }),
+        }
+    }
+
+    /// Sends a `user_*` event about `users`.
+    pub async fn people(&self, event_type: &'static str, users: &[String]) -> Delivery {
+        match self {
+            EventSender::Http(sender) => sender.people(event_type, users).await,
+            EventSender::Stream {
+                hub,
+                corp_id,
+                app_id,
+            } => {
+                let event_id = random_token(16);
+                let now = chrono::Utc::now().timestamp_millis().to_string();
+                let data = serde_json::json!({ "timeStamp": now, "userId": users }).to_string();
+                let frame = |message_id: &str| {
+                    serde_json::json!({
+                        "specVersion": "1.0",
+                        "type": "EVENT",
+                        "headers": {
+                            "appId": app_id,
+                            "contentType": "application/json",
+                            "messageId": message_id,
+                            "time": now,
+                            "topic": "*",
+                            "eventId": event_id,
+                            "eventType": event_type,
+                            "eventCorpId": corp_id,
+                            "eventBornTime": now,
+                            "eventUnifiedAppId": app_id,
+                        },
+                        "data": data,
+                    })
+                    .to_string()
+                };
+                let answer = hub.deliver(frame).await;
+                let delivered = answer.as_deref().is_ok_and(|ack| {
+                    serde_json::from_str::<serde_json::Value>(ack)
+                        .is_ok_and(|ack| ack["status"] == "SUCCESS")
+                });
+                Delivery {
+                    event_type,
+                    event_id: event_id.clone(),
+                    delivered,
+                    answer: answer.unwrap_or_else(|error| error),
+                }
+            }
+        }
+    }
+}
+
+pub struct HttpSender {
     http: reqwest::Client,
     target: String,
     corp_id: String,
@@ -27,14 +107,14 @@ pub struct Delivery {
     pub answer: String,
 }
 
-impl EventSender {
+impl HttpSender {
     /// `None` unless the service takes events over HTTP.
-    pub fn new(settings: &DingTalkSettings, base_url: &str) -> Option<EventSender> {
+    fn new(settings: &DingTalkSettings, base_url: &str) -> Option<HttpSender> {
         let directory = settings.directory.as_ref()?;
         let EventTransport::Http(keys) = &directory.events else {
             return None;
         };
-        Some(EventSender {
+        Some(HttpSender {
             http: reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()
@@ -49,8 +129,7 @@ impl EventSender {
         })
     }
 
-    /// Sends a `user_*` event about `users`.
-    pub async fn people(&self, event_type: &'static str, users: &[String]) -> Delivery {
+    async fn people(&self, event_type: &'static str, users: &[String]) -> Delivery {
         let now = chrono::Utc::now().timestamp_millis();
         let event_id = random_token(16);
         let event = serde_json::json!({

@@ -13,6 +13,7 @@ mod oapi;
 mod organisation;
 mod routes;
 mod state;
+mod stream;
 pub mod wechat;
 pub mod weibo;
 

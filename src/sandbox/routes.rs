@@ -35,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             )
             .route("/topapi/v2/user/get", web::post().to(staff_details))
             .configure(super::contacts::routes)
+            .configure(super::stream::routes)
             .route(
                 "/client/request-auth-code",
                 web::post().to(request_auth_code),

@@ -103,13 +103,16 @@ pub struct Sandbox {
     staff: Grants<SandboxIdentity>,
     /// The sandbox organisation's address book.
     pub organisation: super::organisation::Organisation,
-    /// Sends its changes to the service, when it takes events over HTTP.
+    /// Stream mode's connections.
+    pub stream: std::sync::Arc<super::stream::StreamHub>,
+    /// Sends its changes to the service, when it takes events.
     pub events: Option<super::events::EventSender>,
 }
 
 impl Sandbox {
     /// `base_url`: where the service listens, for the events the sandbox sends it.
     pub fn new(settings: &DingTalkSettings, base_url: &str) -> Sandbox {
+        let stream = std::sync::Arc::new(super::stream::StreamHub::default());
         Sandbox {
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.expose().to_owned(),
@@ -119,7 +122,8 @@ impl Sandbox {
             client_codes: Grants::default(),
             staff: Grants::default(),
             organisation: super::organisation::Organisation::default(),
-            events: super::events::EventSender::new(settings, base_url),
+            events: super::events::EventSender::new(settings, base_url, &stream),
+            stream,
         }
     }
 

@@ -8,8 +8,8 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use crate::directory::DirectoryService;
 use crate::directory::events::{Change, DirectoryEvent};
-use crate::directory::{DirectoryService, EventOutcome};
 use crate::error::{ApiCode, ApiError};
 use crate::providers::dingtalk::event_crypto::EventCipher;
 
@@ -96,7 +96,7 @@ pub async fn receive(
     let change = event.change.clone();
     if change != Change::CheckUrl {
         match directory.apply_event(event, "http").await {
-            Ok(outcome) => log_outcome(&change, &outcome),
+            Ok(outcome) => outcome.log(&change),
             Err(crate::directory::DirectoryError::ForeignEvent(_)) => {
                 return Err(refused("about another organisation"));
             }
@@ -107,22 +107,4 @@ pub async fn receive(
         }
     }
     Ok(HttpResponse::Ok().json(cipher.success_reply()))
-}
-
-pub(crate) fn log_outcome(change: &Change, outcome: &EventOutcome) {
-    match outcome {
-        EventOutcome::Applied(effects) => tracing::info!(
-            event = "directory_event",
-            change = change.name(),
-            offboarded = effects.offboarded.len(),
-            rehired = effects.rehired.len(),
-            "directory event applied"
-        ),
-        EventOutcome::Duplicate => tracing::info!(
-            event = "directory_event",
-            change = change.name(),
-            "directory event already applied; nothing written"
-        ),
-        EventOutcome::Ignored => tracing::debug!(change = change.name(), "directory event ignored"),
-    }
 }

@@ -24,6 +24,7 @@ mod dingtalk_failures;
 mod dingtalk_flow;
 mod directory;
 mod directory_events;
+mod directory_stream;
 mod handoff_codes;
 mod health;
 mod login_page;

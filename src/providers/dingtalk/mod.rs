@@ -5,6 +5,7 @@
 pub mod directory;
 pub mod event_crypto;
 pub mod oapi;
+pub mod stream;
 
 use std::sync::Arc;
 
