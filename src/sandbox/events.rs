@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::stream::StreamHub;
+use super::stream_hub::StreamHub;
 use crate::config::{DingTalkSettings, EventTransport};
 use crate::crypto::random_token;
 use crate::providers::dingtalk::event_crypto::EventCipher;

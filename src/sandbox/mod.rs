@@ -8,12 +8,14 @@
 mod contacts;
 pub mod driver;
 mod events;
+mod grants;
 mod identities;
 mod oapi;
 mod organisation;
 mod routes;
 mod state;
 mod stream;
+mod stream_hub;
 pub mod wechat;
 pub mod weibo;
 

@@ -1,17 +1,10 @@
-//! The simulator's memory: preset test accounts, and the codes and tokens it has issued
+//! The DingTalk simulator's memory: its organisation, and the codes and tokens it has issued
 //! (single-use codes for 5 minutes, tokens for 2 hours), pruned as they expire.
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
-use std::time::{Duration, Instant};
-
+use super::grants::{ACCESS_TOKEN_TTL, CODE_TTL, Grants, credentials_match};
 use super::identities::SandboxIdentity;
 use crate::config::DingTalkSettings;
-use crate::crypto::{constant_time_eq, random_token};
-
-/// DingTalk documents single-use codes; free-login codes live 5 minutes.
-pub(super) const CODE_TTL: Duration = Duration::from_secs(300);
-pub(super) const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7200);
+use crate::crypto::random_token;
 
 /// What a code stands for: the person, and the organisation chosen on the consent page
 /// (with the `corpid` scope).
@@ -19,77 +12,6 @@ pub(super) const ACCESS_TOKEN_TTL: Duration = Duration::from_secs(7200);
 struct Grant {
     identity: SandboxIdentity,
     corp_id: Option<String>,
-}
-
-/// At most this many live codes and tokens each: a flood of consents costs bounded memory
-/// (the oldest grants go first).
-const MAX_GRANTS: usize = 100_000;
-
-/// Codes or tokens that expire a fixed time after they are made: insertion order is expiry
-/// order, so pruning pops from the front instead of scanning every grant on every login.
-/// Shared by every provider's simulator.
-pub(super) struct Grants<T> {
-    inner: Mutex<GrantsInner<T>>,
-}
-
-struct GrantsInner<T> {
-    by_key: HashMap<String, (Instant, T)>,
-    by_age: VecDeque<(Instant, String)>,
-}
-
-impl<T: Clone> Default for Grants<T> {
-    fn default() -> Self {
-        Grants {
-            inner: Mutex::new(GrantsInner {
-                by_key: HashMap::new(),
-                by_age: VecDeque::new(),
-            }),
-        }
-    }
-}
-
-impl<T: Clone> Grants<T> {
-    pub(super) fn insert(&self, key: String, value: T, ttl: Duration) {
-        let now = Instant::now();
-        let mut inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        while inner
-            .by_age
-            .front()
-            .is_some_and(|(expires, _)| *expires <= now || inner.by_age.len() >= MAX_GRANTS)
-        {
-            if let Some((_, old)) = inner.by_age.pop_front() {
-                inner.by_key.remove(&old);
-            }
-        }
-        inner.by_age.push_back((now + ttl, key.clone()));
-        inner.by_key.insert(key, (now + ttl, value));
-    }
-
-    /// Single use: gone after the first look, valid or not; `None` when unknown or expired.
-    pub(super) fn take(&self, key: &str) -> Option<T> {
-        let (expires, value) = self
-            .inner
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .by_key
-            .remove(key)?;
-        (expires > Instant::now()).then_some(value)
-    }
-
-    /// Looked at, not used up; `None` when unknown or expired.
-    pub(super) fn get(&self, key: &str) -> Option<T> {
-        let inner = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
-        let (expires, value) = inner.by_key.get(key)?;
-        (*expires > Instant::now()).then(|| value.clone())
-    }
-}
-
-/// Whether `given` (app id, secret) are the `expected` ones: both compared, in constant
-/// time, like a real authorization server would. Every simulator checks its app this way.
-pub(super) fn credentials_match(given: (&str, &str), expected: (&str, &str)) -> bool {
-    let id = constant_time_eq(given.0, expected.0);
-    let secret = constant_time_eq(given.1, expected.1);
-    id & secret
 }
 
 pub struct Sandbox {
@@ -104,7 +26,7 @@ pub struct Sandbox {
     /// The sandbox organisation's address book.
     pub organisation: super::organisation::Organisation,
     /// Stream mode's connections.
-    pub stream: std::sync::Arc<super::stream::StreamHub>,
+    pub stream: std::sync::Arc<super::stream_hub::StreamHub>,
     /// Sends its changes to the service, when it takes events.
     pub events: Option<super::events::EventSender>,
 }
@@ -112,7 +34,7 @@ pub struct Sandbox {
 impl Sandbox {
     /// `base_url`: where the service listens, for the events the sandbox sends it.
     pub fn new(settings: &DingTalkSettings, base_url: &str) -> Sandbox {
-        let stream = std::sync::Arc::new(super::stream::StreamHub::default());
+        let stream = std::sync::Arc::new(super::stream_hub::StreamHub::default());
         Sandbox {
             client_id: settings.client_id.clone(),
             client_secret: settings.client_secret.expose().to_owned(),

@@ -1,118 +1,19 @@
-//! The sandbox's side of DingTalk's Stream mode: `POST /v1.0/gateway/connections/open`
-//! hands out a WebSocket endpoint and a single-use ticket; the socket greets each client
-//! with a `SYSTEM` ping and takes it for events once the ping's data comes back. An event
-//! goes to one ready connection and counts as delivered when its ACK says `SUCCESS`; when
-//! the connection drops first, it is delivered again on the next one, as DingTalk does.
-//! A developer (or a test) can make the next event's connection drop right after the
-//! event is sent, and can ask every client to reconnect (`SYSTEM` `disconnect`).
+//! The sandbox's Stream-mode endpoints (`docs/dingtalk-directory.md` section C):
+//! `POST /v1.0/gateway/connections/open` hands out a WebSocket endpoint and a single-use
+//! ticket; the socket greets each client with a `SYSTEM` ping and joins the hub once the
+//! ping comes back; the developer's controls ask every client to reconnect, or drop the
+//! next event's connection before its ACK.
 
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, PoisonError};
-use std::time::Duration;
+use std::sync::atomic::Ordering;
 
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures_util::StreamExt;
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use super::state::{CODE_TTL, Grants, Sandbox};
+use super::grants::CODE_TTL;
+use super::state::Sandbox;
+use super::stream_hub::{Outgoing, locked};
 use crate::crypto::random_token;
-
-/// How long an event waits for a client to be connected, and for its ACK.
-const WAIT_FOR_CLIENT: Duration = Duration::from_secs(15);
-const WAIT_FOR_ACK: Duration = Duration::from_secs(5);
-
-enum Outgoing {
-    /// An event frame, by its `messageId`.
-    Frame(String, String),
-    /// The frame, then the connection drops before its ACK can arrive.
-    FrameThenDrop(String, String),
-    Disconnect,
-}
-
-#[derive(Default)]
-pub struct StreamHub {
-    tickets: Grants<()>,
-    /// Connections that answered their ping, by id.
-    ready: Mutex<HashMap<u64, mpsc::UnboundedSender<Outgoing>>>,
-    /// Waiters for ACKs, by `messageId`.
-    acks: Mutex<HashMap<String, oneshot::Sender<String>>>,
-    connected: Notify,
-    next_id: AtomicU64,
-    drop_after_next_event: AtomicBool,
-}
-
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl StreamHub {
-    pub fn drop_after_next_event(&self) {
-        self.drop_after_next_event.store(true, Ordering::SeqCst);
-    }
-
-    /// Asks every connected client to reconnect.
-    pub fn disconnect_all(&self) -> usize {
-        let ready = std::mem::take(&mut *locked(&self.ready));
-        let count = ready.len();
-        for sender in ready.into_values() {
-            let _ = sender.send(Outgoing::Disconnect);
-        }
-        count
-    }
-
-    /// Sends an event frame until a client acknowledges it; the ACK's status, or why none
-    /// came.
-    pub async fn deliver(&self, event_frame: impl Fn(&str) -> String) -> Result<String, String> {
-        let deadline = tokio::time::Instant::now() + WAIT_FOR_CLIENT;
-        let message_id = random_token(12);
-        loop {
-            let connection = loop {
-                let notified = self.connected.notified();
-                if let Some(sender) = locked(&self.ready).values().next().cloned() {
-                    break sender;
-                }
-                if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                    return Err("no Stream-mode client is connected".into());
-                }
-            };
-            let (ack, acked) = oneshot::channel();
-            locked(&self.acks).insert(message_id.clone(), ack);
-            let frame = event_frame(&message_id);
-            let outgoing = if self.drop_after_next_event.swap(false, Ordering::SeqCst) {
-                Outgoing::FrameThenDrop(message_id.clone(), frame)
-            } else {
-                Outgoing::Frame(message_id.clone(), frame)
-            };
-            if connection.send(outgoing).is_err() {
-                continue;
-            }
-            match tokio::time::timeout(WAIT_FOR_ACK, acked).await {
-                Ok(Ok(status)) => return Ok(status),
-                // The connection dropped before the ACK: the same event, again, on the next.
-                Ok(Err(_)) => {}
-                Err(_) => {
-                    locked(&self.acks).remove(&message_id);
-                    return Err("no acknowledgement in time".into());
-                }
-            }
-        }
-    }
-
-    /// The connection that was sent these frames is gone: their waiters learn it.
-    fn unanswerable(&self, message_ids: &[String]) {
-        let mut acks = locked(&self.acks);
-        for message_id in message_ids {
-            acks.remove(message_id);
-        }
-    }
-
-    fn acknowledged(&self, message_id: &str, data: String) {
-        if let Some(waiter) = locked(&self.acks).remove(message_id) {
-            let _ = waiter.send(data);
-        }
-    }
-}
 
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/v1.0/gateway/connections/open", web::post().to(open))

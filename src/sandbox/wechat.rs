@@ -9,8 +9,8 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::{Deserialize, Serialize};
 
+use super::grants::{ACCESS_TOKEN_TTL, CODE_TTL, Grants, credentials_match};
 use super::routes::{Preset, SandboxErrorPage, chosen, html, is_http_url, redirect_back};
-use super::state::{ACCESS_TOKEN_TTL, CODE_TTL, Grants, credentials_match};
 use crate::config::OAuthAppSettings;
 use crate::crypto::{random_token, sha256_hex};
 use crate::i18n::Lang;
