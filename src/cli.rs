@@ -88,6 +88,10 @@ enum ClientCommand {
         /// The id_token's algorithm: RS256 (every client) or ES256.
         #[arg(long, default_value = "RS256")]
         id_token_alg: String,
+        /// Where the application hears that a session of its ended (a signed logout
+        /// token is posted there: OpenID Connect Back-Channel Logout 1.0).
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
     },
     /// List the registered applications.
     List,
@@ -266,6 +270,7 @@ fn manage_clients(settings: &Settings, command: ClientCommand) -> anyhow::Result
             post_logout_redirect_uris,
             public,
             id_token_alg,
+            backchannel_logout_uri,
         } => {
             let new = NewClient {
                 name,
@@ -273,6 +278,7 @@ fn manage_clients(settings: &Settings, command: ClientCommand) -> anyhow::Result
                 post_logout_redirect_uris,
                 public,
                 id_token_alg: id_token_alg.to_ascii_uppercase(),
+                backchannel_logout_uri,
             };
             let registered = clients::register(&mut conn, new)?;
             println!("client_id:     {}", registered.client_id);

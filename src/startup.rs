@@ -25,6 +25,7 @@ use crate::directory::DirectoryService;
 use crate::error::{ApiError, PageError};
 use crate::login::{FailedLogins, LoginService, RequestBudget, UsedStates};
 use crate::oidc::OpenIdProvider;
+use crate::oidc::backchannel::LogoutDelivery;
 use crate::oidc::keys::SigningKeys;
 use crate::providers::IdentityProvider;
 use crate::providers::Providers;
@@ -178,30 +179,7 @@ impl Services {
         let app_api = (!settings.dingtalk.corp_ids.is_empty())
             .then(|| Arc::new(AppApi::new(&settings.dingtalk, http.clone())));
         let providers = configured_providers(&settings, &http, app_api.clone());
-        let directory = match (&settings.dingtalk.directory, app_api) {
-            (Some(configured), Some(app)) => Some(web::Data::new(DirectoryService::new(
-                pool.clone(),
-                DirectoryApi::new(app),
-                configured.corp_id.clone(),
-            ))),
-            _ => None,
-        };
-        let event_cipher = match settings.dingtalk.directory.as_ref().map(|d| &d.events) {
-            Some(EventTransport::Http(keys)) => Some(web::Data::new(
-                EventCipher::new(
-                    keys.token.clone(),
-                    keys.aes_key.expose(),
-                    keys.receiver.clone(),
-                )
-                .ok_or_else(|| ConfigError {
-                    var: "DINGTALK_EVENT_AES_KEY",
-                    problem: "is not DingTalk's aes_key (43 characters of base64)".into(),
-                    fix: "Copy the aes_key of the event subscription (开发者后台 > 事件订阅) exactly."
-                        .into(),
-                })?,
-            )),
-            _ => None,
-        };
+        let (directory, event_cipher) = directory_parts(&settings, &pool, app_api)?;
         // One instance on SQLite counts its limits in memory; on PostgreSQL every instance
         // counts in the database, so N instances enforce one limit. The keys are hashed
         // with the session secret, which all instances share.
@@ -231,6 +209,15 @@ impl Services {
             (failed_logins, used_states),
         );
         let keys = SigningKeys::load(&settings.oidc_keys, &settings.data_dir)?;
+        if let Some(keys) = &keys {
+            let delivery = LogoutDelivery::new(
+                pool.clone(),
+                keys.clone(),
+                settings.base_url(),
+                http.clone(),
+            );
+            actix_web::rt::spawn(delivery.deliver_periodically());
+        }
         let openid = OpenId(keys.map(|keys| {
             OpenIdProvider::new(
                 pool.clone(),
@@ -268,6 +255,45 @@ impl Services {
             cfg.app_data(cipher.clone());
         }
     }
+}
+
+/// With `DINGTALK_DIRECTORY`: the directory service, and with `DINGTALK_EVENTS=http` the
+/// cipher of the events DingTalk posts.
+type DirectoryParts = (
+    Option<web::Data<DirectoryService>>,
+    Option<web::Data<EventCipher>>,
+);
+
+fn directory_parts(
+    settings: &Settings,
+    pool: &DbPool,
+    app_api: Option<Arc<AppApi>>,
+) -> anyhow::Result<DirectoryParts> {
+    let directory = match (&settings.dingtalk.directory, app_api) {
+        (Some(configured), Some(app)) => Some(web::Data::new(DirectoryService::new(
+            pool.clone(),
+            DirectoryApi::new(app),
+            configured.corp_id.clone(),
+        ))),
+        _ => None,
+    };
+    let event_cipher = match settings.dingtalk.directory.as_ref().map(|d| &d.events) {
+        Some(EventTransport::Http(keys)) => Some(web::Data::new(
+            EventCipher::new(
+                keys.token.clone(),
+                keys.aes_key.expose(),
+                keys.receiver.clone(),
+            )
+            .ok_or_else(|| ConfigError {
+                var: "DINGTALK_EVENT_AES_KEY",
+                problem: "is not DingTalk's aes_key (43 characters of base64)".into(),
+                fix: "Copy the aes_key of the event subscription (开发者后台 > 事件订阅) exactly."
+                    .into(),
+            })?,
+        )),
+        _ => None,
+    };
+    Ok((directory, event_cipher))
 }
 
 /// What every response and the session cookie follow, decided once from the settings.

@@ -177,6 +177,8 @@ pub struct OidcClient {
     pub post_logout_redirect_uris: String,
     pub id_token_alg: String,
     pub created_at: NaiveDateTime,
+    /// Where it hears that a session of its ended (Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 impl OidcClient {

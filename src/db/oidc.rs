@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::models::{OidcClient, OidcCode, now};
-use super::schema::{login_sessions, oidc_clients, oidc_codes, oidc_grants, susers};
+use super::schema::{login_sessions, logout_outbox, oidc_clients, oidc_codes, oidc_grants, susers};
 use super::{DbConn, DbError, at_most_one};
 use crate::domain::UserId;
 
@@ -179,4 +179,120 @@ pub fn revoke_client_sessions(
         login_sessions::revoke_reason.eq(reason),
     ))
     .execute(conn)?)
+}
+
+/// A logout token still to deliver, with where to and how to sign it.
+#[derive(Debug, Clone, Queryable)]
+pub struct PendingLogout {
+    pub id: i32,
+    pub client_id: String,
+    pub sub: String,
+    pub sid: String,
+    pub attempts: i32,
+    pub uri: Option<String>,
+    pub id_token_alg: String,
+}
+
+/// Queues a logout token for every live session of `userid` at a client that registered a
+/// back-channel logout URI (in the caller's transaction, before the sessions end).
+pub fn queue_backchannel_logouts(conn: &mut DbConn, userid: UserId) -> Result<usize, DbError> {
+    let at = now();
+    let sessions: Vec<(String, String)> = login_sessions::table
+        .inner_join(
+            oidc_clients::table
+                .on(login_sessions::client_id.eq(oidc_clients::client_id.nullable())),
+        )
+        .filter(login_sessions::userid.eq(userid))
+        .filter(login_sessions::revoked_at.is_null())
+        .filter(login_sessions::expires_at.gt(at))
+        .filter(oidc_clients::backchannel_logout_uri.is_not_null())
+        .select((login_sessions::id, oidc_clients::client_id))
+        .load(conn)?;
+    for (sid, client_id) in &sessions {
+        diesel::insert_into(logout_outbox::table)
+            .values((
+                logout_outbox::client_id.eq(client_id),
+                logout_outbox::sub.eq(userid.to_string()),
+                logout_outbox::sid.eq(sid),
+                logout_outbox::created_at.eq(at),
+                logout_outbox::next_attempt_at.eq(at),
+                logout_outbox::attempts.eq(0),
+                logout_outbox::delivered_at.eq(None::<NaiveDateTime>),
+                logout_outbox::last_error.eq(None::<String>),
+            ))
+            .execute(conn)?;
+    }
+    Ok(sessions.len())
+}
+
+/// Logout tokens due now (not delivered, fewer than `max_attempts` tries), oldest first.
+pub fn due_logouts(
+    conn: &mut DbConn,
+    max_attempts: i32,
+    limit: i64,
+) -> Result<Vec<PendingLogout>, DbError> {
+    Ok(logout_outbox::table
+        .inner_join(oidc_clients::table)
+        .filter(logout_outbox::delivered_at.is_null())
+        .filter(logout_outbox::next_attempt_at.le(now()))
+        .filter(logout_outbox::attempts.lt(max_attempts))
+        .order(logout_outbox::id)
+        .limit(limit)
+        .select((
+            logout_outbox::id,
+            logout_outbox::client_id,
+            logout_outbox::sub,
+            logout_outbox::sid,
+            logout_outbox::attempts,
+            oidc_clients::backchannel_logout_uri,
+            oidc_clients::id_token_alg,
+        ))
+        .load(conn)?)
+}
+
+/// Takes one due logout for this instance until `until` (another instance skips it);
+/// `true` when it is ours. Counts the attempt.
+pub fn claim_logout(
+    conn: &mut DbConn,
+    id: i32,
+    attempts: i32,
+    until: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let claimed = diesel::update(
+        logout_outbox::table
+            .find(id)
+            .filter(logout_outbox::attempts.eq(attempts))
+            .filter(logout_outbox::delivered_at.is_null()),
+    )
+    .set((
+        logout_outbox::attempts.eq(attempts + 1),
+        logout_outbox::next_attempt_at.eq(until),
+    ))
+    .execute(conn)?;
+    Ok(claimed == 1)
+}
+
+pub fn logout_delivered(conn: &mut DbConn, id: i32) -> Result<(), DbError> {
+    diesel::update(logout_outbox::table.find(id))
+        .set((
+            logout_outbox::delivered_at.eq(now()),
+            logout_outbox::last_error.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn logout_failed(
+    conn: &mut DbConn,
+    id: i32,
+    next_attempt_at: NaiveDateTime,
+    error: &str,
+) -> Result<(), DbError> {
+    diesel::update(logout_outbox::table.find(id))
+        .set((
+            logout_outbox::next_attempt_at.eq(next_attempt_at),
+            logout_outbox::last_error.eq(error),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -78,8 +78,25 @@ diesel::table! {
         post_logout_redirect_uris -> Text,
         id_token_alg -> Text,
         created_at -> Timestamp,
+        backchannel_logout_uri -> Nullable<Text>,
     }
 }
+
+diesel::table! {
+    logout_outbox (id) {
+        id -> Integer,
+        client_id -> Text,
+        sub -> Text,
+        sid -> Text,
+        created_at -> Timestamp,
+        next_attempt_at -> Timestamp,
+        attempts -> Integer,
+        delivered_at -> Nullable<Timestamp>,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(logout_outbox -> oidc_clients (client_id));
 
 diesel::table! {
     oidc_grants (userid, client_id) {
@@ -183,6 +200,7 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(
+    logout_outbox,
     directory_members,
     susers,
     sflogin,

@@ -62,7 +62,7 @@ pub fn apply(
         let present = before.values().filter(|row| row.active).count();
         let departing: Vec<&MemberRow> = before
             .values()
-            .filter(|row| row.active && !snapshot.people.contains_key(&row.userid))
+            .filter(|row| departs(row, snapshot, started_at))
             .collect();
         if departing.len() > DEPARTURES_ALWAYS_ALLOWED && departing.len() * 2 > present {
             return Err(ApplyError::TooManyDeparting {
@@ -76,7 +76,7 @@ pub fn apply(
             departed: departing.len(),
             ..Applied::default()
         };
-        let (rows, joined, returning) = member_rows(&before, snapshot, at);
+        let (rows, joined, returning) = member_rows(&before, snapshot, (started_at, at));
         applied.joined = joined;
         directory::replace_all(conn, &department_rows(snapshot, at), &rows)?;
         for row in departing {
@@ -112,12 +112,18 @@ pub fn apply(
 fn member_rows(
     before: &HashMap<String, MemberRow>,
     snapshot: &Snapshot,
-    at: NaiveDateTime,
+    (started_at, at): (NaiveDateTime, NaiveDateTime),
 ) -> (Vec<MemberRow>, usize, Vec<String>) {
     let mut rows: Vec<MemberRow> = Vec::with_capacity(before.len().max(snapshot.people.len()));
     let (mut joined, mut returning) = (0, Vec::new());
     for person in snapshot.people.values() {
         let was = before.get(&person.userid);
+        // An event said they left after this snapshot was begun: the snapshot is older
+        // news, and must not undo the departure.
+        if let Some(row) = was.filter(|row| !row.active && row.left_at >= Some(started_at)) {
+            rows.push(row.clone());
+            continue;
+        }
         if was.is_none_or(|row| !row.active) {
             joined += 1;
         }
@@ -141,17 +147,28 @@ fn member_rows(
         });
     }
     // Who left before stays known as gone (a rehire is then recognised); who left now is
-    // gone from today.
+    // gone from today; whom an event added since the snapshot began stays.
     for row in before.values() {
-        if !snapshot.people.contains_key(&row.userid) {
+        if snapshot.people.contains_key(&row.userid) {
+            continue;
+        }
+        if departs(row, snapshot, started_at) || !row.active {
             rows.push(MemberRow {
                 active: false,
                 left_at: row.left_at.or(Some(at)),
                 ..row.clone()
             });
+        } else {
+            rows.push(row.clone());
         }
     }
     (rows, joined, returning)
+}
+
+/// Present in the mirror, absent from the snapshot, and not written by an event since the
+/// snapshot began (an event is newer news than the snapshot).
+fn departs(row: &MemberRow, snapshot: &Snapshot, started_at: NaiveDateTime) -> bool {
+    row.active && row.synced_at < started_at && !snapshot.people.contains_key(&row.userid)
 }
 
 fn department_rows(snapshot: &Snapshot, at: NaiveDateTime) -> Vec<DepartmentRow> {
@@ -196,4 +213,71 @@ pub fn record_failure(
             error: Some(error),
         },
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, HashMap};
+
+    use chrono::TimeDelta;
+
+    use super::{MemberRow, Snapshot, departs, member_rows};
+    use crate::providers::dingtalk::directory::Person;
+
+    fn row(userid: &str, active: bool, at: chrono::NaiveDateTime) -> MemberRow {
+        MemberRow {
+            userid: userid.into(),
+            unionid: Some(format!("u-{userid}")),
+            name: userid.into(),
+            dept_ids: "1".into(),
+            active,
+            left_at: (!active).then_some(at),
+            synced_at: at,
+        }
+    }
+
+    /// A snapshot read before an event is older news than the event: it neither undoes a
+    /// departure nor offboards someone the event added.
+    #[test]
+    fn a_snapshot_older_than_an_event_does_not_undo_it() {
+        let started = chrono::Utc::now().naive_utc();
+        let (before_start, after_start) = (
+            started - TimeDelta::hours(1),
+            started + TimeDelta::seconds(1),
+        );
+        let person = |userid: &str| Person {
+            userid: userid.into(),
+            unionid: Some(format!("u-{userid}")),
+            name: userid.into(),
+            dept_ids: vec![1],
+        };
+        // The snapshot still lists `left` (an event said they left after it began) and no
+        // longer lists `gone` (left long ago) nor `hired` (an event added them since).
+        let snapshot = Snapshot {
+            departments: Vec::new(),
+            people: BTreeMap::from([
+                ("left".into(), person("left")),
+                ("stay".into(), person("stay")),
+            ]),
+        };
+        let before: HashMap<String, MemberRow> = [
+            row("left", false, after_start),
+            row("stay", true, before_start),
+            row("hired", true, after_start),
+            row("quit", true, before_start),
+        ]
+        .into_iter()
+        .map(|r| (r.userid.clone(), r))
+        .collect();
+        let (rows, joined, returning) = member_rows(&before, &snapshot, (started, after_start));
+        let by_id: HashMap<&str, &MemberRow> =
+            rows.iter().map(|r| (r.userid.as_str(), r)).collect();
+        assert!(!by_id["left"].active, "the event's departure stands");
+        assert!(by_id["hired"].active, "the event's hire stands");
+        assert!(!by_id["quit"].active, "absent from the snapshot: gone");
+        assert!(by_id["stay"].active);
+        assert_eq!((joined, returning.len()), (0, 0));
+        assert!(!departs(&before["hired"], &snapshot, started));
+        assert!(departs(&before["quit"], &snapshot, started));
+    }
 }

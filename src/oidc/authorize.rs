@@ -255,6 +255,7 @@ mod tests {
             post_logout_redirect_uris: String::new(),
             id_token_alg: "RS256".into(),
             created_at: chrono::Utc::now().naive_utc(),
+            backchannel_logout_uri: None,
         }
     }
 

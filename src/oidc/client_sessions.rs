@@ -19,7 +19,8 @@ pub enum LogoutHint {
     /// One of our id_tokens (its expiry does not matter): who, at which client, which
     /// of the client's sessions.
     Valid {
-        client: OidcClient,
+        /// Boxed: a client is large beside the other variants.
+        client: Box<OidcClient>,
         userid: UserId,
         sid: String,
     },
@@ -133,7 +134,7 @@ impl OpenIdProvider {
         let userid = claims.sub.parse::<i32>().ok().map(UserId);
         Ok(match (client, userid) {
             (Some(client), Some(userid)) => LogoutHint::Valid {
-                client,
+                client: Box::new(client),
                 userid,
                 sid: claims.sid,
             },

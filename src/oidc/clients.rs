@@ -17,6 +17,8 @@ pub struct NewClient {
     pub public: bool,
     /// `RS256` (the default every client understands) or `ES256`.
     pub id_token_alg: String,
+    /// Where logout tokens are posted (OpenID Connect Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
 }
 
 /// A registered client: its id, and the secret of a confidential client, which is shown
@@ -61,6 +63,9 @@ pub fn register(conn: &mut DbConn, new: NewClient) -> Result<Registered, ClientE
     {
         check_uri(uri).map_err(ClientError::Invalid)?;
     }
+    if let Some(uri) = &new.backchannel_logout_uri {
+        check_uri(uri).map_err(ClientError::Invalid)?;
+    }
     if !matches!(new.id_token_alg.as_str(), "RS256" | "ES256") {
         return Err(ClientError::Invalid(
             "the id_token algorithm must be RS256 or ES256".into(),
@@ -75,6 +80,7 @@ pub fn register(conn: &mut DbConn, new: NewClient) -> Result<Registered, ClientE
         post_logout_redirect_uris: new.post_logout_redirect_uris.join("\n"),
         id_token_alg: new.id_token_alg,
         created_at: now(),
+        backchannel_logout_uri: new.backchannel_logout_uri,
     };
     queries::insert_client(conn, &client)?;
     tracing::info!(event = "oidc_client_registered", client_id = %client.client_id, public = new.public, "an OpenID client was registered");

@@ -13,6 +13,7 @@
 //! Nothing here knows HTTP; `web::oidc` translates.
 
 pub mod authorize;
+pub mod backchannel;
 mod client_sessions;
 pub mod clients;
 mod grants;

@@ -39,8 +39,21 @@ async fn directory_app(backend: Backend) -> (TestApp, String) {
 /// Waits until the sync the app runs at start-up is over (it starts at once, in the
 /// background), so that a test's own syncs and changes do not race it.
 pub(crate) async fn wait_for_first_sync(app: &TestApp) {
+    wait_for_syncs(app, 1).await;
+}
+
+/// Waits until `count` syncs are recorded (a second instance on the same database runs
+/// its own at start-up).
+pub(crate) async fn wait_for_syncs(app: &TestApp, count: i64) {
+    use diesel::prelude::*;
+    let recorded = || -> i64 {
+        dingtalk_login::db::schema::directory_syncs::table
+            .count()
+            .get_result(&mut *app.conn())
+            .unwrap()
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while directory::last_sync(&mut app.conn()).unwrap().is_none() {
+    while recorded() < count {
         assert!(
             std::time::Instant::now() < deadline,
             "the start-up sync never ended"

@@ -89,6 +89,8 @@ async fn a_departure_event_offboards_on_every_instance_at_once(backend: Backend)
     // Behind the same load balancer: the same public address.
     second_settings.push(("PUBLIC_BASE_URL", first.settings.base_url()));
     let second = events_app(backend, &keys, &second_settings).await;
+    // Its own start-up sync, done: the departure below does not race it.
+    crate::directory::wait_for_syncs(&second, 2).await;
     let tokens = first
         .dingtalk_tokens(&[("identity", "zhangsan"), ("corp_id", CORP)])
         .await;

@@ -61,6 +61,8 @@ async fn a_departure_over_stream_offboards_on_every_instance(backend: Backend) {
     // Behind the same load balancer; both connect to the first's sandbox.
     second_settings.push(("PUBLIC_BASE_URL", first.settings.base_url()));
     let second = stream_app(backend, &second_settings).await;
+    // Its own start-up sync, done: the departure below does not race it.
+    crate::directory::wait_for_syncs(&second, 2).await;
     let tokens = first
         .dingtalk_tokens(&[("identity", "zhangsan"), ("corp_id", CORP)])
         .await;

@@ -15,6 +15,7 @@ mod helpers;
 
 mod account_pages;
 mod admin_pages;
+mod backchannel_logout;
 mod bench_smoke;
 mod browser;
 mod cli;

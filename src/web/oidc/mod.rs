@@ -70,6 +70,8 @@ struct Discovery<'a> {
     request_parameter_supported: bool,
     request_uri_parameter_supported: bool,
     claims_parameter_supported: bool,
+    backchannel_logout_supported: bool,
+    backchannel_logout_session_supported: bool,
 }
 
 const AUTH_METHODS: [&str; 3] = ["client_secret_basic", "client_secret_post", "none"];
@@ -116,6 +118,8 @@ pub async fn discovery(openid: web::Data<OpenId>, lang: Lang) -> Result<HttpResp
         request_parameter_supported: false,
         request_uri_parameter_supported: false,
         claims_parameter_supported: false,
+        backchannel_logout_supported: true,
+        backchannel_logout_session_supported: true,
     };
     Ok(cacheable_json(&document))
 }

@@ -54,6 +54,7 @@ pub fn register_at(
         post_logout_redirect_uris: vec![AFTER_LOGOUT.into()],
         public,
         id_token_alg: alg.into(),
+        backchannel_logout_uri: None,
     };
     clients::register(&mut app.conn(), new).expect("the client registers")
 }
