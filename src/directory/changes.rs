@@ -24,24 +24,7 @@ pub fn person_present(
     effects: &mut Effects,
 ) -> Result<(), DbError> {
     let was = directory::member(conn, &person.userid)?;
-    let mut dept_ids = person.dept_ids.clone();
-    dept_ids.sort_unstable();
-    directory::put_member(
-        conn,
-        &MemberRow {
-            userid: person.userid.clone(),
-            unionid: person.unionid.clone(),
-            name: person.name.clone(),
-            dept_ids: dept_ids
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            active: true,
-            left_at: None,
-            synced_at: now(),
-        },
-    )?;
+    directory::put_member(conn, &super::mirror::present_row(person, now()))?;
     if was.is_some_and(|row| !row.active)
         && let Some(unionid) = &person.unionid
     {

@@ -11,6 +11,7 @@ use crate::db::directory::{self, DepartmentRow, MemberRow, NewSync};
 use crate::db::models::now;
 use crate::db::{DbConn, DbError, write_transaction};
 use crate::domain::UserId;
+use crate::providers::dingtalk::directory::Person;
 
 /// A sync may mark at most this many people as gone without question; beyond it, at most
 /// half of the people still in the mirror. DingTalk answering with an empty or truncated
@@ -130,21 +131,7 @@ fn member_rows(
         if was.is_some_and(|row| !row.active) {
             returning.extend(person.unionid.clone());
         }
-        let mut dept_ids = person.dept_ids.clone();
-        dept_ids.sort_unstable();
-        rows.push(MemberRow {
-            userid: person.userid.clone(),
-            unionid: person.unionid.clone(),
-            name: person.name.clone(),
-            dept_ids: dept_ids
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(","),
-            active: true,
-            left_at: None,
-            synced_at: at,
-        });
+        rows.push(present_row(person, at));
     }
     // Who left before stays known as gone (a rehire is then recognised); who left now is
     // gone from today; whom an event added since the snapshot began stays.
@@ -163,6 +150,25 @@ fn member_rows(
         }
     }
     (rows, joined, returning)
+}
+
+/// The mirror's row of a person DingTalk lists now.
+pub(super) fn present_row(person: &Person, at: NaiveDateTime) -> MemberRow {
+    let mut dept_ids = person.dept_ids.clone();
+    dept_ids.sort_unstable();
+    MemberRow {
+        userid: person.userid.clone(),
+        unionid: person.unionid.clone(),
+        name: person.name.clone(),
+        dept_ids: dept_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(","),
+        active: true,
+        left_at: None,
+        synced_at: at,
+    }
 }
 
 /// Present in the mirror, absent from the snapshot, and not written by an event since the

@@ -6,6 +6,7 @@
 use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
+use super::events::Delivery;
 use super::oapi::{AppTokenQuery, oapi_answer, oapi_refusal, refuse_foreign_token, refuse_without};
 use super::organisation::{Faults, SandboxPerson};
 use super::state::Sandbox;
@@ -206,32 +207,22 @@ struct MoveBody {
     dept_ids: Vec<i64>,
 }
 
-/// `leave`, `rejoin`, or `move` (with `{"dept_ids": [...]}`).
-async fn change_person(
-    path: web::Path<(String, String)>,
-    body: web::Bytes,
-    sandbox: web::Data<Sandbox>,
-) -> HttpResponse {
-    let (userid, change) = path.into_inner();
+/// A change a developer asks for: `leave`, `rejoin` or `move` (to `dept_ids`), sent to the
+/// service as DingTalk's event when the service takes events; `None`: no such person, or
+/// a department that does not exist.
+pub(super) async fn apply_change(
+    sandbox: &Sandbox,
+    userid: &str,
+    change: &str,
+    dept_ids: Vec<i64>,
+) -> Option<(SandboxPerson, Option<Delivery>)> {
     let organisation = &sandbox.organisation;
-    let changed = match change.as_str() {
-        "leave" => organisation.set_present(&userid, false),
-        "rejoin" => organisation.set_present(&userid, true),
-        "move" => {
-            let target: MoveBody = serde_json::from_slice(&body).unwrap_or_default();
-            organisation.move_to(&userid, target.dept_ids)
-        }
-        _ => return HttpResponse::NotFound().finish(),
-    };
-    let Some(person) = changed else {
-        return HttpResponse::NotFound()
-            .json(serde_json::json!({"error": "no such person or department"}));
-    };
-    // As DingTalk: a departure, a change, or someone added back.
-    let event_type = match change.as_str() {
-        "leave" => "user_leave_org",
-        "rejoin" => "user_add_org",
-        _ => "user_modify_org",
+    let (person, event_type) = match change {
+        "leave" => (organisation.set_present(userid, false)?, "user_leave_org"),
+        // Someone added back, as DingTalk tells it.
+        "rejoin" => (organisation.set_present(userid, true)?, "user_add_org"),
+        "move" => (organisation.move_to(userid, dept_ids)?, "user_modify_org"),
+        _ => return None,
     };
     let event = match &sandbox.events {
         Some(sender) => Some(
@@ -240,6 +231,22 @@ async fn change_person(
                 .await,
         ),
         None => None,
+    };
+    Some((person, event))
+}
+
+/// `leave`, `rejoin`, or `move` (with `{"dept_ids": [...]}`).
+async fn change_person(
+    path: web::Path<(String, String)>,
+    body: web::Bytes,
+    sandbox: web::Data<Sandbox>,
+) -> HttpResponse {
+    let (userid, change) = path.into_inner();
+    let target: MoveBody = serde_json::from_slice(&body).unwrap_or_default();
+    let Some((person, event)) = apply_change(&sandbox, &userid, &change, target.dept_ids).await
+    else {
+        return HttpResponse::NotFound()
+            .json(serde_json::json!({"error": "no such person, change or department"}));
     };
     HttpResponse::Ok().json(serde_json::json!({
         "userid": person.userid,

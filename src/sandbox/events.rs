@@ -41,6 +41,14 @@ impl EventSender {
         }
     }
 
+    /// `http` or `stream`, for the developer's page.
+    pub fn transport(&self) -> &'static str {
+        match self {
+            EventSender::Http(_) => "http",
+            EventSender::Stream { .. } => "stream",
+        }
+    }
+
     /// Sends a `user_*` event about `users`.
     pub async fn people(&self, event_type: &'static str, users: &[String]) -> Delivery {
         match self {

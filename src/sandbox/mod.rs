@@ -12,6 +12,7 @@ mod grants;
 mod identities;
 mod oapi;
 mod organisation;
+mod organisation_page;
 mod routes;
 mod state;
 mod stream;

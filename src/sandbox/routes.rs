@@ -36,6 +36,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
             .route("/topapi/v2/user/get", web::post().to(staff_details))
             .configure(super::contacts::routes)
             .configure(super::stream::routes)
+            .configure(super::organisation_page::routes)
             .route(
                 "/client/request-auth-code",
                 web::post().to(request_auth_code),

@@ -23,9 +23,11 @@ fn the_benchmark_runs_in_smoke_mode() {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
+    // The status says how it ended (a code, or the signal that killed it).
     assert!(
         output.status.success(),
-        "{stdout}\n{}",
+        "{:?}\n{stdout}\n{}",
+        output.status,
         String::from_utf8_lossy(&output.stderr)
     );
     for scenario in [

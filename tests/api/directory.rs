@@ -95,7 +95,9 @@ async fn sandbox_org(app: &TestApp) -> Value {
         .unwrap()
 }
 
-async fn change_person(app: &TestApp, userid: &str, change: &str, body: Value) {
+/// A change in the sandbox organisation, and what became of its event (`event` is null
+/// when the service takes no events).
+pub(crate) async fn change_person(app: &TestApp, userid: &str, change: &str, body: Value) -> Value {
     let response = app
         .client
         .post(app.url(&format!(
@@ -106,6 +108,7 @@ async fn change_person(app: &TestApp, userid: &str, change: &str, body: Value) {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{change} {userid}");
+    response.json().await.unwrap()
 }
 
 async fn set_faults(app: &TestApp, faults: Value) {

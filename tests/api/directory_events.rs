@@ -10,12 +10,14 @@ use dingtalk_login::providers::dingtalk::event_crypto::EventCipher;
 use serde_json::{Value, json};
 
 use crate::backend_tests;
+use crate::directory::change_person;
 use crate::helpers::{Backend, TestApp, error_code, random_secret, spawn_app_with};
 
 backend_tests!(
     a_departure_event_offboards_on_every_instance_at_once,
     unverified_events_write_nothing_and_redeliveries_nothing_twice,
     events_keep_the_mirror_current,
+    a_developer_watches_an_offboarding_on_the_sandbox_page,
 );
 
 const CORP: &str = "dingsandboxcorp1";
@@ -60,20 +62,6 @@ async fn events_app(backend: Backend, keys: &Keys, extra: &[(&str, &str)]) -> Te
     let app = spawn_app_with(backend, &settings).await;
     crate::directory::wait_for_first_sync(&app).await;
     app
-}
-
-async fn change_person(app: &TestApp, userid: &str, change: &str, body: Value) -> Value {
-    let response = app
-        .client
-        .post(app.url(&format!(
-            "/sandbox/dingtalk/directory/people/{userid}/{change}"
-        )))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{change} {userid}");
-    response.json().await.unwrap()
 }
 
 async fn a_departure_event_offboards_on_every_instance_at_once(backend: Backend) {
@@ -165,13 +153,27 @@ async fn is_success(response: reqwest::Response, cipher: &EventCipher) -> bool {
     ) == Ok("success".into())
 }
 
-async fn unverified_events_write_nothing_and_redeliveries_nothing_twice(backend: Backend) {
+/// An app taking events over HTTP, with 张三 signed in: the keys, the app, his tokens and
+/// his userid in the sandbox organisation.
+async fn zhangsan_signed_in(
+    backend: Backend,
+) -> (
+    Keys,
+    TestApp,
+    std::collections::HashMap<String, String>,
+    String,
+) {
     let keys = Keys::new();
     let app = events_app(backend, &keys, &[]).await;
     let tokens = app
         .dingtalk_tokens(&[("identity", "zhangsan"), ("corp_id", CORP)])
         .await;
     let zhang = crate::directory::userid_of(&app, "张三").await;
+    (keys, app, tokens, zhang)
+}
+
+async fn unverified_events_write_nothing_and_redeliveries_nothing_twice(backend: Backend) {
+    let (keys, app, tokens, zhang) = zhangsan_signed_in(backend).await;
     let ours = keys.cipher(APP);
     let still_in = |app: &TestApp| {
         let app_base = app.base.clone();
@@ -280,4 +282,33 @@ async fn events_keep_the_mirror_current(backend: Backend) {
         again["userid"], tokens["userid"],
         "rehired, signs in as before"
     );
+}
+
+/// The sandbox's page for developers: the organisation, and a button that makes someone
+/// leave, sent to the service as DingTalk's event; the page says the service took it.
+async fn a_developer_watches_an_offboarding_on_the_sandbox_page(backend: Backend) {
+    let (_keys, app, tokens, zhang) = zhangsan_signed_in(backend).await;
+    let page = app
+        .page(&app.client, "/sandbox/dingtalk/organisation")
+        .await;
+    assert!(page.contains("客服部") && page.contains("张三"), "{page}");
+    let leave = format!("/sandbox/dingtalk/organisation/{zhang}/leave");
+    assert!(page.contains(&leave), "a leave button for 张三");
+    // As a browser submits the form: form-encoded, no fields.
+    let answer = app
+        .client
+        .post(app.url(&leave))
+        .form(&[] as &[(&str, &str)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 303);
+    let back = crate::helpers::location(&answer);
+    let page = app.page(&app.client, &back).await;
+    assert!(page.contains("leave → user_leave_org delivered"), "{page}");
+    assert!(
+        page.contains(&format!("/sandbox/dingtalk/organisation/{zhang}/rejoin")),
+        "张三 can now rejoin"
+    );
+    assert_eq!(error_code(app.me(&tokens["token"]).await, 401).await, 40104);
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 
 use crate::backend_tests;
-use crate::directory::{userid_of, wait_for_first_sync};
+use crate::directory::{change_person, userid_of, wait_for_first_sync};
 use crate::helpers::{Backend, TestApp, error_code, random_secret, spawn_app_with};
 
 backend_tests!(
@@ -30,22 +30,6 @@ async fn stream_app(backend: Backend, shared: &[(&str, &str)]) -> TestApp {
     let app = spawn_app_with(backend, &settings).await;
     wait_for_first_sync(&app).await;
     app
-}
-
-/// A change in the sandbox organisation, and what became of its event (the sandbox waits
-/// for a connected client and its ACK).
-async fn change_person(app: &TestApp, userid: &str, change: &str, body: Value) -> Value {
-    let response = app
-        .client
-        .post(app.url(&format!(
-            "/sandbox/dingtalk/directory/people/{userid}/{change}"
-        )))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200, "{change} {userid}");
-    response.json().await.unwrap()
 }
 
 async fn a_departure_over_stream_offboards_on_every_instance(backend: Backend) {
