@@ -461,3 +461,21 @@ async fn doctor_names_a_missing_permission() {
     assert!(text.contains("FAIL app credentials"), "{text}");
     assert!(!text.contains(&secret), "the secret is never printed");
 }
+
+/// Without `DINGTALK_DIRECTORY` the admin's directory routes say it is off.
+#[actix_web::test]
+async fn the_directory_routes_say_when_it_is_off() {
+    let app = crate::helpers::spawn_app(Backend::Sqlite).await;
+    app.create_user("boss", None, true);
+    let login: Value = app.api_login("boss", PASSWORD).await.json().await.unwrap();
+    let token = login["token"].as_str().unwrap();
+    assert_eq!(error_code(sync(&app, token).await, 404).await, 40402);
+    let overview = app
+        .client
+        .get(app.url("/api/admin/directory"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_code(overview, 404).await, 40402);
+}
